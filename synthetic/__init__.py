@@ -1,0 +1,49 @@
+"""synthetic: synthetic monitoring on pytest.
+
+A check is a function that measures one value; its ``metric``, ``warning`` and
+``critical`` markers say what it is and when it alerts::
+
+    @pytest.mark.metric("whmcs.queue_size", unit="requests", component="queues",
+                        runbook="queue-management", priority="P2")
+    @pytest.mark.warning("> 10")
+    @pytest.mark.critical("> 50")
+    def check_whmcs_queue_size(queues):
+        return queues["whmcs"]["metrics"]["queueSize"]
+"""
+
+from synthetic.config import Config, Environment, NotConfigured
+from synthetic.errors import (
+    ConfigError,
+    MeasurementError,
+    SyntheticError,
+    ThresholdBreach,
+    ThresholdError,
+    UnitError,
+    Unreachable,
+)
+from synthetic.http import BFFClient, Snapshot
+from synthetic.results import CheckResult, Measurement, RunResult, Severity
+from synthetic.state import Samples
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BFFClient",
+    "CheckResult",
+    "Config",
+    "ConfigError",
+    "Environment",
+    "Measurement",
+    "MeasurementError",
+    "NotConfigured",
+    "RunResult",
+    "Samples",
+    "Severity",
+    "Snapshot",
+    "SyntheticError",
+    "ThresholdBreach",
+    "ThresholdError",
+    "UnitError",
+    "Unreachable",
+    "__version__",
+]

@@ -1,0 +1,348 @@
+"""The config file: environments, thresholds overrides, runbooks, ``${VAR}``.
+
+Read from ``synthetic.toml`` or ``[tool.synthetic]`` in ``pyproject.toml``
+(found from the invocation directory upwards), or from the file named by
+``--config`` / ``SYNTHETIC_CONFIG``. Every error is one line naming the file
+and the dotted key; no secret value is ever part of a message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from synthetic.errors import ConfigError
+from synthetic.redact import Masker, is_sensitive_key
+
+SANDBOX = "sandbox"
+SANDBOX_URL_VAR = "SYNTHETIC_SANDBOX_URL"
+SANDBOX_DEFAULT_PORT = 4000
+DEFAULT_ENVIRONMENT = SANDBOX
+
+# Keys whose value is a URL or DSN: only their password is a secret.
+_URL_KEYS = frozenset({"base_url", "metrics_url", "redis_url", "postgres_dsn", "state", "url"})
+_PLACEHOLDER = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+_DSN_PASSWORD = re.compile(r"\bpassword\s*=\s*(?P<pw>'[^']*'|\S+)")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ThresholdOverride(_Model):
+    """``warning``/``critical`` for one metric; ``false`` removes that level."""
+
+    warning: str | bool | None = None
+    critical: str | bool | None = None
+
+
+class EnvironmentModel(_Model):
+    base_url: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    retries: int = Field(default=2, ge=0, le=10)
+    retry_budget_s: float = Field(default=10.0, ge=0, le=600)
+    headers: dict[str, str] = Field(default_factory=dict)
+    redis_url: str | None = None
+    postgres_dsn: str | None = None
+    metrics_url: str | None = None
+    log_files: list[str] = Field(default_factory=list)
+    state: str | None = None
+    thresholds: dict[str, ThresholdOverride] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunbooksModel(_Model):
+    base_url: str | None = None
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class ConfigModel(_Model):
+    default_environment: str | None = None
+    checks: list[str] = Field(default_factory=lambda: ["checks"])
+    state: str | None = None
+    runbooks: RunbooksModel = Field(default_factory=RunbooksModel)
+    environments: dict[str, EnvironmentModel] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One named environment, with ``${VAR}`` resolved."""
+
+    name: str
+    base_url: str | None = None
+    timeout_s: float = 10.0
+    retries: int = 2
+    retry_budget_s: float = 10.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    redis_url: str | None = None
+    postgres_dsn: str | None = None
+    metrics_url: str | None = None
+    log_files: tuple[str, ...] = ()
+    state: str | None = None
+    thresholds: Mapping[str, ThresholdOverride] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def require(self, key: str) -> Any:
+        """The value of ``key``; a `NotConfigured` naming it when it is unset."""
+        value = getattr(self, key) if hasattr(self, key) else self.params.get(key)
+        if value in (None, "", (), [], {}):
+            raise NotConfigured(key, self.name)
+        return value
+
+
+class NotConfigured(ConfigError):
+    """A dependency a check needs is not configured for the environment.
+
+    Fixtures turn it into a SKIPPED check, with this message as the reason.
+    """
+
+    def __init__(self, key: str, environment: str) -> None:
+        super().__init__(f"{key} is not configured for environment '{environment}'")
+        self.key = key
+        self.environment = environment
+
+
+@dataclass(frozen=True)
+class Runbooks:
+    base_url: str | None = None
+    links: Mapping[str, str] = field(default_factory=dict)
+
+    def resolve(self, runbook: str | None) -> str | None:
+        """A runbook name (``queue-management``) or URL as a URL.
+
+        A URL is kept; a name is looked up in ``links``, else joined to
+        ``base_url``; without either the name is kept as given.
+        """
+        if not runbook:
+            return None
+        if re.match(r"^[a-z][a-z0-9+.-]*://", runbook, re.IGNORECASE):
+            return runbook
+        if runbook in self.links:
+            return self.links[runbook]
+        if self.base_url:
+            return self.base_url.rstrip("/") + "/" + quote(runbook)
+        return runbook
+
+
+@dataclass(frozen=True)
+class Config:
+    """The loaded config, with the selected environment."""
+
+    path: Path | None
+    environment: Environment
+    environments: tuple[str, ...]
+    checks: tuple[Path, ...]
+    state: str | None
+    runbooks: Runbooks
+    masker: Masker
+
+    @property
+    def source(self) -> str:
+        return str(self.path) if self.path else "built-in defaults"
+
+
+def find_config_file(start: Path) -> Path | None:
+    """The nearest ``synthetic.toml``, or ``pyproject.toml`` with ``[tool.synthetic]``."""
+    for directory in (start, *start.parents):
+        candidate = directory / "synthetic.toml"
+        if candidate.is_file():
+            return candidate
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file() and _has_tool_synthetic(pyproject):
+            return pyproject
+    return None
+
+
+def _has_tool_synthetic(pyproject: Path) -> bool:
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    tool = data.get("tool")
+    return isinstance(tool, dict) and "synthetic" in tool
+
+
+def load_config(
+    *,
+    path: str | os.PathLike[str] | None = None,
+    environment: str | None = None,
+    search_from: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Load and validate the config and select an environment.
+
+    ``path`` (from ``--config`` or ``SYNTHETIC_CONFIG``) must exist; otherwise
+    the nearest config file from ``search_from`` is used, and without one the
+    built-in defaults (a single ``sandbox`` environment).
+    """
+    env = os.environ if environ is None else environ
+    if path is not None:
+        config_path: Path | None = Path(path).expanduser().resolve()
+        assert config_path is not None
+        if not config_path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+    else:
+        config_path = find_config_file((search_from or Path.cwd()).resolve())
+
+    raw = _read(config_path) if config_path else {}
+    where = str(config_path) if config_path else "<defaults>"
+    masker = Masker()
+    resolved = _interpolate(raw, where=where, environ=env, masker=masker, key_path=())
+    try:
+        model = ConfigModel.model_validate(resolved)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_describe(exc, prefix=_prefix(config_path))}") from None
+
+    environments = dict(model.environments)
+    if SANDBOX not in environments:
+        sandbox_url = env.get(SANDBOX_URL_VAR) or f"http://127.0.0.1:{SANDBOX_DEFAULT_PORT}"
+        environments[SANDBOX] = EnvironmentModel(base_url=sandbox_url, timeout_s=5.0)
+
+    name = environment or model.default_environment or DEFAULT_ENVIRONMENT
+    if name not in environments:
+        known = ", ".join(sorted(environments))
+        raise ConfigError(f"{where}: environment '{name}' is not defined (defined: {known})")
+
+    base = config_path.parent if config_path else (search_from or Path.cwd()).resolve()
+    chosen = environments[name]
+    for header, value in chosen.headers.items():
+        if is_sensitive_key(header):
+            masker.add(value)
+    for value in (chosen.base_url, chosen.redis_url, chosen.postgres_dsn, chosen.metrics_url):
+        masker.add(*_url_secrets(value))
+
+    state = chosen.state or model.state
+    masker.add(*_url_secrets(state))
+    if state and "://" not in state:
+        state = str(base / state)
+    return Config(
+        path=config_path,
+        environment=Environment(
+            name=name,
+            base_url=chosen.base_url,
+            timeout_s=chosen.timeout_s,
+            retries=chosen.retries,
+            retry_budget_s=chosen.retry_budget_s,
+            headers=dict(chosen.headers),
+            redis_url=chosen.redis_url,
+            postgres_dsn=chosen.postgres_dsn,
+            metrics_url=chosen.metrics_url,
+            log_files=tuple(str(base / f) for f in chosen.log_files),
+            state=state,
+            thresholds=dict(chosen.thresholds),
+            params=dict(chosen.params),
+        ),
+        environments=tuple(sorted(environments)),
+        checks=tuple(base / c for c in model.checks),
+        state=state,
+        runbooks=Runbooks(base_url=model.runbooks.base_url, links=dict(model.runbooks.links)),
+        masker=masker,
+    )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    if path.name == "pyproject.toml":
+        section = data.get("tool", {}).get("synthetic")
+        if section is None:
+            raise ConfigError(f"{path}: has no [tool.synthetic] table")
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: tool.synthetic must be a table")
+        return section
+    return data
+
+
+def _prefix(path: Path | None) -> str:
+    return "tool.synthetic." if path is not None and path.name == "pyproject.toml" else ""
+
+
+def _describe(exc: ValidationError, *, prefix: str) -> str:
+    problems = []
+    for error in exc.errors():
+        key = prefix + ".".join(str(part) for part in error["loc"])
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            message = "unknown key"
+        elif kind == "missing":
+            message = "required key is missing"
+        else:
+            message = error["msg"][0].lower() + error["msg"][1:]
+            if kind not in {"string_type", "dict_type", "list_type"}:
+                message += f" (got {_shape(error.get('input'))})"
+        problems.append(f"{key}: {message}")
+    return "; ".join(problems)
+
+
+def _shape(value: Any) -> str:
+    # Name the type, not the value: the value might be a secret.
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    return type(value).__name__
+
+
+def _interpolate(
+    value: Any, *, where: str, environ: Mapping[str, str], masker: Masker, key_path: tuple[str, ...]
+) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _interpolate(v, where=where, environ=environ, masker=masker, key_path=(*key_path, k))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _interpolate(v, where=where, environ=environ, masker=masker, key_path=(*key_path, str(i)))
+            for i, v in enumerate(value)
+        ]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+
+    url_like = bool(key_path) and key_path[-1] in _URL_KEYS
+    secrets: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group("name")
+        if name in environ:
+            secrets.append(environ[name])
+            return environ[name]
+        if match.group("default") is not None:
+            return match.group("default")
+        key = ".".join(key_path)
+        raise ConfigError(f"{where}: {key}: environment variable {name} is not set")
+
+    result = _PLACEHOLDER.sub(substitute, value)
+    if url_like:
+        masker.add(*_url_secrets(result))
+    else:
+        masker.add(*secrets)
+    return result
+
+
+def _url_secrets(value: str | None) -> list[str]:
+    """The passwords inside a URL or a libpq key/value DSN."""
+    if not value:
+        return []
+    found = [m.group("pw").strip("'") for m in _DSN_PASSWORD.finditer(value)]
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        password = None
+    if password:
+        found.append(password)
+    return found

@@ -1,0 +1,75 @@
+"""The errors of `synthetic`, one small tree::
+
+    SyntheticError                      root: catch this to catch them all
+    ├── ConfigError (ValueError)        a bad config file, key, environment or option
+    │   └── ThresholdError              a threshold expression that does not parse
+    │                                   or whose unit cannot convert to the metric's
+    ├── UnitError (ValueError)          a quantity whose unit cannot convert
+    ├── ThresholdBreach (AssertionError) a critical breach: reported as a failed test
+    └── MeasurementError                the check could not measure: UNKNOWN (broken)
+        └── Unreachable                 the monitored system did not answer: CRITICAL
+
+Errors carry their context (check, metric, value, limit) as attributes, the
+way httpx errors carry their request, and their message is one line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SyntheticError(Exception):
+    """Root of every error raised by `synthetic`."""
+
+
+class ConfigError(SyntheticError, ValueError):
+    """A config file, key, environment or option is wrong.
+
+    The message names where: the file and the dotted key, or the option.
+    """
+
+
+class ThresholdError(ConfigError):
+    """A threshold expression that does not parse or cannot apply to its metric."""
+
+    def __init__(self, message: str, *, text: str | None = None) -> None:
+        super().__init__(message)
+        self.text = text
+
+
+class UnitError(SyntheticError, ValueError):
+    """A quantity's unit is unknown or cannot be converted to the wanted unit."""
+
+
+class ThresholdBreach(SyntheticError, AssertionError):
+    """A check's value breached its critical threshold.
+
+    An `AssertionError`, so pytest, JUnit and Allure show a failed test.
+    """
+
+    def __init__(self, reason: str, *, metric: str, value: Any, limit: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.metric = metric
+        self.value = value
+        self.limit = limit
+
+
+class MeasurementError(SyntheticError):
+    """The check could not measure its value: the result is UNKNOWN.
+
+    Raise it from a check or a fixture with a reason a person can act on,
+    e.g. ``MeasurementError("/health/queues has no 'whmcs.metrics'")``.
+    """
+
+
+class Unreachable(MeasurementError):
+    """The monitored system did not answer (connection refused, reset, timeout).
+
+    Counted as CRITICAL with reason ``unreachable`` unless the check's
+    ``metric`` marker says ``unreachable="unknown"``.
+    """
+
+    def __init__(self, message: str, *, target: str | None = None) -> None:
+        super().__init__(message)
+        self.target = target

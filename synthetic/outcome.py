@@ -1,0 +1,140 @@
+"""From what a check returned (or raised) to a severity and a one-line reason."""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from synthetic.config import NotConfigured
+from synthetic.errors import MeasurementError, Unreachable, UnitError
+from synthetic.results import Measurement, Severity
+from synthetic.spec import CheckSpec
+from synthetic.thresholds import ThresholdTypeError
+from synthetic.units import convert, format_value
+
+MAX_REASON = 300
+
+
+@dataclass(frozen=True)
+class Outcome:
+    severity: Severity
+    reason: str
+    value: Any = None
+    unit: str | None = None
+    evidence: Any = None
+
+
+def evaluate(spec: CheckSpec, returned: Any) -> Outcome:
+    """Evaluate what a check returned against its thresholds, CRITICAL first."""
+    name = spec.display_name
+    if isinstance(returned, Measurement):
+        value, unit, evidence = returned.value, returned.unit, returned.evidence
+    else:
+        value, unit, evidence = returned, None, None
+
+    def unknown(why: str) -> Outcome:
+        return Outcome(Severity.UNKNOWN, one_line(f"{name}: {why}"), None, spec.unit, evidence)
+
+    if value is None:
+        return unknown("no value (the check returned None)")
+    if isinstance(value, bool):
+        return unknown(f"the check returned a bool ({value}); return the measured value")
+    if not isinstance(value, int | float | str):
+        return unknown(
+            f"the check returned a {type(value).__name__}; "
+            "return a number, a string or a synthetic.Measurement"
+        )
+    if isinstance(value, float) and math.isnan(value):
+        return unknown("the value is NaN")
+    if isinstance(value, int | float) and unit is not None and unit != spec.unit:
+        if spec.unit is None:
+            shown_unit: str | None = unit
+        else:
+            try:
+                value = convert(float(value), unit, spec.unit)
+            except UnitError as exc:
+                return unknown(str(exc))
+            shown_unit = spec.unit
+    else:
+        shown_unit = spec.unit if not isinstance(value, str) else None
+
+    shown = format_value(value, shown_unit)
+    for severity, threshold in ((Severity.CRITICAL, spec.critical), (Severity.WARNING, spec.warning)):
+        if threshold is None:
+            continue
+        try:
+            breached = threshold.breached(value)
+        except ThresholdTypeError as exc:
+            return Outcome(
+                Severity.UNKNOWN, one_line(f"{name}: {exc}"), value, shown_unit, evidence
+            )
+        except Exception as exc:  # a user's predicate: its failure is UNKNOWN, not a crash
+            return Outcome(
+                Severity.UNKNOWN,
+                one_line(f"{name} = {shown}: {severity.value} predicate raised {describe(exc)}"),
+                value,
+                shown_unit,
+                evidence,
+            )
+        if breached:
+            reason = f"{name} = {shown} ({severity.value} {threshold.text})"
+            return Outcome(severity, one_line(reason), value, shown_unit, evidence)
+    return Outcome(Severity.OK, one_line(f"{name} = {shown} (ok)"), value, shown_unit, evidence)
+
+
+def classify(spec: CheckSpec, exc: BaseException) -> Outcome:
+    """The outcome of a check (or its fixture) that raised ``exc``."""
+    name = spec.display_name
+    if isinstance(exc, NotConfigured):
+        return Outcome(Severity.SKIPPED, one_line(f"{name}: skipped: {exc}"), unit=spec.unit)
+    if isinstance(exc, Unreachable) or is_unreachable(exc):
+        reason = f"{name}: unreachable: {describe(exc)}"
+        return Outcome(spec.unreachable, one_line(reason), unit=spec.unit)
+    if isinstance(exc, MeasurementError):
+        return Outcome(Severity.UNKNOWN, one_line(f"{name}: {exc}"), unit=spec.unit)
+    return Outcome(
+        Severity.UNKNOWN, one_line(f"{name}: could not measure: {describe(exc)}"), unit=spec.unit
+    )
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """A connection error or timeout talking to the monitored system.
+
+    Client libraries are looked up in ``sys.modules`` so this never imports
+    one: an exception of a library can only exist once it is imported.
+    """
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    httpx = sys.modules.get("httpx")
+    if httpx is not None and isinstance(
+        exc,
+        httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError | httpx.ProxyError,
+    ):
+        return True
+    redis_exceptions = sys.modules.get("redis.exceptions")
+    if redis_exceptions is not None and isinstance(
+        exc, redis_exceptions.ConnectionError | redis_exceptions.TimeoutError
+    ):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message``, with the request when the error carries one (httpx)."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    try:
+        request = exc.request  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        request = None
+    if request is not None and hasattr(request, "url"):
+        text += f" ({request.method} {request.url})"
+    return text
+
+
+def one_line(text: str) -> str:
+    """Collapse whitespace to one line and bound its length."""
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"

@@ -1,0 +1,83 @@
+"""Masking secrets where text leaves the process (terminal, files, reports).
+
+Secrets are the values that came from ``${VAR}`` placeholders, header values
+(tokens, cookies), and passwords in URLs (``redis://:pw@host``). The masker is
+applied at the edges; the values inside the process stay usable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MASK = "***"
+
+# scheme://user:password@host  ->  scheme://user:***@host
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^@\s/]+)(?=@)")
+# key=value pairs in libpq DSNs and query strings: password=..., token=...
+_KEY_VALUE = re.compile(
+    r"(?P<key>\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|routing[_-]?key)"
+    r"\s*[=:]\s*)(?P<value>[\"']?[^\s&\"',;}]+)",
+    re.IGNORECASE,
+)
+# Values shorter than this are not masked by substring: masking "1" or "ok"
+# everywhere would destroy output while protecting nothing.
+_MIN_SECRET_LENGTH = 4
+
+
+_SENSITIVE_KEY = re.compile(
+    r"(^|[_-])(authorization|cookie|password|passwd|secret|token|api[_-]?key|routing[_-]?key)$",
+    re.IGNORECASE,
+)
+
+
+def is_sensitive_key(key: object) -> bool:
+    """Whether a mapping key names a secret (``Authorization``, ``api_key``, ...)."""
+    return isinstance(key, str) and _SENSITIVE_KEY.search(key) is not None
+
+
+def value_present(value: object) -> bool:
+    return value not in (None, "", [], {})
+
+
+class Masker:
+    """Replaces known secrets and URL passwords in text and JSON-like data."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> None:
+        new = {s for s in secrets if isinstance(s, str) and len(s) >= _MIN_SECRET_LENGTH}
+        if new - self._secrets:
+            self._secrets |= new
+            # Longest first so a secret containing another is masked whole.
+            ordered = sorted(self._secrets, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        return frozenset(self._secrets)
+
+    def text(self, text: str) -> str:
+        if self._pattern is not None:
+            text = self._pattern.sub(MASK, text)
+        text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+        return _KEY_VALUE.sub(lambda m: m.group("key") + MASK, text)
+
+    def data(self, value: Any) -> Any:
+        """A copy of ``value`` with every string (keys and values) masked."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {
+                self.data(k) if isinstance(k, str) else k: (
+                    MASK if is_sensitive_key(k) and value_present(v) else self.data(v)
+                )
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.data(v) for v in value]
+        return value

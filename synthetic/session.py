@@ -1,0 +1,264 @@
+"""One run's state: options resolved once, results gathered on the controller.
+
+Held in ``config.stash`` (never in module globals), so in-process pytester
+runs do not leak into each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from synthetic.config import Config, load_config
+from synthetic.errors import ConfigError
+from synthetic.outcome import Outcome
+from synthetic.results import FAIL_ON_CHOICES, CheckResult, RunResult
+from synthetic.spec import CheckSpec
+from synthetic.state import Samples, StateError, StateStore, empty_state, merge_samples, open_store
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting, readable from the command line, the environment and the ini file."""
+
+    dest: str
+    flags: tuple[str, ...]
+    ini: str
+    envvar: str
+    default: str | None
+    help: str
+    choices: tuple[str, ...] | None = None
+
+    def resolve(self, config: pytest.Config) -> str | None:
+        """The one precedence order: ini < environment variable < command line."""
+        value: Any = config.getoption(self.dest)
+        where = self.flags[0]
+        if value is None:
+            value = os.environ.get(self.envvar) or None
+            where = self.envvar
+        if value is None:
+            value = config.getini(self.ini) or None
+            where = f"ini {self.ini}"
+        if value is None:
+            return self.default
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(self.choices)}")
+        return str(value)
+
+
+OPTIONS = (
+    Option(
+        "synthetic_env",
+        ("--env",),
+        "synthetic_env",
+        "SYNTHETIC_ENV",
+        None,
+        "environment of the config file to check (default: the config's default_environment, "
+        "else sandbox)",
+    ),
+    Option(
+        "synthetic_config",
+        ("--synthetic-config", "--config"),
+        "synthetic_config",
+        "SYNTHETIC_CONFIG",
+        None,
+        "config file (default: the nearest synthetic.toml, or pyproject.toml with "
+        "[tool.synthetic])",
+    ),
+    Option(
+        "synthetic_results_dir",
+        ("--results-dir",),
+        "synthetic_results_dir",
+        "SYNTHETIC_RESULTS_DIR",
+        "synthetic-results",
+        "directory for results.json and the default state file",
+    ),
+    Option(
+        "synthetic_fail_on",
+        ("--fail-on",),
+        "synthetic_fail_on",
+        "SYNTHETIC_FAIL_ON",
+        "critical",
+        "lowest check severity that makes the pytest exit status 1",
+        FAIL_ON_CHOICES,
+    ),
+)
+
+
+def option(config: pytest.Config, dest: str) -> str | None:
+    for opt in OPTIONS:
+        if opt.dest == dest:
+            return opt.resolve(config)
+    raise KeyError(dest)
+
+
+RUN_KEY = pytest.StashKey["RunState"]()
+SPEC_KEY = pytest.StashKey[CheckSpec]()
+OUTCOME_KEY = pytest.StashKey[Outcome]()
+SAMPLES_KEY = pytest.StashKey[Samples]()
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class RunState:
+    """Everything one pytest session of `synthetic` knows, in ``config.stash``."""
+
+    config: Config
+    run_id: str
+    started_at: str
+    results_dir: Path
+    fail_on: str
+    is_worker: bool
+    store: StateStore | None
+    previous: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    results: dict[str, CheckResult] = field(default_factory=dict)
+    non_check_failures: int = 0
+    run: RunResult | None = None
+    results_path: Path | None = None
+
+    @classmethod
+    def create(cls, pytest_config: pytest.Config) -> RunState:
+        workerinput: Mapping[str, Any] | None = getattr(pytest_config, "workerinput", None)
+        config = load_config(
+            path=option(pytest_config, "synthetic_config"),
+            environment=option(pytest_config, "synthetic_env"),
+            search_from=pytest_config.invocation_params.dir,
+        )
+        results_dir = pytest_config.invocation_params.dir / str(
+            option(pytest_config, "synthetic_results_dir")
+        )
+        fail_on = str(option(pytest_config, "synthetic_fail_on"))
+        if workerinput is not None:
+            run_id, started_at = workerinput["synthetic_run_id"], workerinput["synthetic_started_at"]
+        else:
+            run_id, started_at = new_run_id(), now_iso()
+        state = cls(
+            config=config,
+            run_id=run_id,
+            started_at=started_at,
+            results_dir=results_dir,
+            fail_on=fail_on,
+            is_worker=workerinput is not None,
+            store=None,
+            previous=empty_state(),
+        )
+        state._open_store()
+        return state
+
+    def _open_store(self) -> None:
+        try:
+            self.store = open_store(
+                self.config.state,
+                environment=self.config.environment.name,
+                results_dir=self.results_dir,
+                describe=self.config.masker.text(self.config.state or ""),
+            )
+            self.previous = self.store.load()
+        except StateError as exc:
+            # A broken store must not stop the checks: they run without history.
+            self.notes.append(f"state: {exc}")
+
+    def samples_for(self, item: pytest.Item) -> Samples:
+        samples = item.stash.get(SAMPLES_KEY, None)
+        if samples is None:
+            spec = item.stash.get(SPEC_KEY, None)
+            key = spec.display_name if spec is not None else item.nodeid
+            samples = Samples(self.previous.get("samples", {}).get(key, {}))
+            item.stash[SAMPLES_KEY] = samples
+        return samples
+
+    def make_result(
+        self, item: pytest.Item, spec: CheckSpec, outcome: Outcome, duration_s: float
+    ) -> CheckResult:
+        samples = item.stash.get(SAMPLES_KEY, None)
+        masker = self.config.masker
+        return CheckResult(
+            id=spec.id,
+            metric=spec.metric,
+            severity=outcome.severity,
+            reason=masker.text(outcome.reason),
+            value=masker.data(outcome.value),
+            unit=outcome.unit,
+            component=spec.component,
+            warning=spec.warning.text if spec.warning else None,
+            critical=spec.critical.text if spec.critical else None,
+            runbook=spec.runbook,
+            priority=spec.priority,
+            duration_ms=duration_s * 1000,
+            labels=dict(spec.labels),
+            evidence=masker.data(outcome.evidence),
+            samples=dict(samples.recorded) if samples is not None else {},
+        )
+
+    def finish(self) -> RunResult:
+        env = self.config.environment
+        self.run = RunResult(
+            run_id=self.run_id,
+            environment=env.name,
+            target=self.config.masker.text(env.base_url) if env.base_url else None,
+            started_at=self.started_at,
+            finished_at=now_iso(),
+            checks=tuple(self.results.values()),
+        )
+        return self.run
+
+    def write_results(self, run: RunResult) -> Path | None:
+        path = self.results_dir / "results.json"
+        document = run.to_json()
+        for check in document["checks"]:
+            check.pop("samples", None)
+        try:
+            write_json_atomic(path, document)
+        except OSError as exc:
+            self.notes.append(f"results: cannot write {path}: {exc.strerror}")
+            return None
+        return path
+
+    def save_state(self, run: RunResult) -> None:
+        if self.store is None:
+            return
+        document = self.previous
+        for check in run.checks:
+            merge_samples(document, check.key, check.samples)
+        try:
+            self.store.save(document)
+        except StateError as exc:
+            self.notes.append(f"state: {exc}")
+
+
+def write_json_atomic(path: Path, document: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_state(config: pytest.Config) -> RunState:
+    try:
+        return config.stash[RUN_KEY]
+    except KeyError:
+        raise pytest.UsageError("synthetic: the plugin is not configured") from None

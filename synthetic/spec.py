@@ -1,0 +1,214 @@
+"""From a pytest item's markers to a `CheckSpec`, validated once at collection."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from synthetic.config import Environment, Runbooks, ThresholdOverride
+from synthetic.errors import ConfigError, ThresholdError
+from synthetic.results import Severity, metric_key
+from synthetic.thresholds import Threshold, parse_threshold
+
+MARKER_DOCS = {
+    "metric": (
+        "metric(id=None, *, unit=None, component=None, runbook=None, priority='P3', "
+        "unreachable='critical', description=None): the metric a check measures. "
+        "`id` names it (default: the function name without check_); `unit` is the unit of the "
+        "returned value and of threshold numbers; `runbook` is a URL or a name resolved through "
+        "[runbooks] in the config; `priority` is P1..P4; `unreachable` is the severity of a "
+        "connection error or timeout (critical, warning or unknown). May also be set on a module "
+        "or class to give defaults to its checks."
+    ),
+    "warning": (
+        "warning(expr): the WARNING condition, e.g. '> 10', '>= 2s', \"== 'degraded'\", "
+        "\"in ['a', 'b']\", a Nagios range ('10', '10:', '~:10', '10:20', '@10:20') or a "
+        "callable predicate."
+    ),
+    "critical": (
+        "critical(expr): the CRITICAL condition, evaluated before WARNING; same syntax as "
+        "warning. A critical breach fails the check."
+    ),
+}
+
+_METRIC_KWARGS = frozenset(
+    {"unit", "component", "runbook", "priority", "unreachable", "description"}
+)
+_METRIC_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*([.:-][A-Za-z0-9_]+)*$")
+_PRIORITY = re.compile(r"^P[1-4]$")
+_UNREACHABLE = {"critical": Severity.CRITICAL, "warning": Severity.WARNING, "unknown": Severity.UNKNOWN}
+DEFAULT_PRIORITY = "P3"
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """What a check measures and when it alerts, from its markers and the config."""
+
+    id: str
+    metric: str
+    unit: str | None
+    component: str | None
+    runbook: str | None
+    priority: str
+    warning: Threshold | None
+    critical: Threshold | None
+    unreachable: Severity = Severity.CRITICAL
+    labels: Mapping[str, str] = field(default_factory=dict)
+    description: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        """``metric`` with its labels, e.g. ``bullmq.waiting{queue="email"}``."""
+        return metric_key(self.metric, self.labels)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "metric": self.metric,
+            "unit": self.unit,
+            "component": self.component,
+            "warning": self.warning.text if self.warning else None,
+            "critical": self.critical.text if self.critical else None,
+            "runbook": self.runbook,
+            "priority": self.priority,
+            "labels": dict(self.labels),
+            "description": self.description,
+        }
+
+
+def is_check(item: pytest.Item) -> bool:
+    """A ``check_*`` function, or any test carrying one of our markers."""
+    name = getattr(item, "originalname", item.name)
+    if name.startswith("check_"):
+        return True
+    return any(item.get_closest_marker(m) is not None for m in MARKER_DOCS)
+
+
+def build_spec(
+    item: pytest.Item,
+    *,
+    environment: Environment,
+    runbooks: Runbooks,
+    config_source: str,
+) -> CheckSpec:
+    """The item's `CheckSpec`; a `ConfigError` naming the file, function and bad text."""
+    where = _location(item)
+    metric_kwargs: dict[str, Any] = {}
+    metric_id: str | None = None
+    for marker in item.iter_markers("metric"):  # closest first
+        if len(marker.args) > 1:
+            raise ConfigError(f"{where}: @pytest.mark.metric takes one positional argument, the id")
+        if marker.args and metric_id is None:
+            metric_id = marker.args[0]
+        unknown = set(marker.kwargs) - _METRIC_KWARGS
+        if unknown:
+            bad = ", ".join(sorted(unknown))
+            raise ConfigError(f"{where}: @pytest.mark.metric: unknown argument(s) {bad}")
+        for key, value in marker.kwargs.items():
+            metric_kwargs.setdefault(key, value)
+
+    name = getattr(item, "originalname", item.name)
+    if metric_id is None:
+        metric_id = name.removeprefix("check_").removeprefix("test_")
+    if not isinstance(metric_id, str) or not _METRIC_ID.match(metric_id):
+        raise ConfigError(f"{where}: @pytest.mark.metric: invalid metric id {metric_id!r}")
+
+    unit = _optional_str(metric_kwargs.get("unit"), "unit", where)
+    priority = _optional_str(metric_kwargs.get("priority"), "priority", where) or DEFAULT_PRIORITY
+    if not _PRIORITY.match(priority):
+        raise ConfigError(f"{where}: @pytest.mark.metric: priority {priority!r} is not P1..P4")
+    unreachable_name = metric_kwargs.get("unreachable", "critical")
+    if unreachable_name not in _UNREACHABLE:
+        raise ConfigError(
+            f"{where}: @pytest.mark.metric: unreachable={unreachable_name!r} "
+            "is not one of critical, warning, unknown"
+        )
+
+    thresholds: dict[str, Threshold | None] = {}
+    override = environment.thresholds.get(metric_id, ThresholdOverride())
+    for level in ("warning", "critical"):
+        marker = item.get_closest_marker(level)
+        expr: str | Callable[[Any], bool] | None = None
+        source = f"@pytest.mark.{level}"
+        if marker is not None:
+            if len(marker.args) != 1 or marker.kwargs:
+                raise ConfigError(f"{where}: {source} takes exactly one expression")
+            expr = marker.args[0]
+        overridden = getattr(override, level)
+        if overridden is not None:
+            source = (
+                f"{config_source}: environments.{environment.name}.thresholds."
+                f'"{metric_id}".{level}'
+            )
+            if overridden is True:
+                raise ConfigError(f"{where}: {source}: use an expression, or false to remove it")
+            expr = None if overridden is False else overridden
+        thresholds[level] = _parse(expr, unit=unit, where=where, source=source)
+
+    if thresholds["warning"] is None and thresholds["critical"] is None:
+        raise ConfigError(
+            f"{where}: a check needs a @pytest.mark.critical or @pytest.mark.warning threshold"
+        )
+
+    return CheckSpec(
+        id=item.nodeid,
+        metric=metric_id,
+        unit=unit,
+        component=_optional_str(metric_kwargs.get("component"), "component", where),
+        runbook=runbooks.resolve(_optional_str(metric_kwargs.get("runbook"), "runbook", where)),
+        priority=priority,
+        warning=thresholds["warning"],
+        critical=thresholds["critical"],
+        unreachable=_UNREACHABLE[unreachable_name],
+        labels=_labels(item),
+        description=_optional_str(metric_kwargs.get("description"), "description", where)
+        or _first_doc_line(item),
+    )
+
+
+def _parse(
+    expr: str | Callable[[Any], bool] | None, *, unit: str | None, where: str, source: str
+) -> Threshold | None:
+    if expr is None:
+        return None
+    if not (isinstance(expr, str) or callable(expr)):
+        raise ConfigError(f"{where}: {source}: expected an expression or a callable, got {expr!r}")
+    try:
+        return parse_threshold(expr, unit=unit)
+    except ThresholdError as exc:
+        raise ThresholdError(f"{where}: {source}: {exc}", text=exc.text) from None
+
+
+def _optional_str(value: Any, key: str, where: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ConfigError(f"{where}: @pytest.mark.metric: {key} must be a string, got {value!r}")
+
+
+def _labels(item: pytest.Item) -> dict[str, str]:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return {}
+    return {
+        name: str(value)
+        for name, value in callspec.params.items()
+        if isinstance(value, str | int | float) and not isinstance(value, bool)
+    }
+
+
+def _first_doc_line(item: pytest.Item) -> str | None:
+    doc = getattr(getattr(item, "function", None), "__doc__", None)
+    if not doc:
+        return None
+    return doc.strip().splitlines()[0].strip() or None
+
+
+def _location(item: pytest.Item) -> str:
+    path, _, _ = item.location
+    name = getattr(item, "originalname", item.name)
+    cls = getattr(item, "cls", None)
+    return f"{path}::{cls.__name__}::{name}" if cls is not None else f"{path}::{name}"

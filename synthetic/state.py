@@ -1,0 +1,204 @@
+"""The state store: what must survive between runs of a stateless scheduler.
+
+One JSON document per environment, read at the start of a run (by the
+controller and by each xdist worker) and written once at the end, by the
+controller. Backed by a file (the default, under the results dir) or by
+Redis when the config names a ``redis://`` URL.
+
+Document layout (``synthetic.state/v1``)::
+
+    {"schema": "synthetic.state/v1",
+     "samples": {"<check key>": {"<name>": {"value": 12.0, "at": 1732406400.0}}}}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from synthetic.errors import ConfigError, SyntheticError
+
+STATE_SCHEMA = "synthetic.state/v1"
+REDIS_TIMEOUT_S = 3.0
+
+
+class StateError(SyntheticError):
+    """The state store could not be read or written (one line, no secrets)."""
+
+
+class StateStore(Protocol):
+    description: str
+
+    def load(self) -> dict[str, Any]: ...
+
+    def save(self, document: Mapping[str, Any]) -> None: ...
+
+
+def empty_state() -> dict[str, Any]:
+    return {"schema": STATE_SCHEMA, "samples": {}}
+
+
+class FileStateStore:
+    """A JSON file written atomically (temp file, fsync, rename)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = str(path)
+
+    def load(self) -> dict[str, Any]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return empty_state()
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot read state: {exc.strerror}") from None
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            # Keep the bad file for a post-mortem instead of overwriting it.
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            with contextlib.suppress(OSError):
+                self.path.replace(aside)
+            raise StateError(
+                f"{self.path}: state is not valid JSON ({exc.msg} at line {exc.lineno}); "
+                f"moved aside to {aside.name}, starting from empty state"
+            ) from None
+        return _checked(document, self.description)
+
+    def save(self, document: Mapping[str, Any]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(document, handle, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot write state: {exc.strerror}") from None
+
+
+class RedisStateStore:
+    """One Redis string per environment, ``synthetic:state:<environment>``."""
+
+    def __init__(self, url: str, environment: str, *, description: str) -> None:
+        import redis  # loaded only when a Redis store is configured
+
+        self.key = f"synthetic:state:{environment}"
+        self.description = description
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+
+    def load(self) -> dict[str, Any]:
+        try:
+            raw = self._client.get(self.key)
+        except self._errors as exc:
+            raise StateError(f"{self.description}: cannot read state: {exc}") from None
+        if raw is None:
+            return empty_state()
+        try:
+            document = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise StateError(f"{self.description} key {self.key}: state is not valid JSON") from None
+        return _checked(document, self.description)
+
+    def save(self, document: Mapping[str, Any]) -> None:
+        try:
+            self._client.set(self.key, json.dumps(document, sort_keys=True))
+        except self._errors as exc:
+            raise StateError(f"{self.description}: cannot write state: {exc}") from None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _checked(document: Any, where: str) -> dict[str, Any]:
+    if not isinstance(document, dict) or document.get("schema") != STATE_SCHEMA:
+        raise StateError(f"{where}: not a {STATE_SCHEMA} document")
+    document.setdefault("samples", {})
+    return document
+
+
+def open_store(
+    spec: str | None, *, environment: str, results_dir: Path, describe: str | None = None
+) -> StateStore:
+    """The store named by ``spec``: a ``redis://`` URL, a file path, or the default file."""
+    if spec is None:
+        return FileStateStore(results_dir / f"state-{environment}.json")
+    if spec.startswith(("redis://", "rediss://", "unix://")):
+        return RedisStateStore(spec, environment, description=describe or "redis state store")
+    if "://" in spec:
+        raise ConfigError(f"state: unsupported store '{spec.split('://')[0]}://' (use a path or redis://)")
+    return FileStateStore(Path(spec))
+
+
+@dataclass(frozen=True)
+class Sample:
+    value: float
+    at: float
+
+
+class Samples:
+    """Previous samples of one check, and the new ones it records this run.
+
+    Rate metrics (failed requests since the previous run, evictions per
+    minute) need the last run's counter. A check reads ``previous`` and calls
+    ``record``; the controller writes what was recorded once, at the end.
+    """
+
+    def __init__(self, previous: Mapping[str, Any], *, now: float | None = None) -> None:
+        self._previous = previous
+        self.recorded: dict[str, dict[str, float]] = {}
+        self._now = now
+
+    def previous(self, name: str) -> Sample | None:
+        entry = self._previous.get(name)
+        if not isinstance(entry, dict):
+            return None
+        try:
+            return Sample(float(entry["value"]), float(entry["at"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def record(self, name: str, value: float) -> None:
+        at = self._now if self._now is not None else time.time()
+        self.recorded[name] = {"value": float(value), "at": at}
+
+    def increase(self, name: str, counter: float) -> float | None:
+        """How much a monotonic counter grew since the previous run.
+
+        A counter that went down was reset (a restart): its whole value is the
+        increase, as Prometheus' ``increase()`` treats resets. ``None`` on the
+        first run, when there is nothing to compare with.
+        """
+        before = self.previous(name)
+        self.record(name, counter)
+        if before is None:
+            return None
+        return counter if counter < before.value else counter - before.value
+
+    def rate(self, name: str, counter: float, *, per_seconds: float = 60.0) -> float | None:
+        """The counter's increase per ``per_seconds`` since the previous run."""
+        before = self.previous(name)
+        increase = self.increase(name, counter)
+        if before is None or increase is None:
+            return None
+        elapsed = self.recorded[name]["at"] - before.at
+        if elapsed <= 0:
+            return None
+        return increase / elapsed * per_seconds
+
+
+def merge_samples(document: dict[str, Any], key: str, recorded: Mapping[str, Any]) -> None:
+    """Fold one check's recorded samples into the state document."""
+    if recorded:
+        document.setdefault("samples", {}).setdefault(key, {}).update(recorded)

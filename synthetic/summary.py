@@ -1,0 +1,57 @@
+"""The run summary table, worst first: pure text from a `RunResult`."""
+
+from __future__ import annotations
+
+from synthetic.results import CheckResult, RunResult
+from synthetic.units import format_value
+
+COLUMNS = ("SEVERITY", "CHECK", "VALUE", "WARNING", "CRITICAL", "REASON")
+_MAX = {"CHECK": 48, "VALUE": 18, "WARNING": 14, "CRITICAL": 14}
+
+
+def _cells(check: CheckResult) -> tuple[str, ...]:
+    value = "-" if check.value is None else format_value(check.value, check.unit)
+    return (
+        check.severity.value.upper(),
+        check.id.rsplit("/", 1)[-1],
+        value,
+        check.warning or "-",
+        check.critical or "-",
+        check.reason,
+    )
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def table(run: RunResult, *, width: int = 120) -> list[str]:
+    """The summary as lines no wider than ``width``.
+
+    The reason is the last column; when it does not fit there it goes on its
+    own indented line below the row, cut only if even that is too narrow.
+    """
+    rows = [_cells(check) for check in run.worst_first()]
+    widths = []
+    for i, name in enumerate(COLUMNS[:-1]):
+        longest = max([len(name), *(len(row[i]) for row in rows)])
+        widths.append(min(longest, _MAX.get(name, longest)))
+    reason_width = width - sum(widths) - 2 * len(widths)
+    inline = reason_width >= max(len(row[-1]) for row in [COLUMNS, *rows])
+    header = [name.ljust(w) for name, w in zip(COLUMNS, widths, strict=False)]
+    lines = ["  ".join([*header, COLUMNS[-1]] if inline else header).rstrip()]
+    for row in rows:
+        cells = [_fit(cell, w).ljust(w) for cell, w in zip(row, widths, strict=False)]
+        if inline:
+            cells.append(row[-1])
+        lines.append("  ".join(cells).rstrip())
+        if not inline:
+            lines.append(_fit("    " + row[-1], width))
+    return lines
+
+
+def headline(run: RunResult) -> str:
+    counts = run.counts()
+    parts = [f"{n} {name}" for name, n in counts.items() if n]
+    target = f" ({run.target})" if run.target else ""
+    return f"{run.worst.value.upper()}: {run.environment}{target}: {', '.join(parts) or 'no checks'}"
