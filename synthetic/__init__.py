@@ -9,6 +9,9 @@ A check is a function that measures one value; its ``metric``, ``warning`` and
     @pytest.mark.critical("> 50")
     def check_whmcs_queue_size(queues):
         return queues["whmcs"]["metrics"]["queueSize"]
+
+PYTEST_DONT_REWRITE: the plugin needs no assertion rewriting, and the
+``synthetic`` command imports this package before it starts pytest.
 """
 
 from synthetic.config import Config, Environment, NotConfigured

@@ -90,6 +90,14 @@ class Environment:
     thresholds: Mapping[str, ThresholdOverride] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        # Shown in tracebacks with --showlocals: no header value, no URL password.
+        masker = Masker()
+        return (
+            f"Environment(name={self.name!r}, base_url={masker.text(self.base_url or '')!r}, "
+            f"timeout_s={self.timeout_s}, headers=[{', '.join(self.headers)}])"
+        )
+
     def require(self, key: str) -> Any:
         """The value of ``key``; a `NotConfigured` naming it when it is unset."""
         value = getattr(self, key) if hasattr(self, key) else self.params.get(key)
@@ -194,8 +202,12 @@ def load_config(
 
     raw = _read(config_path) if config_path else {}
     where = str(config_path) if config_path else "<defaults>"
+    default = raw.get("default_environment")
+    name = environment or (default if isinstance(default, str) else None) or DEFAULT_ENVIRONMENT
     masker = Masker()
-    resolved = _interpolate(raw, where=where, environ=env, masker=masker, key_path=())
+    resolved = _interpolate(
+        raw, where=where, environ=env, masker=masker, key_path=(), selected=name
+    )
     try:
         model = ConfigModel.model_validate(resolved)
     except ValidationError as exc:
@@ -206,7 +218,6 @@ def load_config(
         sandbox_url = env.get(SANDBOX_URL_VAR) or f"http://127.0.0.1:{SANDBOX_DEFAULT_PORT}"
         environments[SANDBOX] = EnvironmentModel(base_url=sandbox_url, timeout_s=5.0)
 
-    name = environment or model.default_environment or DEFAULT_ENVIRONMENT
     if name not in environments:
         known = ", ".join(sorted(environments))
         raise ConfigError(f"{where}: environment '{name}' is not defined (defined: {known})")
@@ -296,21 +307,39 @@ def _shape(value: Any) -> str:
 
 
 def _interpolate(
-    value: Any, *, where: str, environ: Mapping[str, str], masker: Masker, key_path: tuple[str, ...]
+    value: Any,
+    *,
+    where: str,
+    environ: Mapping[str, str],
+    masker: Masker,
+    key_path: tuple[str, ...],
+    selected: str,
 ) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: _interpolate(v, where=where, environ=environ, masker=masker, key_path=(*key_path, k))
-            for k, v in value.items()
+    """Replace ``${VAR}``, ``${VAR:-default}`` and ``$$`` in every string.
+
+    Only the selected environment (and the top level) needs its variables
+    set: production's token is not required to check the sandbox, and values
+    from other environments never reach the masker or the output.
+    """
+    if isinstance(value, dict | list):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        done = {
+            k: _interpolate(
+                v,
+                where=where,
+                environ=environ,
+                masker=masker,
+                key_path=(*key_path, str(k)),
+                selected=selected,
+            )
+            for k, v in items
         }
-    if isinstance(value, list):
-        return [
-            _interpolate(v, where=where, environ=environ, masker=masker, key_path=(*key_path, str(i)))
-            for i, v in enumerate(value)
-        ]
+        return done if isinstance(value, dict) else list(done.values())
     if not isinstance(value, str) or "$" not in value:
         return value
 
+    other_environment = len(key_path) > 1 and key_path[0] == "environments"
+    other_environment = other_environment and key_path[1] != selected
     url_like = bool(key_path) and key_path[-1] in _URL_KEYS
     secrets: list[str] = []
 
@@ -323,10 +352,14 @@ def _interpolate(
             return environ[name]
         if match.group("default") is not None:
             return match.group("default")
+        if other_environment:
+            return match.group(0)
         key = ".".join(key_path)
         raise ConfigError(f"{where}: {key}: environment variable {name} is not set")
 
     result = _PLACEHOLDER.sub(substitute, value)
+    if other_environment:
+        return result
     if url_like:
         masker.add(*_url_secrets(result))
     else:

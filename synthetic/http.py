@@ -110,7 +110,7 @@ class HttpSession:
             retry=retry_if_exception(_is_transient)
             | retry_if_result(lambda r: r.status_code in RETRY_STATUSES),
             stop=stop_after_attempt(env.retries + 1) | stop_after_delay(env.retry_budget_s),
-            wait=wait_exponential_jitter(initial=0.2, max=2.0, jitter=0.2),
+            wait=wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.2),
             retry_error_callback=_last_outcome,
             reraise=True,
         )

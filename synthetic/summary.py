@@ -13,12 +13,18 @@ def _cells(check: CheckResult) -> tuple[str, ...]:
     value = "-" if check.value is None else format_value(check.value, check.unit)
     return (
         check.severity.value.upper(),
-        check.id.rsplit("/", 1)[-1],
+        short_id(check.id),
         value,
         check.warning or "-",
         check.critical or "-",
         check.reason,
     )
+
+
+def short_id(node_id: str) -> str:
+    """``checks/check_queues.py::check_x[a/b]`` as ``check_queues.py::check_x[a/b]``."""
+    path, sep, rest = node_id.partition("::")
+    return path.rsplit("/", 1)[-1] + sep + rest
 
 
 def _fit(text: str, width: int) -> str:

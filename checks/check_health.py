@@ -1,0 +1,41 @@
+"""Core health: GET /health and every health endpoint of the monitoring guide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from checks.conftest import HEALTH_ENDPOINTS, dig
+from synthetic import BFFClient, Measurement
+
+
+@pytest.mark.metric("health.status", component="bff", runbook="incident-response", priority="P1")
+@pytest.mark.warning("== 'degraded'")
+@pytest.mark.critical("not in ['ok', 'degraded']")
+def check_health_status(health: Any) -> Measurement:
+    """Core system health: ok, or degraded when a check fails."""
+    return Measurement(dig(health, "status"), evidence=health)
+
+
+@pytest.mark.parametrize("name", ["database", "cache"])
+@pytest.mark.metric("health.check", component="bff", runbook="incident-response", priority="P1")
+@pytest.mark.critical("!= 'ok'")
+def check_health_entry(health: Any, name: str) -> Any:
+    """One entry of /health `checks` (database, cache)."""
+    return dig(health, "checks", name)
+
+
+@pytest.mark.parametrize("path", HEALTH_ENDPOINTS)
+@pytest.mark.metric("endpoint.status", component="bff", runbook="incident-response", priority="P1")
+@pytest.mark.critical("!= 'ok'")
+def check_endpoint(bff: BFFClient, path: str) -> Measurement:
+    """Each health endpoint answers HTTP 200 with a JSON body."""
+    snapshot = bff.snapshot(path)
+    if snapshot.status_code != 200:
+        return Measurement(f"HTTP {snapshot.status_code}", evidence=snapshot.text[:2000])
+    try:
+        snapshot.json()
+    except ValueError:
+        return Measurement("HTTP 200, body not JSON", evidence=snapshot.text[:2000])
+    return Measurement("ok", evidence={"elapsed_ms": round(snapshot.elapsed_ms, 1)})

@@ -1,0 +1,81 @@
+"""Request queues of the BFF (GET /health/queues): WHMCS and Salesforce."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from checks.conftest import dig
+from synthetic import BFFClient, MeasurementError, Samples
+
+pytestmark = pytest.mark.metric(component="queues", runbook="queue-management", priority="P2")
+
+
+@pytest.mark.metric("whmcs.queue_size", unit="requests")
+@pytest.mark.warning("> 10")
+@pytest.mark.critical("> 50")
+def check_whmcs_queue_size(queues: Any) -> Any:
+    """Pending WHMCS requests."""
+    return dig(queues, "whmcs", "metrics", "queueSize")
+
+
+@pytest.mark.metric("salesforce.queue_size", unit="requests")
+@pytest.mark.warning("> 10")
+@pytest.mark.critical("> 50")
+def check_salesforce_queue_size(queues: Any) -> Any:
+    """Pending Salesforce requests."""
+    return dig(queues, "salesforce", "metrics", "queueSize")
+
+
+def failed_increase(queues: Any, samples: Samples, service: str) -> float:
+    """Failed API calls since the previous run (the counter is cumulative)."""
+    counter = dig(queues, service, "metrics", "failedRequests")
+    increase = samples.increase("failedRequests", counter)
+    if increase is None:
+        pytest.skip("first run: failedRequests recorded, the increase is measured from the next")
+    return increase
+
+
+@pytest.mark.metric("whmcs.failed_requests", unit="requests")
+@pytest.mark.warning("> 5")
+@pytest.mark.critical("> 20")
+def check_whmcs_failed_requests(queues: Any, samples: Samples) -> float:
+    """WHMCS API calls that failed since the previous run."""
+    return failed_increase(queues, samples, "whmcs")
+
+
+@pytest.mark.metric("salesforce.failed_requests", unit="requests")
+@pytest.mark.warning("> 5")
+@pytest.mark.critical("> 20")
+def check_salesforce_failed_requests(queues: Any, samples: Samples) -> float:
+    """Salesforce API calls that failed since the previous run."""
+    return failed_increase(queues, samples, "salesforce")
+
+
+@pytest.mark.metric("whmcs.health", priority="P1")
+@pytest.mark.warning("== 'degraded'")
+@pytest.mark.critical("!= 'healthy'")
+def check_whmcs_health(bff: BFFClient) -> Any:
+    """GET /health/queues/whmcs: healthy, degraded or unhealthy."""
+    return dig(bff.json("/health/queues/whmcs"), "health")
+
+
+@pytest.mark.metric("salesforce.health", priority="P1")
+@pytest.mark.warning("== 'degraded'")
+@pytest.mark.critical("!= 'healthy'")
+def check_salesforce_health(bff: BFFClient) -> Any:
+    """GET /health/queues/salesforce: healthy, degraded or unhealthy."""
+    return dig(bff.json("/health/queues/salesforce"), "health")
+
+
+@pytest.mark.metric("salesforce.daily_api_usage", unit="%", runbook="external-dependencies")
+@pytest.mark.warning("> 80%")
+@pytest.mark.critical("> 95%")
+def check_salesforce_daily_api_usage(queues: Any) -> float:
+    """Salesforce API calls used today, as a share of the daily limit."""
+    used = dig(queues, "salesforce", "dailyUsage", "used")
+    limit = dig(queues, "salesforce", "dailyUsage", "limit")
+    if not isinstance(used, int | float) or not isinstance(limit, int | float) or limit <= 0:
+        raise MeasurementError(f"dailyUsage is not a usable used/limit pair ({used!r}/{limit!r})")
+    return used / limit * 100

@@ -1,0 +1,38 @@
+"""Test-only setup: hypothesis profiles, warnings as errors, shared helpers."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import settings
+
+# CI runs more examples; a laptop run stays quick. No deadlines: CI machines stall.
+settings.register_profile("ci", max_examples=300, deadline=None)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+# Where SYNTHETIC_* variables of the developer's shell could leak into a test.
+SYNTHETIC_VARS = (
+    "SYNTHETIC_ENV",
+    "SYNTHETIC_CONFIG",
+    "SYNTHETIC_RESULTS_DIR",
+    "SYNTHETIC_FAIL_ON",
+    "SYNTHETIC_SANDBOX_URL",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The framework's own tests treat warnings as errors; the checks (which
+    # run in production against libraries we do not control) do not.
+    here = os.path.dirname(__file__)
+    for item in items:
+        if not str(item.path).startswith(here):
+            continue
+        item.add_marker(pytest.mark.filterwarnings("error"), append=False)
+
+
+@pytest.fixture(autouse=True)
+def _clean_synthetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in SYNTHETIC_VARS:
+        monkeypatch.delenv(name, raising=False)
