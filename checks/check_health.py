@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from checks.conftest import HEALTH_ENDPOINTS, dig
-from synthetic import BFFClient, Measurement
+from synthetic import BFFClient, Measurement, MeasurementError
 
 
 @pytest.mark.metric("health.status", component="bff", runbook="incident-response", priority="P1")
@@ -36,6 +36,7 @@ def check_endpoint(bff: BFFClient, path: str) -> Measurement:
         return Measurement(f"HTTP {snapshot.status_code}", evidence=snapshot.text[:2000])
     try:
         snapshot.json()
-    except ValueError:
-        return Measurement("HTTP 200, body not JSON", evidence=snapshot.text[:2000])
+    except MeasurementError:
+        kind = snapshot.content_type or "no content type"
+        return Measurement(f"HTTP 200, body not JSON ({kind})", evidence=snapshot.text[:2000])
     return Measurement("ok", evidence={"elapsed_ms": round(snapshot.elapsed_ms, 1)})

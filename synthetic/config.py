@@ -227,8 +227,8 @@ def load_config(
     for header, value in chosen.headers.items():
         if is_sensitive_key(header):
             masker.add(value)
-    for value in (chosen.base_url, chosen.redis_url, chosen.postgres_dsn, chosen.metrics_url):
-        masker.add(*_url_secrets(value))
+    for url in (chosen.base_url, chosen.redis_url, chosen.postgres_dsn, chosen.metrics_url):
+        masker.add(*_url_secrets(url))
 
     state = chosen.state or model.state
     masker.add(*_url_secrets(state))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from synthetic.config import NotConfigured
-from synthetic.errors import MeasurementError, Unreachable, UnitError
+from synthetic.errors import MeasurementError, UnitError, Unreachable
 from synthetic.results import Measurement, Severity
 from synthetic.spec import CheckSpec
 from synthetic.thresholds import ThresholdTypeError
@@ -61,7 +61,10 @@ def evaluate(spec: CheckSpec, returned: Any) -> Outcome:
         shown_unit = spec.unit if not isinstance(value, str) else None
 
     shown = format_value(value, shown_unit)
-    for severity, threshold in ((Severity.CRITICAL, spec.critical), (Severity.WARNING, spec.warning)):
+    for severity, threshold in (
+        (Severity.CRITICAL, spec.critical),
+        (Severity.WARNING, spec.warning),
+    ):
         if threshold is None:
             continue
         try:

@@ -147,7 +147,10 @@ class RunState:
         )
         fail_on = str(option(pytest_config, "synthetic_fail_on"))
         if workerinput is not None:
-            run_id, started_at = workerinput["synthetic_run_id"], workerinput["synthetic_started_at"]
+            run_id, started_at = (
+                workerinput["synthetic_run_id"],
+                workerinput["synthetic_started_at"],
+            )
         else:
             run_id, started_at = new_run_id(), now_iso()
         state = cls(

@@ -40,7 +40,11 @@ _METRIC_KWARGS = frozenset(
 )
 _METRIC_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*([.:-][A-Za-z0-9_]+)*$")
 _PRIORITY = re.compile(r"^P[1-4]$")
-_UNREACHABLE = {"critical": Severity.CRITICAL, "warning": Severity.WARNING, "unknown": Severity.UNKNOWN}
+_UNREACHABLE = {
+    "critical": Severity.CRITICAL,
+    "warning": Severity.WARNING,
+    "unknown": Severity.UNKNOWN,
+}
 DEFAULT_PRIORITY = "P3"
 
 
@@ -131,18 +135,17 @@ def build_spec(
     thresholds: dict[str, Threshold | None] = {}
     override = environment.thresholds.get(metric_id, ThresholdOverride())
     for level in ("warning", "critical"):
-        marker = item.get_closest_marker(level)
+        level_marker = item.get_closest_marker(level)
         expr: str | Callable[[Any], bool] | None = None
         source = f"@pytest.mark.{level}"
-        if marker is not None:
-            if len(marker.args) != 1 or marker.kwargs:
+        if level_marker is not None:
+            if len(level_marker.args) != 1 or level_marker.kwargs:
                 raise ConfigError(f"{where}: {source} takes exactly one expression")
-            expr = marker.args[0]
+            expr = level_marker.args[0]
         overridden = getattr(override, level)
         if overridden is not None:
             source = (
-                f"{config_source}: environments.{environment.name}.thresholds."
-                f'"{metric_id}".{level}'
+                f'{config_source}: environments.{environment.name}.thresholds."{metric_id}".{level}'
             )
             if overridden is True:
                 raise ConfigError(f"{where}: {source}: use an expression, or false to remove it")

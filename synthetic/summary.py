@@ -60,4 +60,6 @@ def headline(run: RunResult) -> str:
     counts = run.counts()
     parts = [f"{n} {name}" for name, n in counts.items() if n]
     target = f" ({run.target})" if run.target else ""
-    return f"{run.worst.value.upper()}: {run.environment}{target}: {', '.join(parts) or 'no checks'}"
+    return (
+        f"{run.worst.value.upper()}: {run.environment}{target}: {', '.join(parts) or 'no checks'}"
+    )

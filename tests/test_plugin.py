@@ -735,7 +735,9 @@ def test_a_broken_state_file_does_not_stop_the_run(checks: pytest.Pytester) -> N
     state.write_text("{not json")
     result = checks.runpytest()
     assert result.parseoutcomes() == {"warned": 1}
-    result.stdout.fnmatch_lines(["state: *state-sandbox.json: state is not valid JSON*moved aside*"])
+    result.stdout.fnmatch_lines(
+        ["state: *state-sandbox.json: state is not valid JSON*moved aside*"]
+    )
     assert list(state.parent.glob("state-sandbox.json.corrupt-*"))
 
 

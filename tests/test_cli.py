@@ -1,0 +1,298 @@
+"""The `synthetic` command, run as a user runs it: a real process, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import synthetic
+
+REPO = Path(__file__).resolve().parent.parent
+SYNTHETIC = [sys.executable, "-m", "synthetic.cli"]
+
+PROJECT_CHECKS = """
+import os, pytest
+
+@pytest.mark.metric("queue", unit="requests")
+@pytest.mark.warning("> 10")
+@pytest.mark.critical("> 50")
+def check_queue():
+    return float(os.environ["QUEUE"])
+
+@pytest.mark.metric("other")
+@pytest.mark.critical("> 5")
+def check_other():
+    if os.environ.get("BROKEN"):
+        raise RuntimeError("boom")
+    return 1
+"""
+
+
+def synthetic_cmd(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
+    environ.update(env or {})
+    return subprocess.run(
+        [*SYNTHETIC, *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "check_project.py").write_text(PROJECT_CHECKS)
+    (tmp_path / "synthetic.toml").write_text('[environments.sandbox]\nbase_url = "http://x"\n')
+    return tmp_path
+
+
+def load_results(directory: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((directory / "results.json").read_text())
+    return document
+
+
+@pytest.mark.parametrize(
+    ("queue", "broken", "code"),
+    [("1", "", 0), ("11", "", 1), ("51", "", 2), ("1", "1", 3), ("51", "1", 2)],
+)
+def test_run_exits_with_the_nagios_code_of_the_worst(
+    project: Path, queue: str, broken: str, code: int
+) -> None:
+    done = synthetic_cmd("run", cwd=project, env={"QUEUE": queue, "BROKEN": broken})
+    assert done.returncode == code, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("queue", "fail_on", "code"),
+    [("11", "critical", 0), ("51", "critical", 1), ("11", "warning", 1), ("51", "never", 0)],
+)
+def test_gate_exits_0_or_1_by_fail_on(project: Path, queue: str, fail_on: str, code: int) -> None:
+    done = synthetic_cmd("gate", "--fail-on", fail_on, cwd=project, env={"QUEUE": queue})
+    assert done.returncode == code, done.stdout + done.stderr
+    verdict = "FAILED" if code else "PASSED"
+    assert f"synthetic gate: {verdict}" in done.stdout
+
+
+def test_pytest_arguments_pass_through(project: Path) -> None:
+    done = synthetic_cmd(
+        "run", "-k", "queue", "--results-dir", "out", cwd=project, env={"QUEUE": "60"}
+    )
+    assert done.returncode == 2
+    assert [c["metric"] for c in load_results(project / "out")["checks"]] == ["queue"]
+
+
+def test_run_with_xdist(project: Path) -> None:
+    done = synthetic_cmd("run", "-n", "2", cwd=project, env={"QUEUE": "12"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert len(load_results(project / "synthetic-results")["checks"]) == 2
+
+
+def test_config_errors_exit_unknown_with_one_line(project: Path) -> None:
+    done = synthetic_cmd("run", "--env", "nowhere", cwd=project)
+    assert done.returncode == 3
+    assert "environment 'nowhere' is not defined" in done.stderr
+    gate = synthetic_cmd("gate", "--env", "nowhere", cwd=project)
+    assert gate.returncode == 1
+
+
+def test_a_missing_checks_directory_is_explained(tmp_path: Path) -> None:
+    done = synthetic_cmd("run", cwd=tmp_path)
+    assert done.returncode == 3
+    assert "checks: no check directory found" in done.stderr
+
+
+def test_a_bad_threshold_makes_run_unknown_and_gate_fail(project: Path) -> None:
+    bad = project / "checks" / "check_bad.py"
+    bad.write_text(
+        'import pytest\n@pytest.mark.critical("over 9000")\ndef check_bad():\n    return 1\n'
+    )
+    done = synthetic_cmd("run", cwd=project, env={"QUEUE": "1"})
+    assert done.returncode == 3
+    assert "check_bad.py::check_bad: @pytest.mark.critical:" in done.stdout
+    assert synthetic_cmd("gate", cwd=project, env={"QUEUE": "1"}).returncode == 1
+
+
+def test_list_json_is_the_portal_catalogue() -> None:
+    done = synthetic_cmd("list", "--json", cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    catalogue = json.loads(done.stdout)
+    metrics = {entry["metric"] for entry in catalogue}
+    assert {
+        "health.status",
+        "health.check",
+        "endpoint.status",
+        "integration.health",
+        "whmcs.queue_size",
+        "whmcs.failed_requests",
+        "whmcs.health",
+        "salesforce.health",
+        "salesforce.queue_size",
+        "salesforce.failed_requests",
+        "salesforce.daily_api_usage",
+        "catalog.cache",
+    } <= metrics
+    for entry in catalogue:
+        assert set(entry) >= {
+            "id",
+            "metric",
+            "unit",
+            "component",
+            "warning",
+            "critical",
+            "runbook",
+            "priority",
+        }
+        assert entry["runbook"].startswith("https://")
+        assert entry["priority"] in {"P1", "P2", "P3", "P4"}
+    queue = next(e for e in catalogue if e["metric"] == "whmcs.queue_size")
+    assert (queue["warning"], queue["critical"], queue["unit"]) == ("> 10", "> 50", "requests")
+    assert len([e for e in catalogue if e["metric"] == "endpoint.status"]) == 6
+
+
+def test_list_plain(project: Path) -> None:
+    done = synthetic_cmd("list", cwd=project)
+    assert done.returncode == 0
+    assert "P3  queue" in done.stdout
+    assert "2 checks" in done.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "gate", "list", "sandbox", "demo"])
+def test_every_command_has_help(command: str, tmp_path: Path) -> None:
+    done = synthetic_cmd(command, "--help", cwd=tmp_path)
+    assert done.returncode == 0
+    assert f"usage: synthetic {command}" in done.stdout
+
+
+# -- the demo against every scenario -----------------------------------------------------------
+
+EXPECTED = {
+    # scenario: (exit code, {metric key: severity})
+    "healthy": (0, {"health.status": "ok", "whmcs.queue_size": "ok"}),
+    # /health is degraded because its cache check fails: the guide makes a
+    # failing health check critical, so the run is critical too.
+    "degraded": (
+        2,
+        {
+            'health.check{name="cache"}': "critical",
+            "catalog.cache": "warning",
+            "salesforce.health": "warning",
+            "health.status": "warning",
+            "whmcs.queue_size": "warning",
+            "whmcs.health": "warning",
+            'integration.health{integration="salesforce"}': "warning",
+        },
+    ),
+    "whmcs-backlog": (2, {"whmcs.queue_size": "critical", "whmcs.health": "critical"}),
+    "salesforce-quota": (2, {"salesforce.daily_api_usage": "critical"}),
+    "errors": (2, {'endpoint.status{path="/health/queues"}': "critical"}),
+    "down": (2, {"health.status": "critical", "whmcs.queue_size": "critical"}),
+    "malformed": (2, {"health.status": "unknown", 'endpoint.status{path="/health"}': "critical"}),
+}
+
+
+def _key(check: dict[str, Any]) -> str:
+    labels = check["labels"]
+    if not labels:
+        return str(check["metric"])
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{check['metric']}{{{inner}}}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", sorted(EXPECTED))
+def test_demo_scenarios(scenario: str, tmp_path: Path) -> None:
+    code, expected = EXPECTED[scenario]
+    done = synthetic_cmd("demo", "--scenario", scenario, "--results-dir", str(tmp_path), cwd=REPO)
+    assert done.returncode == code, done.stdout[-3000:] + done.stderr
+    assert f"synthetic demo: sandbox '{scenario}' at http://127.0.0.1:" in done.stdout
+    assert "synthetic summary" in done.stdout
+    severities = {_key(c): c["severity"] for c in load_results(tmp_path)["checks"]}
+    for key, severity in expected.items():
+        assert severities[key] == severity, (key, severities)
+    if scenario == "down":
+        assert all(
+            "unreachable" in c["reason"]
+            for c in load_results(tmp_path)["checks"]
+            if c["severity"] == "critical"
+        )
+
+
+def test_demo_refuses_an_unknown_scenario(tmp_path: Path) -> None:
+    done = synthetic_cmd("demo", "--scenario", "on-fire", cwd=REPO)
+    assert done.returncode == 2
+    assert "on-fire" in done.stderr
+
+
+# -- the sandbox command -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.slow
+def test_sandbox_serves_until_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [*SYNTHETIC, "sandbox", "--scenario", "degraded", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "sandbox did not start"
+                time.sleep(0.05)
+        assert body["status"] == "degraded"
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=10)
+        assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=5)
+    assert f"http://127.0.0.1:{port}" in stdout
+
+
+def test_sandbox_refuses_a_public_address(tmp_path: Path) -> None:
+    done = synthetic_cmd("sandbox", "--host", "0.0.0.0", "--port", "0", cwd=tmp_path, timeout=20)
+    assert done.returncode == 2
+    assert "0.0.0.0" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_public_api_is_what_all_says() -> None:
+    exported = {name for name in dir(synthetic) if not name.startswith("_")}
+    modules = {
+        "cli", "config", "errors", "fixtures", "hookspecs", "http", "outcome", "plugin",
+        "redact", "results", "sandbox", "session", "spec", "state", "summary", "thresholds",
+        "units",
+    }  # fmt: skip
+    assert exported - modules == set(synthetic.__all__) - {"__version__"}
+    for name in synthetic.__all__:
+        assert hasattr(synthetic, name)
