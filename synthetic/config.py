@@ -206,7 +206,13 @@ def load_config(
     name = environment or (default if isinstance(default, str) else None) or DEFAULT_ENVIRONMENT
     masker = Masker()
     resolved = _interpolate(
-        raw, where=where, environ=env, masker=masker, key_path=(), selected=name
+        raw,
+        where=where,
+        prefix=_prefix(config_path),
+        environ=env,
+        masker=masker,
+        key_path=(),
+        selected=name,
     )
     try:
         model = ConfigModel.model_validate(resolved)
@@ -269,7 +275,8 @@ def _read(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     if path.name == "pyproject.toml":
-        section = data.get("tool", {}).get("synthetic")
+        tool = data.get("tool", {})
+        section = tool.get("synthetic") if isinstance(tool, dict) else None
         if section is None:
             raise ConfigError(f"{path}: has no [tool.synthetic] table")
         if not isinstance(section, dict):
@@ -285,7 +292,7 @@ def _prefix(path: Path | None) -> str:
 def _describe(exc: ValidationError, *, prefix: str) -> str:
     problems = []
     for error in exc.errors():
-        key = prefix + ".".join(str(part) for part in error["loc"])
+        key = prefix + ".".join(_printable(str(part)) for part in error["loc"])
         kind = error["type"]
         if kind == "extra_forbidden":
             message = "unknown key"
@@ -310,6 +317,7 @@ def _interpolate(
     value: Any,
     *,
     where: str,
+    prefix: str,
     environ: Mapping[str, str],
     masker: Masker,
     key_path: tuple[str, ...],
@@ -327,6 +335,7 @@ def _interpolate(
             k: _interpolate(
                 v,
                 where=where,
+                prefix=prefix,
                 environ=environ,
                 masker=masker,
                 key_path=(*key_path, str(k)),
@@ -334,7 +343,11 @@ def _interpolate(
             )
             for k, v in items
         }
-        return done if isinstance(value, dict) else list(done.values())
+        # A value of another environment whose variable is unset is left out,
+        # so its default applies: checking the sandbox needs no production
+        # variable, not even for a number.
+        kept = {k: v for k, v in done.items() if v is not UNRESOLVED}
+        return kept if isinstance(value, dict) else list(kept.values())
     if not isinstance(value, str) or "$" not in value:
         return value
 
@@ -347,17 +360,22 @@ def _interpolate(
         if match.group(0) == "$$":
             return "$"
         name = match.group("name")
-        if name in environ:
+        default = match.group("default")
+        # As in the shell: ${VAR:-default} takes the default when VAR is unset or empty.
+        if name in environ and not (default is not None and environ[name] == ""):
             secrets.append(environ[name])
             return environ[name]
-        if match.group("default") is not None:
-            return match.group("default")
+        if default is not None:
+            return default
         if other_environment:
-            return match.group(0)
-        key = ".".join(key_path)
+            raise _Unresolved
+        key = prefix + ".".join(_printable(part) for part in key_path)
         raise ConfigError(f"{where}: {key}: environment variable {name} is not set")
 
-    result = _PLACEHOLDER.sub(substitute, value)
+    try:
+        result = _PLACEHOLDER.sub(substitute, value)
+    except _Unresolved:
+        return UNRESOLVED
     if other_environment:
         return result
     if url_like:
@@ -365,6 +383,18 @@ def _interpolate(
     else:
         masker.add(*secrets)
     return result
+
+
+class _Unresolved(Exception):
+    """A placeholder of another environment whose variable is unset."""
+
+
+UNRESOLVED: Any = object()
+
+
+def _printable(key: str) -> str:
+    # Keys are shown in one-line messages: no raw control characters.
+    return key if key.isprintable() else repr(key)
 
 
 def _url_secrets(value: str | None) -> list[str]:

@@ -25,7 +25,9 @@ def synthetic_env(synthetic_config: Config) -> Environment:
 
 
 @pytest.fixture(scope="session")
-def _synthetic_http(request: pytest.FixtureRequest, synthetic_env: Environment) -> Iterator[HttpSession]:
+def _synthetic_http(
+    request: pytest.FixtureRequest, synthetic_env: Environment
+) -> Iterator[HttpSession]:
     try:
         synthetic_env.require("base_url")
     except NotConfigured as exc:

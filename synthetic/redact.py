@@ -15,10 +15,13 @@ MASK = "***"
 
 # scheme://user:password@host  ->  scheme://user:***@host
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^@\s/]+)(?=@)")
-# key=value pairs in libpq DSNs and query strings: password=..., token=...
+# key=value pairs in libpq DSNs and query strings: password=..., access_token=...
+# The key may carry a prefix (db_password, client_secret); a quoted value is
+# masked whole, spaces included.
 _KEY_VALUE = re.compile(
-    r"(?P<key>\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|routing[_-]?key)"
-    r"\s*[=:]\s*)(?P<value>[\"']?[^\s&\"',;}]+)",
+    r"(?P<key>(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_-])*"
+    r"(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|routing[_-]?key)"
+    r"\s*[=:]\s*)(?P<value>'[^']*'?|\"[^\"]*\"?|[^\s&\"',;}]+)",
     re.IGNORECASE,
 )
 # Values shorter than this are not masked by substring: masking "1" or "ok"
@@ -63,7 +66,13 @@ class Masker:
 
     def text(self, text: str) -> str:
         if self._pattern is not None:
-            text = self._pattern.sub(MASK, text)
+            # A secret can re-form around a mask ("ab" + "***" for "ab***"):
+            # mask until nothing is left, a few passes at most.
+            for _ in range(3):
+                masked = self._pattern.sub(MASK, text)
+                if masked == text:
+                    break
+                text = masked
         text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
         return _KEY_VALUE.sub(lambda m: m.group("key") + MASK, text)
 

@@ -6,10 +6,8 @@ runs do not leak into each other.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,7 +22,15 @@ from synthetic.errors import ConfigError
 from synthetic.outcome import Outcome
 from synthetic.results import FAIL_ON_CHOICES, CheckResult, RunResult
 from synthetic.spec import CheckSpec
-from synthetic.state import Samples, StateError, StateStore, empty_state, merge_samples, open_store
+from synthetic.state import (
+    Samples,
+    StateError,
+    StateStore,
+    empty_state,
+    merge_samples,
+    open_store,
+    write_json_atomic,
+)
 
 
 @dataclass(frozen=True)
@@ -229,7 +235,7 @@ class RunState:
         for check in document["checks"]:
             check.pop("samples", None)
         try:
-            write_json_atomic(path, document)
+            write_json_atomic(path, document, indent=2)
         except OSError as exc:
             self.notes.append(f"results: cannot write {path}: {exc.strerror}")
             return None
@@ -245,19 +251,6 @@ class RunState:
             self.store.save(document)
         except StateError as exc:
             self.notes.append(f"state: {exc}")
-
-
-def write_json_atomic(path: Path, document: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_state(config: pytest.Config) -> RunState:

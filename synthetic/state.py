@@ -13,9 +13,9 @@ Document layout (``synthetic.state/v1``)::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Mapping
@@ -62,25 +62,24 @@ class FileStateStore:
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
+            problem = f"{self.path}: state is not valid JSON ({exc.msg} at line {exc.lineno})"
             # Keep the bad file for a post-mortem instead of overwriting it.
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            with contextlib.suppress(OSError):
+            stamp = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+            try:
                 self.path.replace(aside)
+            except OSError as move:
+                raise StateError(
+                    f"{problem}; could not move it aside ({move.strerror}): running without state"
+                ) from None
             raise StateError(
-                f"{self.path}: state is not valid JSON ({exc.msg} at line {exc.lineno}); "
-                f"moved aside to {aside.name}, starting from empty state"
+                f"{problem}; moved aside to {aside.name}, starting from empty state"
             ) from None
         return _checked(document, self.description)
 
     def save(self, document: Mapping[str, Any]) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(document, handle, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            write_json_atomic(self.path, document)
         except OSError as exc:
             raise StateError(f"{self.path}: cannot write state: {exc.strerror}") from None
 
@@ -108,7 +107,9 @@ class RedisStateStore:
         try:
             document = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise StateError(f"{self.description} key {self.key}: state is not valid JSON") from None
+            raise StateError(
+                f"{self.description} key {self.key}: state is not valid JSON"
+            ) from None
         return _checked(document, self.description)
 
     def save(self, document: Mapping[str, Any]) -> None:
@@ -124,8 +125,29 @@ class RedisStateStore:
 def _checked(document: Any, where: str) -> dict[str, Any]:
     if not isinstance(document, dict) or document.get("schema") != STATE_SCHEMA:
         raise StateError(f"{where}: not a {STATE_SCHEMA} document")
-    document.setdefault("samples", {})
+    if not isinstance(document.setdefault("samples", {}), dict):
+        raise StateError(f"{where}: 'samples' is not an object")
     return document
+
+
+def write_json_atomic(path: Path, document: Any, *, indent: int | None = None) -> None:
+    """Write JSON so a reader sees the old file or the new one, never a part.
+
+    A temp file in the same directory, fsynced, then renamed over ``path``;
+    on any failure the temp file is removed and the old file is untouched.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=indent, sort_keys=indent is None, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def open_store(
@@ -137,7 +159,9 @@ def open_store(
     if spec.startswith(("redis://", "rediss://", "unix://")):
         return RedisStateStore(spec, environment, description=describe or "redis state store")
     if "://" in spec:
-        raise ConfigError(f"state: unsupported store '{spec.split('://')[0]}://' (use a path or redis://)")
+        raise ConfigError(
+            f"state: unsupported store '{spec.split('://')[0]}://' (use a path or redis://)"
+        )
     return FileStateStore(Path(spec))
 
 
