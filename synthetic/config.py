@@ -49,6 +49,7 @@ class EnvironmentModel(_Model):
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     retries: int = Field(default=2, ge=0, le=10)
     retry_budget_s: float = Field(default=10.0, ge=0, le=600)
+    check_timeout_s: float = Field(default=60.0, gt=0, le=3600)
     headers: dict[str, str] = Field(default_factory=dict)
     redis_url: str | None = None
     postgres_dsn: str | None = None
@@ -81,6 +82,7 @@ class Environment:
     timeout_s: float = 10.0
     retries: int = 2
     retry_budget_s: float = 10.0
+    check_timeout_s: float = 60.0
     headers: Mapping[str, str] = field(default_factory=dict)
     redis_url: str | None = None
     postgres_dsn: str | None = None
@@ -248,6 +250,7 @@ def load_config(
             timeout_s=chosen.timeout_s,
             retries=chosen.retries,
             retry_budget_s=chosen.retry_budget_s,
+            check_timeout_s=chosen.check_timeout_s,
             headers=dict(chosen.headers),
             redis_url=chosen.redis_url,
             postgres_dsn=chosen.postgres_dsn,

@@ -24,6 +24,7 @@ class Outcome:
     value: Any = None
     unit: str | None = None
     evidence: Any = None
+    unreachable: bool = False
 
 
 def evaluate(spec: CheckSpec, returned: Any) -> Outcome:
@@ -94,7 +95,7 @@ def classify(spec: CheckSpec, exc: BaseException) -> Outcome:
         return Outcome(Severity.SKIPPED, one_line(f"{name}: skipped: {exc}"), unit=spec.unit)
     if isinstance(exc, Unreachable) or is_unreachable(exc):
         reason = f"{name}: unreachable: {describe(exc)}"
-        return Outcome(spec.unreachable, one_line(reason), unit=spec.unit)
+        return Outcome(spec.unreachable, one_line(reason), unit=spec.unit, unreachable=True)
     if isinstance(exc, MeasurementError):
         return Outcome(Severity.UNKNOWN, one_line(f"{name}: {exc}"), unit=spec.unit)
     return Outcome(

@@ -106,6 +106,10 @@ def pytest_pycollect_makeitem(
                 )
             except ConfigError as exc:
                 raise pytest.Collector.CollectError(str(exc)) from None
+            if item.get_closest_marker("timeout") is None:
+                # Every check is bounded (pytest-timeout); a hung check is UNKNOWN.
+                timeout = state.config.environment.check_timeout_s
+                item.add_marker(pytest.mark.timeout(timeout))
     return made
 
 
@@ -168,6 +172,10 @@ def pytest_runtest_makereport(
         if outcome.severity is Severity.SKIPPED:
             report.outcome = "skipped"
             report.longrepr = (str(item.path), item.location[1] or 0, outcome.reason)
+        elif outcome.unreachable:
+            # The target did not answer: the reason says what and where; a
+            # traceback through the HTTP stack would only bury it.
+            report.longrepr = outcome.reason
     if outcome is None:
         return report
     result = state.make_result(item, spec, outcome, call.duration)
@@ -245,6 +253,14 @@ class Controller:
             return
         masker = self.state.config.masker
         width = self.config.get_terminal_writer().fullwidth
+        unknown = terminalreporter.stats.get("unknown", [])
+        if unknown and self.config.getoption("tbstyle", "auto") != "no":
+            # pytest lists failures only; a check that could not measure is
+            # often a bug in the check, and its traceback says where.
+            terminalreporter.section("could not measure (UNKNOWN)", sep="=")
+            for report in unknown:
+                terminalreporter.section(report.head_line or report.nodeid, sep="_")
+                terminalreporter.line(masker.text(report.longreprtext))
         terminalreporter.section("synthetic summary", sep="=")
         for line in table(run, width=width):
             terminalreporter.line(masker.text(line))

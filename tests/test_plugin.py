@@ -824,3 +824,54 @@ def test_xdist_workers_share_the_run_id(checks: pytest.Pytester) -> None:
     checks.runpytest_subprocess("-n", "2")
     ids = _run_ids(checks.path / "ids.txt")
     assert ids == {results(checks)["run_id"]}
+
+
+def test_a_hung_check_is_bounded_and_unknown(checks: pytest.Pytester) -> None:
+    checks.makefile(".toml", synthetic="[environments.sandbox]\ncheck_timeout_s = 0.5\n")
+    checks.makepyfile(
+        check_hang="""
+        import time, pytest
+
+        @pytest.mark.critical("> 5")
+        def check_hangs():
+            time.sleep(30)
+            return 1
+
+        @pytest.mark.timeout(10)
+        @pytest.mark.critical("> 5")
+        def check_own_timeout(request):
+            return request.node.get_closest_marker("timeout").args[0]
+        """
+    )
+    result = checks.runpytest()
+    found = by_name(results(checks))
+    assert found["check_hangs"]["severity"] == "unknown"
+    assert "Timeout" in found["check_hangs"]["reason"]
+    assert found["check_own_timeout"]["value"] == 10
+    assert result.parseoutcomes()["unknown"] == 1
+
+
+def test_unreachable_shows_the_reason_not_a_traceback(checks: pytest.Pytester) -> None:
+    checks.makepyfile(
+        check_net="""
+        import pytest
+
+        @pytest.fixture
+        def snapshot():
+            raise ConnectionRefusedError(111, "Connection refused")
+
+        @pytest.mark.critical("> 5")
+        def check_down(snapshot):
+            return 1
+
+        @pytest.mark.critical("> 5")
+        def check_bug():
+            return {}["missing"]
+        """
+    )
+    result = checks.runpytest()
+    output = result.stdout.str()
+    result.stdout.fnmatch_lines(["down: unreachable: ConnectionRefusedError: *Connection refused"])
+    assert "raise ConnectionRefusedError" not in output
+    # A check that could not measure keeps its traceback: it is a bug to fix.
+    assert 'return {}["missing"]' in output
