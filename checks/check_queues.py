@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from checks.conftest import dig
+from checks.conftest import dig, increase_since_last_run
 from synthetic import BFFClient, MeasurementError, Samples
 
 pytestmark = pytest.mark.metric(component="queues", runbook="queue-management", priority="P2")
@@ -31,10 +31,9 @@ def check_salesforce_queue_size(queues: Any) -> Any:
 def failed_increase(queues: Any, samples: Samples, service: str) -> float:
     """Failed API calls since the previous run (the counter is cumulative)."""
     counter = dig(queues, service, "metrics", "failedRequests")
-    increase = samples.increase("failedRequests", counter)
-    if increase is None:
-        pytest.skip("first run: failedRequests recorded, the increase is measured from the next")
-    return increase
+    if not isinstance(counter, int | float) or isinstance(counter, bool):
+        raise MeasurementError(f"{service}.metrics.failedRequests is not a number: {counter!r}")
+    return increase_since_last_run(samples, "failedRequests", counter)
 
 
 @pytest.mark.metric("whmcs.failed_requests", unit="requests")

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from synthetic import BFFClient, MeasurementError
+from synthetic import BFFClient, MeasurementError, Samples
+from synthetic.session import run_state
 
 HEALTH_ENDPOINTS = (
     "/health",
@@ -32,6 +33,37 @@ def dig(document: Any, *path: str) -> Any:
             raise MeasurementError(f"{where} has no '{key}'")
         current = current[key]
     return current
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One check per configured BullMQ queue (``bullmq_queues``), as label ``queue``."""
+    if "queue" in metafunc.fixturenames:
+        environment = run_state(metafunc.config).config.environment
+        if environment.bullmq_queues:
+            metafunc.parametrize("queue", environment.bullmq_queues)
+        else:
+            reason = f"bullmq_queues is not configured for environment '{environment.name}'"
+            metafunc.parametrize("queue", [pytest.param(None, marks=pytest.mark.skip(reason))])
+
+
+def increase_since_last_run(samples: Samples, name: str, counter: float) -> float:
+    """How much ``counter`` grew since the previous run (resets handled).
+
+    The first run has nothing to compare with: it records the baseline and
+    the check is skipped with a reason that says so.
+    """
+    increase = samples.increase(name, counter)
+    if increase is None:
+        pytest.skip(f"first run: baseline {name}={counter:g} recorded; measured from the next run")
+    return increase
+
+
+def rate_since_last_run(samples: Samples, name: str, counter: float) -> float:
+    """``counter``'s increase per minute since the previous run; baseline on the first."""
+    rate = samples.rate(name, counter, per_seconds=60)
+    if rate is None:
+        pytest.skip(f"first run: baseline {name}={counter:g} recorded; measured from the next run")
+    return rate
 
 
 @pytest.fixture

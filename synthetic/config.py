@@ -56,6 +56,16 @@ class EnvironmentModel(_Model):
     metrics_url: str | None = None
     log_files: list[str] = Field(default_factory=list)
     state: str | None = None
+    runbook_base_url: str | None = None
+    bullmq_queues: list[str] = Field(default_factory=list)
+    bullmq_prefix: str = Field(default="bull", min_length=1)
+    connections_metric: str = "bff_http_active_connections"
+    connection_capacity: int | None = Field(default=None, gt=0)
+    database_disk_bytes: int | None = Field(default=None, gt=0)
+    dead_tuples_min_rows: int = Field(default=1000, ge=0)
+    p95_sample_size: int = Field(default=20, ge=1, le=1000)
+    p95_paths: list[str] = Field(default_factory=lambda: ["/health"], min_length=1)
+    evictions_critical_per_min: float | None = Field(default=None, ge=0)
     thresholds: dict[str, ThresholdOverride] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -89,6 +99,14 @@ class Environment:
     metrics_url: str | None = None
     log_files: tuple[str, ...] = ()
     state: str | None = None
+    bullmq_queues: tuple[str, ...] = ()
+    bullmq_prefix: str = "bull"
+    connections_metric: str = "bff_http_active_connections"
+    connection_capacity: int | None = None
+    database_disk_bytes: int | None = None
+    dead_tuples_min_rows: int = 1000
+    p95_sample_size: int = 20
+    p95_paths: tuple[str, ...] = ("/health",)
     thresholds: Mapping[str, ThresholdOverride] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -257,15 +275,43 @@ def load_config(
             metrics_url=chosen.metrics_url,
             log_files=tuple(str(base / f) for f in chosen.log_files),
             state=state,
-            thresholds=dict(chosen.thresholds),
+            bullmq_queues=tuple(chosen.bullmq_queues),
+            bullmq_prefix=chosen.bullmq_prefix,
+            connections_metric=chosen.connections_metric,
+            connection_capacity=chosen.connection_capacity,
+            database_disk_bytes=chosen.database_disk_bytes,
+            dead_tuples_min_rows=chosen.dead_tuples_min_rows,
+            p95_sample_size=chosen.p95_sample_size,
+            p95_paths=tuple(chosen.p95_paths),
+            thresholds=_thresholds(chosen),
             params=dict(chosen.params),
         ),
         environments=tuple(sorted(environments)),
         checks=tuple(base / c for c in model.checks),
         state=state,
-        runbooks=Runbooks(base_url=model.runbooks.base_url, links=dict(model.runbooks.links)),
+        runbooks=Runbooks(
+            base_url=chosen.runbook_base_url or model.runbooks.base_url,
+            links=dict(model.runbooks.links),
+        ),
         masker=masker,
     )
+
+
+def _thresholds(environment: EnvironmentModel) -> dict[str, ThresholdOverride]:
+    """The environment's overrides, with the shorthand keys folded in.
+
+    ``evictions_critical_per_min = 500`` means ``thresholds."redis.evictions".critical
+    = "> 500/min"``; an explicit override of that level wins.
+    """
+    thresholds = dict(environment.thresholds)
+    per_min = environment.evictions_critical_per_min
+    if per_min is not None:
+        current = thresholds.get("redis.evictions", ThresholdOverride())
+        if current.critical is None:
+            thresholds["redis.evictions"] = current.model_copy(
+                update={"critical": f"> {per_min:g}/min"}
+            )
+    return thresholds
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -10,6 +11,18 @@ from synthetic.config import Config, Environment, NotConfigured
 from synthetic.http import BFFClient, HttpSession
 from synthetic.session import run_state
 from synthetic.state import Samples
+
+if TYPE_CHECKING:
+    import psycopg
+    import redis
+
+
+def _require(environment: Environment, key: str) -> Any:
+    """The configured value, or skip the check naming what is missing."""
+    try:
+        return environment.require(key)
+    except NotConfigured as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -28,10 +41,7 @@ def synthetic_env(synthetic_config: Config) -> Environment:
 def _synthetic_http(
     request: pytest.FixtureRequest, synthetic_env: Environment
 ) -> Iterator[HttpSession]:
-    try:
-        synthetic_env.require("base_url")
-    except NotConfigured as exc:
-        pytest.skip(str(exc))
+    _require(synthetic_env, "base_url")
     session = HttpSession(synthetic_env, run_id=run_state(request.config).run_id)
     yield session
     session.close()
@@ -51,3 +61,46 @@ def bff(request: pytest.FixtureRequest, _synthetic_http: HttpSession) -> BFFClie
 def samples(request: pytest.FixtureRequest) -> Samples:
     """This check's samples from the previous run, and a place to record new ones."""
     return run_state(request.config).samples_for(request.node)
+
+
+@pytest.fixture(scope="session")
+def redis_client(synthetic_env: Environment) -> Iterator[redis.Redis]:
+    """A Redis client for the environment's ``redis_url``: decoded responses,
+    connect and read timeouts of ``timeout_s``. Skips when ``redis_url`` is unset."""
+    import redis
+
+    url = _require(synthetic_env, "redis_url")
+    timeout = synthetic_env.timeout_s
+    client = redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        decode_responses=True,
+        client_name="synthetic",
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres(synthetic_env: Environment) -> Iterator[psycopg.Connection[Any]]:
+    """A read-only PostgreSQL connection for ``postgres_dsn``: autocommit,
+    ``default_transaction_read_only``, a ``statement_timeout`` of ``timeout_s``.
+    Needs no superuser (``pg_monitor`` lets it see every session). Skips when
+    ``postgres_dsn`` is unset."""
+    import psycopg
+
+    dsn = _require(synthetic_env, "postgres_dsn")
+    timeout_ms = int(synthetic_env.timeout_s * 1000)
+    connection = psycopg.connect(
+        dsn,
+        autocommit=True,
+        connect_timeout=max(1, round(synthetic_env.timeout_s)),
+        application_name="synthetic",
+        options=(
+            f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms} "
+            "-c default_transaction_read_only=on"
+        ),
+    )
+    yield connection
+    connection.close()

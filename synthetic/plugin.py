@@ -18,7 +18,15 @@ import pytest
 
 from synthetic import hookspecs
 from synthetic.errors import ConfigError, MeasurementError, ThresholdBreach
-from synthetic.fixtures import _synthetic_http, bff, samples, synthetic_config, synthetic_env
+from synthetic.fixtures import (
+    _synthetic_http,
+    bff,
+    postgres,
+    redis_client,
+    samples,
+    synthetic_config,
+    synthetic_env,
+)
 from synthetic.outcome import Outcome, classify, evaluate
 from synthetic.results import CheckResult, Severity, fails
 from synthetic.session import (
@@ -31,7 +39,15 @@ from synthetic.session import (
 from synthetic.spec import MARKER_DOCS, build_spec, is_check
 from synthetic.summary import headline, table
 
-__all__ = ["_synthetic_http", "bff", "samples", "synthetic_config", "synthetic_env"]
+__all__ = [
+    "_synthetic_http",
+    "bff",
+    "postgres",
+    "redis_client",
+    "samples",
+    "synthetic_config",
+    "synthetic_env",
+]
 
 # Exceptions a check raises on purpose, already carrying the reason to show.
 _REASONED = (ThresholdBreach, MeasurementError)
