@@ -98,17 +98,23 @@ class HttpSession:
     def correlation_id(self, check: str) -> str:
         return _UNSAFE_ID.sub("_", f"synthetic-{self.run_id}-{check}")[:200]
 
-    def request(self, method: str, path: str, *, check: str, **kwargs: Any) -> httpx.Response:
-        """One request, retried on connection errors and 502/503/504.
+    def request(
+        self, method: str, path: str, *, check: str, retry_statuses: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        """One request, retried on connection errors and (unless ``retry_statuses``
+        is false) on 502/503/504.
 
         Attempts are bounded by ``retries`` and by ``retry_budget_s``; the
-        whole call takes at most about ``retry_budget_s + timeout_s``.
+        whole call takes at most about ``retry_budget_s + timeout_s``. A check
+        that times its requests turns status retries off: a retried 503 would
+        count the backoff as latency.
         """
         env = self.environment
         headers = {CORRELATION_HEADER: self.correlation_id(check), **kwargs.pop("headers", {})}
+        statuses = RETRY_STATUSES if retry_statuses else frozenset()
         retrying = Retrying(
             retry=retry_if_exception(_is_transient)
-            | retry_if_result(lambda r: r.status_code in RETRY_STATUSES),
+            | retry_if_result(lambda r: r.status_code in statuses),
             stop=stop_after_attempt(env.retries + 1) | stop_after_delay(env.retry_budget_s),
             wait=wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.2),
             retry_error_callback=_last_outcome,
@@ -154,11 +160,15 @@ class BFFClient:
     def base_url(self) -> str:
         return str(self._session.client.base_url)
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self._session.request(method, path, check=self.check, **kwargs)
+    def request(
+        self, method: str, path: str, *, retry_statuses: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        return self._session.request(
+            method, path, check=self.check, retry_statuses=retry_statuses, **kwargs
+        )
 
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, **kwargs)
+    def get(self, path: str, *, retry_statuses: bool = True, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, retry_statuses=retry_statuses, **kwargs)
 
     def snapshot(self, path: str) -> Snapshot:
         return self._session.snapshot(path, check=self.check)

@@ -117,6 +117,12 @@ def is_unreachable(exc: BaseException) -> bool:
         httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError | httpx.ProxyError,
     ):
         return True
+    # httpx maps httpcore's errors to its own; recognise them unmapped too.
+    httpcore = sys.modules.get("httpcore")
+    if httpcore is not None and isinstance(
+        exc, httpcore.TimeoutException | httpcore.NetworkError | httpcore.RemoteProtocolError
+    ):
+        return True
     redis_exceptions = sys.modules.get("redis.exceptions")
     if redis_exceptions is not None and isinstance(
         exc, redis_exceptions.ConnectionError | redis_exceptions.TimeoutError

@@ -110,6 +110,18 @@ def test_503_is_retried_then_answered(flaky: tuple[str, type[_Flaky]]) -> None:
     session.close()
 
 
+def test_status_retries_can_be_turned_off_for_timed_requests(
+    flaky: tuple[str, type[_Flaky]],
+) -> None:
+    url, handler = flaky
+    handler.failures = 1
+    session = session_for(url, retries=2)
+    response = BFFClient(session, check="c").get("/health", retry_statuses=False)
+    assert response.status_code == 503
+    assert len(handler.seen) == 1
+    session.close()
+
+
 def test_retries_stop_at_the_attempt_limit_and_return_the_last_answer(
     flaky: tuple[str, type[_Flaky]],
 ) -> None:

@@ -5,7 +5,8 @@ in `SCENARIOS` to them. The values are chosen against the thresholds of the
 portal's monitoring guide (queue size warning >10 / critical >50, failed
 requests warning >5 / critical >20, Salesforce daily usage warning >80% /
 critical >95%, active connections warning >80% / critical >95%, cache hit
-rate warning <80% / critical <60%)::
+rate warning <80% / critical <60%, response time p95 warning >2 s / critical
+>5 s)::
 
     scenario          what a check sees
     ----------------  ------------------------------------------------------------
@@ -27,13 +28,16 @@ rate warning <80% / critical <60%)::
                       critical); /auth/health-check salesforce "degraded"; the
                       rest healthy
     slow              the healthy data, but every non-admin response is delayed
-                      by the sandbox's slow_delay_s (2.5 s by default); event
+                      by the sandbox's slow_delay_s (2.5 s by default: a
+                      response time p95 of about 2.5 s, warning > 2 s); event
                       loop lag 300 ms
     errors            /health -> 503 {"status": "degraded", "checks":
                       {"database": "fail", "cache": "ok"}}; /health/queues*,
                       /health/catalog/cache -> 500 {"statusCode": 500,
                       "message": "Internal server error"}; /auth/health-check ->
-                      200, status "failing" (whmcs "failing"); /metrics -> 200;
+                      200, status "failing" (whmcs "failing"); /metrics -> 200
+                      with 195/200 active connections (97.5%, critical:
+                      requests pile up behind the failing database);
                       whmcs failedRequests +25 per fetch behind the 500s
     down              every non-admin request's connection is reset without a
                       response (SO_LINGER 0): clients raise a transport error
@@ -261,6 +265,7 @@ SPECS: Final[dict[str, ScenarioSpec]] = {
             failed_every=1,
         ),
         whmcs_service="failing",
+        active_connections=195,
     ),
     "down": _r(
         HEALTHY,

@@ -1,0 +1,148 @@
+"""Application performance of the BFF: response time and open connections.
+
+- ``app.response_time_p95``: a burst of timed GET requests, its 95th percentile.
+- ``app.active_connections``: the BFF's open HTTP connections (a gauge of its
+  Prometheus ``/metrics``) as a share of the configured capacity.
+
+The log-derived application metrics of the monitoring guide (``app.error_rate``,
+slow requests, ...) come with the log-reading issue and belong in this file,
+below the two checks here.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections import Counter
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import Any
+
+import pytest
+
+from synthetic import BFFClient, Environment, Measurement, MeasurementError
+from synthetic.prometheus import gauge_value
+
+pytestmark = pytest.mark.metric(component="bff", runbook="incident-response")
+
+MAX_CONCURRENCY = 8
+"""At most this many requests of the burst are in flight at once."""
+
+
+def nearest_rank(values: list[float], percentile: float) -> float:
+    """The ``percentile`` (0-100] of ``values`` by the nearest-rank method.
+
+    The smallest value such that at least ``percentile`` % of the values are
+    less than or equal to it: ``sorted(values)[ceil(p / 100 * n) - 1]``. It is
+    always one of the measured values (no interpolation): with 20 samples the
+    p95 is the 19th fastest, with 10 or fewer it is the slowest.
+    """
+    if not values:
+        raise ValueError("nearest_rank of no values")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(percentile / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _timed_get(bff: BFFClient, path: str) -> tuple[str, int, float]:
+    """GET ``path`` (not through the snapshot cache): path, status and milliseconds."""
+    started = time.perf_counter()
+    response = bff.get(path, retry_statuses=False)  # a retried 503 would time the backoff
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return path, response.status_code, elapsed_ms
+
+
+def _burst(bff: BFFClient, paths: tuple[str, ...], size: int) -> list[tuple[str, int, float]]:
+    """``size`` timed requests, round robin over ``paths``, at most `MAX_CONCURRENCY` at once.
+
+    The first transport error (refused, reset, timeout after the client's
+    retries) cancels the requests not started yet and propagates: the check
+    is unreachable.
+    """
+    workers = min(MAX_CONCURRENCY, size)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="p95")
+    try:
+        futures = [pool.submit(_timed_get, bff, paths[i % len(paths)]) for i in range(size)]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            error = future.exception() if future in done else None
+            if error is not None:
+                raise error
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _stats(times: list[float], statuses: Counter[int]) -> dict[str, Any]:
+    return {
+        "count": len(times),
+        "min_ms": round(min(times), 1),
+        "median_ms": round(statistics.median(times), 1),
+        "p95_ms": round(nearest_rank(times, 95), 1),
+        "max_ms": round(max(times), 1),
+        "statuses": {str(code): n for code, n in sorted(statuses.items())},
+    }
+
+
+@pytest.mark.metric("app.response_time_p95", unit="ms", priority="P3")
+@pytest.mark.warning("> 2s")
+@pytest.mark.critical("> 5s")
+def check_response_time_p95(bff: BFFClient, synthetic_env: Environment) -> Measurement:
+    """95th percentile response time of a burst of GETs over p95_paths (nearest rank).
+
+    ``p95_sample_size`` requests, round robin over ``p95_paths``, each a real
+    request (no snapshot cache) with the check's correlation id and the
+    environment's timeout, timed with ``time.perf_counter``. A non-2xx answer
+    counts its time and shows in the evidence's status counts; a transport
+    error makes the check unreachable.
+    """
+    paths = tuple(synthetic_env.p95_paths)
+    size = synthetic_env.p95_sample_size
+    if not paths or size < 1:
+        raise MeasurementError("p95_paths and p95_sample_size must name at least one request")
+    results = _burst(bff, paths, size)
+
+    times = [elapsed for _, _, elapsed in results]
+    statuses = Counter(status for _, status, _ in results)
+    per_path: dict[str, Any] = {}
+    for path in dict.fromkeys(paths):
+        mine = [(status, elapsed) for p, status, elapsed in results if p == path]
+        if mine:
+            per_path[path] = _stats(
+                [elapsed for _, elapsed in mine], Counter(status for status, _ in mine)
+            )
+    p95 = nearest_rank(times, 95)
+    evidence = {
+        "method": "nearest-rank",
+        "requests": size,
+        "concurrency": min(MAX_CONCURRENCY, size),
+        "correlation_id": bff.correlation_id,
+        "non_2xx": sum(n for code, n in statuses.items() if not 200 <= code < 300),
+        "overall": _stats(times, statuses),
+        "paths": per_path,
+    }
+    return Measurement(round(p95, 1), unit="ms", evidence=evidence)
+
+
+@pytest.mark.metric("app.active_connections", unit="%", priority="P2")
+@pytest.mark.warning("> 80%")
+@pytest.mark.critical("> 95%")
+def check_active_connections(bff: BFFClient, synthetic_env: Environment) -> Measurement:
+    """Open HTTP connections of the BFF as a share of connection_capacity.
+
+    The gauge named by ``connections_metric`` (default
+    ``bff_http_active_connections``) in the Prometheus text at ``metrics_url``,
+    fetched once per process and run. Skipped when ``metrics_url`` or
+    ``connection_capacity`` is not configured.
+    """
+    metrics_url: str = synthetic_env.require("metrics_url")
+    capacity: int = synthetic_env.require("connection_capacity")
+    name = synthetic_env.connections_metric
+    snapshot = bff.snapshot(metrics_url)
+    if not 200 <= snapshot.status_code < 300:
+        raise MeasurementError(f"GET {metrics_url} returned HTTP {snapshot.status_code}")
+    connections = gauge_value(snapshot.text, name, source=f"GET {metrics_url}")
+    if connections < 0:
+        raise MeasurementError(f"{name} is negative ({connections:g})")
+    evidence = {"metric": name, "connections": connections, "capacity": capacity}
+    return Measurement(connections / capacity * 100, unit="%", evidence=evidence)

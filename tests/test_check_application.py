@@ -1,0 +1,524 @@
+"""checks/check_application.py run as a user runs it: pytest on the real check file,
+against the sandbox (and a tiny Prometheus endpoint) on loopback; and the
+Prometheus helpers of synthetic/prometheus.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+# httpx imports httpcore lazily and caches its exception map on first use. pytester's
+# in-process runs unload modules first imported inside them, so a second run would get
+# a fresh httpcore whose errors httpx no longer maps (a raw httpcore.ReadError instead
+# of httpx.ReadError, UNKNOWN instead of unreachable). Importing it here keeps one.
+import httpcore  # noqa: F401
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from checks.check_application import nearest_rank
+from synthetic.errors import MeasurementError
+from synthetic.prometheus import fetch_samples, gauge_value, parse
+from synthetic.sandbox import SCENARIOS, SPECS, Sandbox
+from synthetic.sandbox.app import Bff
+
+REPO = Path(__file__).resolve().parent.parent
+CHECKS = REPO / "checks" / "check_application.py"
+P95 = "check_response_time_p95"
+CONNECTIONS = "check_active_connections"
+P95_PATHS = ["/health", "/health/queues", "/auth/health-check"]
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def toml_value(value: Any) -> str:
+    """Strings, numbers and lists of strings: JSON spells them as TOML does."""
+    return json.dumps(value)
+
+
+def write_config(
+    pytester: pytest.Pytester,
+    base_url: str,
+    *,
+    thresholds: dict[str, dict[str, str]] | None = None,
+    **keys: Any,
+) -> Path:
+    """``synthetic.toml`` with one environment, ``test``; a key set to None is left out."""
+    settings: dict[str, Any] = {
+        "base_url": base_url,
+        "timeout_s": 3,
+        "retries": 0,
+        "p95_sample_size": 7,
+        "p95_paths": P95_PATHS,
+        "connection_capacity": 200,
+    }
+    settings.update(keys)
+    lines = ["[environments.test]"]
+    lines += [f"{key} = {toml_value(v)}" for key, v in settings.items() if v is not None]
+    for metric, levels in (thresholds or {}).items():
+        lines.append(f'[environments.test.thresholds."{metric}"]')
+        lines += [f"{level} = {toml_value(text)}" for level, text in levels.items()]
+    path = pytester.path / "synthetic.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_check(pytester: pytest.Pytester, config: Path, check: str) -> dict[str, Any]:
+    """Run one check of checks/check_application.py; its entry of results.json (and run_id)."""
+    out = pytester.path / "out"
+    pytester.runpytest(
+        str(CHECKS),
+        "--env",
+        "test",
+        "--synthetic-config",
+        str(config),
+        "--results-dir",
+        str(out),
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        check,
+    )
+    document = json.loads((out / "results.json").read_text())
+    (out / "results.json").unlink()
+    [result] = document["checks"]
+    assert result["id"].endswith(f"::{check}")
+    result["run_id"] = document["run_id"]
+    return dict(result)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox("healthy", slow_delay_s=0.15) as running:
+        yield running
+
+
+class MetricsEndpoint:
+    """A tiny Prometheus endpoint whose exposition the test sets."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.body = ""
+        self.paths: list[str] = []
+
+    def connections(self, active: float, maximum: int = 200) -> None:
+        """Node.js-style text with the BFF's two connection gauges."""
+        self.body = (
+            "# HELP nodejs_active_handles_total Total number of active handles.\n"
+            "# TYPE nodejs_active_handles_total gauge\n"
+            "nodejs_active_handles_total 42\n"
+            "# HELP bff_http_active_connections Number of open HTTP connections.\n"
+            "# TYPE bff_http_active_connections gauge\n"
+            f"bff_http_active_connections {active}\n"
+            "# HELP bff_http_max_connections Maximum number of HTTP connections.\n"
+            "# TYPE bff_http_max_connections gauge\n"
+            f"bff_http_max_connections {maximum}\n"
+        )
+
+
+@pytest.fixture
+def metrics() -> Iterator[MetricsEndpoint]:
+    endpoint: MetricsEndpoint
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            endpoint.paths.append(self.path)
+            body = endpoint.body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    endpoint = MetricsEndpoint(f"http://127.0.0.1:{server.server_address[1]}/metrics")
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield endpoint
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# -- app.response_time_p95 ----------------------------------------------------------------------
+
+P95_LIMITS = {"app.response_time_p95": {"warning": "> 100ms", "critical": "> 300ms"}}
+
+
+def test_p95_burst_is_real_round_robin_requests_with_the_correlation_id(
+    pytester: pytest.Pytester, sandbox: Sandbox
+) -> None:
+    config = write_config(pytester, sandbox.url, thresholds=P95_LIMITS)
+    result = run_check(pytester, config, P95)
+    assert result["severity"] == "ok", result["reason"]
+    assert result["metric"] == "app.response_time_p95"
+    assert result["unit"] == "ms"
+    assert (result["warning"], result["critical"]) == ("> 100ms", "> 300ms")
+    assert (result["priority"], result["component"]) == ("P3", "bff")
+    assert result["runbook"].endswith("incident-response")
+    assert 0 < result["value"] < 100
+
+    burst = sandbox.requests
+    assert len(burst) == 7  # every request reached the sandbox: no snapshot cache
+    assert {r.method for r in burst} == {"GET"}
+    assert Counter(r.path for r in burst) == {
+        "/health": 3,
+        "/health/queues": 2,
+        "/auth/health-check": 2,
+    }
+    expected_id = f"synthetic-{result['run_id']}-{P95}"
+    assert {r.headers["X-Correlation-Id"] for r in burst} == {expected_id}
+
+    evidence = result["evidence"]
+    assert evidence["method"] == "nearest-rank"
+    assert evidence["requests"] == 7
+    assert evidence["concurrency"] == 7
+    assert evidence["non_2xx"] == 0
+    assert evidence["overall"]["statuses"] == {"200": 7}
+    assert evidence["overall"]["p95_ms"] == result["value"]
+    assert {path: stats["count"] for path, stats in evidence["paths"].items()} == {
+        "/health": 3,
+        "/health/queues": 2,
+        "/auth/health-check": 2,
+    }
+    for stats in evidence["paths"].values():
+        assert stats["min_ms"] <= stats["median_ms"] <= stats["p95_ms"] <= stats["max_ms"]
+
+
+def test_p95_warning_when_every_response_is_delayed(
+    pytester: pytest.Pytester, sandbox: Sandbox
+) -> None:
+    sandbox.set_scenario("slow")  # 150 ms per response
+    config = write_config(pytester, sandbox.url, thresholds=P95_LIMITS, p95_sample_size=10)
+    result = run_check(pytester, config, P95)
+    assert result["severity"] == "warning", result["reason"]
+    assert 150 <= result["value"] < 300
+    assert result["reason"].endswith("(warning > 100ms)")
+    assert len(sandbox.requests) == 10
+
+
+def test_p95_critical_when_slower_still(pytester: pytest.Pytester) -> None:
+    with Sandbox("slow", slow_delay_s=0.4) as slower:
+        config = write_config(pytester, slower.url, thresholds=P95_LIMITS, p95_sample_size=8)
+        result = run_check(pytester, config, P95)
+    assert result["severity"] == "critical", result["reason"]
+    assert result["value"] >= 400
+    assert result["reason"].endswith("(critical > 300ms)")
+
+
+def test_p95_counts_error_answers_and_shows_their_statuses(
+    pytester: pytest.Pytester, sandbox: Sandbox
+) -> None:
+    sandbox.set_scenario("errors")  # /health 503, /health/queues 500, /auth/health-check 200
+    config = write_config(pytester, sandbox.url, thresholds=P95_LIMITS, p95_sample_size=6)
+    result = run_check(pytester, config, P95)
+    assert result["severity"] == "ok", result["reason"]
+    evidence = result["evidence"]
+    assert evidence["non_2xx"] == 4
+    assert evidence["overall"]["statuses"] == {"200": 2, "500": 2, "503": 2}
+    assert evidence["paths"]["/health"]["statuses"] == {"503": 2}
+    assert evidence["paths"]["/health/queues"]["statuses"] == {"500": 2}
+    assert len(sandbox.requests) == 6
+
+
+def test_p95_down_is_critical_unreachable(pytester: pytest.Pytester, sandbox: Sandbox) -> None:
+    sandbox.set_scenario("down")
+    config = write_config(pytester, sandbox.url, thresholds=P95_LIMITS)
+    result = run_check(pytester, config, P95)
+    assert result["severity"] == "critical"
+    assert "unreachable" in result["reason"]
+    assert result["value"] is None
+
+
+def test_p95_guide_thresholds_against_the_sandbox(
+    pytester: pytest.Pytester, sandbox: Sandbox
+) -> None:
+    config = write_config(pytester, sandbox.url, p95_sample_size=4)
+    result = run_check(pytester, config, P95)
+    assert (result["severity"], result["warning"], result["critical"]) == ("ok", "> 2s", "> 5s")
+
+
+# -- app.active_connections ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("active", "severity"),
+    [
+        (159, "ok"),
+        (160, "ok"),  # 80% exactly: not above the warning
+        (161, "warning"),
+        (189, "warning"),
+        (190, "warning"),  # 95% exactly: not above the critical
+        (191, "critical"),
+    ],
+)
+def test_connections_around_the_thresholds(
+    pytester: pytest.Pytester,
+    sandbox: Sandbox,
+    metrics: MetricsEndpoint,
+    active: int,
+    severity: str,
+) -> None:
+    metrics.connections(active)
+    config = write_config(pytester, sandbox.url, metrics_url=metrics.url)
+    result = run_check(pytester, config, CONNECTIONS)
+    assert result["severity"] == severity, result["reason"]
+    assert result["value"] == pytest.approx(active / 2)
+    assert (result["unit"], result["warning"], result["critical"]) == ("%", "> 80%", "> 95%")
+    assert (result["priority"], result["component"]) == ("P2", "bff")
+    assert result["runbook"].endswith("incident-response")
+    assert result["evidence"] == {
+        "metric": "bff_http_active_connections",
+        "connections": active,
+        "capacity": 200,
+    }
+    assert metrics.paths == ["/metrics"]  # once per run, from metrics_url (not base_url)
+    assert sandbox.requests == []
+
+
+def test_connections_metric_and_capacity_are_configurable(
+    pytester: pytest.Pytester, sandbox: Sandbox, metrics: MetricsEndpoint
+) -> None:
+    metrics.connections(30, maximum=50)
+    config = write_config(
+        pytester,
+        sandbox.url,
+        metrics_url=metrics.url,
+        connections_metric="bff_http_max_connections",
+        connection_capacity=50,
+    )
+    result = run_check(pytester, config, CONNECTIONS)
+    assert result["value"] == 100
+    assert result["severity"] == "critical"
+
+
+def test_connections_metric_absent_is_unknown_naming_it(
+    pytester: pytest.Pytester, sandbox: Sandbox, metrics: MetricsEndpoint
+) -> None:
+    metrics.connections(40)
+    config = write_config(
+        pytester, sandbox.url, metrics_url=metrics.url, connections_metric="http_open_sockets"
+    )
+    result = run_check(pytester, config, CONNECTIONS)
+    assert result["severity"] == "unknown"
+    assert f"GET {metrics.url} has no metric http_open_sockets" in result["reason"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("bff_http_active_connections NaN\n", "bff_http_active_connections is NaN"),
+        ("bff_http_active_connections 12\nbff_http", "is not valid Prometheus text format"),
+        ("<!DOCTYPE html><html><body>Login</body></html>", "is not valid Prometheus text"),
+        (
+            'bff_http_active_connections{worker="1"} 3\n'
+            'bff_http_active_connections{worker="2"} 4\n',
+            "has 2 series of bff_http_active_connections",
+        ),
+    ],
+)
+def test_connections_unusable_exposition_is_unknown(
+    pytester: pytest.Pytester,
+    sandbox: Sandbox,
+    metrics: MetricsEndpoint,
+    body: str,
+    expected: str,
+) -> None:
+    metrics.body = body
+    config = write_config(pytester, sandbox.url, metrics_url=metrics.url)
+    result = run_check(pytester, config, CONNECTIONS)
+    assert result["severity"] == "unknown"
+    assert expected in result["reason"]
+    assert result["reason"].startswith("app.active_connections: ")
+
+
+@pytest.mark.parametrize("missing", ["metrics_url", "connection_capacity"])
+def test_connections_skipped_when_not_configured(
+    pytester: pytest.Pytester, sandbox: Sandbox, missing: str
+) -> None:
+    keys: dict[str, Any] = {"metrics_url": sandbox.url + "/metrics", missing: None}
+    config = write_config(pytester, sandbox.url, **keys)
+    result = run_check(pytester, config, CONNECTIONS)
+    assert result["severity"] == "skipped"
+    assert f"{missing} is not configured for environment 'test'" in result["reason"]
+    assert sandbox.requests == []
+
+
+@pytest.mark.parametrize(
+    ("scenario", "severity", "value"),
+    [
+        ("healthy", "ok", 20.0),
+        ("degraded", "warning", 85.0),
+        ("errors", "critical", 97.5),
+        ("down", "critical", None),
+        ("malformed", "unknown", None),
+    ],
+)
+def test_connections_against_the_sandbox_scenarios(
+    pytester: pytest.Pytester,
+    sandbox: Sandbox,
+    scenario: str,
+    severity: str,
+    value: float | None,
+) -> None:
+    sandbox.set_scenario(scenario)
+    config = write_config(pytester, sandbox.url, metrics_url=sandbox.url + "/metrics")
+    result = run_check(pytester, config, CONNECTIONS)
+    assert (result["severity"], result["value"]) == (severity, value), result["reason"]
+    if scenario == "down":
+        assert "unreachable" in result["reason"]
+    if scenario == "malformed":
+        assert "not valid Prometheus text format" in result["reason"]
+    fetched = [r for r in sandbox.requests if r.path == "/metrics"]
+    assert len(fetched) == 1
+    assert fetched[0].headers["X-Correlation-Id"] == f"synthetic-{result['run_id']}-{CONNECTIONS}"
+
+
+def test_every_scenario_reports_connections_against_the_guide() -> None:
+    """Without sockets: the sandbox's /metrics per scenario, read with synthetic.prometheus."""
+    expected = {"healthy": 20.0, "degraded": 85.0, "errors": 97.5}
+    for name in SCENARIOS:
+        reply = Bff(name).handle("GET", "/metrics")
+        if SPECS[name].mode == "down":
+            assert reply.drop
+            continue
+        text = reply.body.decode()
+        if SPECS[name].mode == "malformed":
+            with pytest.raises(MeasurementError, match="not valid Prometheus text format"):
+                gauge_value(text, "bff_http_active_connections")
+            continue
+        active = gauge_value(text, "bff_http_active_connections")
+        capacity = gauge_value(text, "bff_http_max_connections")
+        assert active / capacity * 100 == expected.get(name, 20.0), name
+
+
+# -- nearest rank --------------------------------------------------------------------------------
+
+
+def test_nearest_rank_percentile() -> None:
+    twenty = [float(v) for v in range(20, 0, -1)]
+    assert nearest_rank(twenty, 95) == 19  # ceil(0.95 * 20) = 19th smallest
+    assert nearest_rank(twenty[:10], 95) == 20  # ten samples: the slowest
+    assert nearest_rank([float(v) for v in range(1, 101)], 95) == 95
+    assert nearest_rank([1.0, 2.0, 3.0, 4.0], 50) == 2
+    assert nearest_rank([7.0], 95) == 7
+    assert nearest_rank([3.0, 1.0, 2.0], 100) == 3
+    with pytest.raises(ValueError, match="no values"):
+        nearest_rank([], 95)
+
+
+# -- synthetic.prometheus ------------------------------------------------------------------------
+
+EXPOSITION = """\
+# HELP bff_http_active_connections Number of open HTTP connections.
+# TYPE bff_http_active_connections gauge
+bff_http_active_connections 40
+# HELP bff_http_requests_total Total number of HTTP requests served.
+# TYPE bff_http_requests_total counter
+bff_http_requests_total{method="GET",route="/health",status_code="200"} 12
+bff_http_requests_total{method="GET",route="/health",status_code="503"} 2
+bff_http_requests_total{method="GET",route="/metrics",status_code="200"} 5
+# HELP pool_usage_ratio Pool usage.
+# TYPE pool_usage_ratio gauge
+pool_usage_ratio{pool="main"} 0.25
+pool_usage_ratio{pool="replica"} NaN
+# HELP up_since_seconds Start.
+# TYPE up_since_seconds gauge
+up_since_seconds +Inf
+"""
+
+
+def test_gauge_value_without_labels() -> None:
+    assert gauge_value(EXPOSITION, "bff_http_active_connections") == 40.0
+    assert isinstance(gauge_value(EXPOSITION, "bff_http_active_connections"), float)
+
+
+def test_gauge_value_with_labels_picks_one_series() -> None:
+    assert gauge_value(EXPOSITION, "pool_usage_ratio", {"pool": "main"}) == 0.25
+    labels = {"route": "/health", "status_code": "503"}  # a subset of the series' labels
+    assert gauge_value(EXPOSITION, "bff_http_requests_total", labels) == 2
+
+
+def test_gauge_value_several_series_need_labels() -> None:
+    with pytest.raises(MeasurementError) as caught:
+        gauge_value(EXPOSITION, "bff_http_requests_total")
+    message = str(caught.value)
+    assert "has 3 series of bff_http_requests_total" in message
+    assert "labels are needed to choose one" in message
+    assert "\n" not in message
+    with pytest.raises(MeasurementError, match="has 2 series of"):
+        gauge_value(EXPOSITION, "bff_http_requests_total", {"route": "/health"})
+
+
+def test_gauge_value_absent_names_the_metric_and_labels() -> None:
+    with pytest.raises(MeasurementError, match=r"^metrics text has no metric nope_total$"):
+        gauge_value(EXPOSITION, "nope_total")
+    with pytest.raises(
+        MeasurementError, match=r'has no metric pool_usage_ratio\{pool="standby"\}$'
+    ):
+        gauge_value(EXPOSITION, "pool_usage_ratio", {"pool": "standby"})
+    with pytest.raises(MeasurementError, match=r"^GET /x has no metric bff_http_requests$"):
+        gauge_value(EXPOSITION, "bff_http_requests", source="GET /x")  # family, not sample name
+
+
+def test_gauge_value_not_a_number() -> None:
+    with pytest.raises(MeasurementError, match=r'pool_usage_ratio\{pool="replica"\} is NaN$'):
+        gauge_value(EXPOSITION, "pool_usage_ratio", {"pool": "replica"})
+    with pytest.raises(MeasurementError, match=r"up_since_seconds is \+Inf$"):
+        gauge_value(EXPOSITION, "up_since_seconds")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        EXPOSITION + "bff_http_active_conn",  # truncated inside a name, as the sandbox does
+        "bff_http_active_connections forty\n",
+        'bff_http_active_connections{route="/health} 1\n',
+        "# TYPE bff_http_active_connections\n",
+        "<!DOCTYPE html>\n<html><body>Scheduled maintenance</body></html>\n",
+    ],
+)
+def test_unparsable_text_is_a_measurement_error(text: str) -> None:
+    with pytest.raises(MeasurementError, match=r"^GET /metrics is not valid Prometheus text") as e:
+        gauge_value(text, "bff_http_active_connections", source="GET /metrics")
+    assert "\n" not in str(e.value)
+
+
+def test_the_sandbox_malformed_exposition_does_not_parse() -> None:
+    text = Bff("malformed").handle("GET", "/metrics").body.decode()
+    with pytest.raises(MeasurementError, match="not valid Prometheus text format"):
+        parse(text)
+
+
+def test_fetch_samples_from_text_or_parsed_families() -> None:
+    families = parse(EXPOSITION)
+    reference = list(text_string_to_metric_families(EXPOSITION))
+    assert [(f.name, f.type, len(f.samples)) for f in families] == [
+        (f.name, f.type, len(f.samples)) for f in reference
+    ]
+    from_text = fetch_samples(EXPOSITION, "bff_http_requests_total", {"route": "/health"})
+    from_families = fetch_samples(families, "bff_http_requests_total", {"route": "/health"})
+    assert from_text == from_families
+    assert [s.labels["status_code"] for s in from_text] == ["200", "503"]
+    assert fetch_samples(families, "missing") == []
+    assert gauge_value(families, "bff_http_active_connections") == 40
+    nan = fetch_samples(families, "pool_usage_ratio", {"pool": "replica"})
+    assert len(nan) == 1
+    assert math.isnan(nan[0].value)
+
+
+def test_empty_text_has_no_metric() -> None:
+    assert parse("") == []
+    with pytest.raises(MeasurementError, match="has no metric up"):
+        gauge_value("", "up")
