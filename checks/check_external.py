@@ -24,8 +24,10 @@ def check_integration_health(auth_health: Any, integration: str) -> Any:
 
 
 @pytest.mark.metric("catalog.cache", component="cache", priority="P3")
-@pytest.mark.warning("== 'degraded'")
 @pytest.mark.critical("not in ['ok', 'degraded']")
 def check_catalog_cache(bff: BFFClient) -> Any:
-    """The catalog cache endpoint answers with a status of ok (or degraded)."""
+    """The catalog cache endpoint answers (2xx JSON) with a status of ok or degraded.
+
+    A degraded cache is not a failing endpoint: its hit rate is cache.hit_rate's job.
+    """
     return dig(bff.json("/health/catalog/cache"), "status")

@@ -13,16 +13,14 @@ import io
 import json
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 import pytest
 
-from synthetic.config import SANDBOX, SANDBOX_DEFAULT_PORT, SANDBOX_URL_VAR, load_config
+from synthetic.config import SANDBOX, SANDBOX_DEFAULT_PORT, SANDBOX_URL_VAR
 from synthetic.errors import ConfigError
 from synthetic.results import FAIL_ON_CHOICES, RunResult, Severity, fails
-from synthetic.session import SPEC_KEY
+from synthetic.session import SPEC_KEY, option, run_state
 from synthetic.spec import CheckSpec
 
 # Checks are check_* functions in check_*.py files; test_* still works.
@@ -36,10 +34,25 @@ UNKNOWN = Severity.UNKNOWN.nagios_code
 
 
 class _RunCapture:
-    """Receives the run's result through our own hook."""
+    """Receives the run's result, and the options it ran with, through our own hook."""
 
     def __init__(self) -> None:
         self.run: RunResult | None = None
+        self.fail_on = "critical"
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # At session start every plugin is configured, ours included.
+        config = session.config
+        # A stale results.json must not outlive a run that fails early, even
+        # on a config error (so no run state): the option alone says where.
+        with contextlib.suppress(ConfigError):
+            results_dir = config.invocation_params.dir / str(
+                option(config, "synthetic_results_dir")
+            )
+            (results_dir / "results.json").unlink(missing_ok=True)
+        with contextlib.suppress(pytest.UsageError):
+            self.fail_on = run_state(config).fail_on
 
     def pytest_synthetic_run_finished(self, run: RunResult, config: pytest.Config) -> None:
         self.run = run
@@ -60,14 +73,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # allow_abbrev=False: "--co" is pytest's --collect-only, not our --config.
     parser = argparse.ArgumentParser(
         prog="synthetic",
         description="Synthetic monitoring on pytest. Unknown arguments go to pytest.",
+        allow_abbrev=False,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
         "run",
+        allow_abbrev=False,
         help="run the checks; exit with the Nagios code of the worst result",
         description="Run the checks. Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
     )
@@ -75,18 +91,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     gate = sub.add_parser(
         "gate",
+        allow_abbrev=False,
         help="post-deploy gate: exit 1 when a check reaches --fail-on",
         description="Run the checks as a deploy gate: exit 0 to proceed, 1 to stop.",
     )
     _common(gate)
-    gate.add_argument("--fail-on", choices=FAIL_ON_CHOICES, default="critical")
+    gate.add_argument(
+        "--fail-on",
+        choices=FAIL_ON_CHOICES,
+        help="lowest severity that stops the deploy (default: SYNTHETIC_FAIL_ON, ini, critical)",
+    )
 
-    lister = sub.add_parser("list", help="print the check catalogue", description="List checks.")
+    lister = sub.add_parser(
+        "list", help="print the check catalogue", description="List checks.", allow_abbrev=False
+    )
     _common(lister)
     lister.add_argument("--json", action="store_true", help="print JSON")
 
     sandbox = sub.add_parser(
         "sandbox",
+        allow_abbrev=False,
         help="serve a simulated Customer Portal BFF on loopback",
         description="Serve the simulated BFF until Ctrl-C.",
     )
@@ -96,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
+        allow_abbrev=False,
         help="start a sandbox on a free port, run the checks against it",
         description="Run the checks against an embedded sandbox and print the summary.",
     )
@@ -117,63 +142,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             return _list(args, passthrough)
         return _run(args, passthrough, gate=args.command == "gate")
-    except ConfigError as exc:
-        print(f"synthetic: error: {exc}", file=sys.stderr)
-        return UNKNOWN if args.command in ("run", "demo") else 1
+    except BrokenPipeError:
+        # `synthetic list --json | head`: the reader left; that is not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _pytest_args(args: argparse.Namespace, passthrough: list[str]) -> list[str]:
-    """Our options as pytest options, plus the check paths unless some are given."""
-    result = [*COLLECT_ARGS]
+    """Our options as pytest options. Paths are the config's `checks` unless some are given:
+    the plugin decides that from pytest's own parsing (``--synthetic-default-checks``)."""
+    result = [*COLLECT_ARGS, "--synthetic-default-checks"]
     for flag, value in (
-        ("--env", getattr(args, "env", None)),
         ("--synthetic-config", args.config),
         ("--results-dir", args.results_dir),
+        ("--fail-on", getattr(args, "fail_on", None)),
     ):
         if value:
             result += [flag, value]
-    if not any(_looks_like_path(a) for a in passthrough):
-        config = load_config(
-            path=args.config or os.environ.get("SYNTHETIC_CONFIG") or None,
-            environment=getattr(args, "env", None) or os.environ.get("SYNTHETIC_ENV") or None,
-        )
-        paths = [str(p) for p in config.checks if p.exists()]
-        if not paths:
-            wanted = ", ".join(str(p) for p in config.checks)
-            raise ConfigError(
-                f"{config.source}: checks: no check directory found ({wanted}); "
-                "pass a path or set `checks` in the config"
-            )
-        result += paths
-    return result + passthrough
-
-
-def _looks_like_path(arg: str) -> bool:
-    return not arg.startswith("-") and ("::" in arg or arg.endswith(".py") or Path(arg).exists())
+    result += passthrough
+    if getattr(args, "env", None):
+        result += ["--env", args.env]  # last, so it wins over one passed through
+    return result
 
 
 def _run(args: argparse.Namespace, passthrough: list[str], *, gate: bool) -> int:
-    pytest_args = _pytest_args(args, passthrough)
-    if gate:
-        pytest_args += ["--fail-on", args.fail_on]
     capture = _RunCapture()
-    code = pytest.main(pytest_args, plugins=[capture])
-    return _exit_code(capture.run, int(code), gate=gate, fail_on=getattr(args, "fail_on", None))
+    code = pytest.main(_pytest_args(args, passthrough), plugins=[capture])
+    return _exit_code(capture, int(code), gate=gate)
 
 
-def _exit_code(run: RunResult | None, pytest_code: int, *, gate: bool, fail_on: str | None) -> int:
+def _exit_code(capture: _RunCapture, pytest_code: int, *, gate: bool) -> int:
+    run = capture.run
     if run is None:
         why = {
             int(pytest.ExitCode.NO_TESTS_COLLECTED): "no checks were collected",
             int(pytest.ExitCode.USAGE_ERROR): "usage or configuration error",
-            int(pytest.ExitCode.INTERRUPTED): "interrupted (collection error or Ctrl-C)",
+            int(pytest.ExitCode.INTERRUPTED): "interrupted",
         }.get(pytest_code, f"pytest exited with {pytest_code}")
         print(f"synthetic: no result: {why}", file=sys.stderr)
         return 1 if gate else UNKNOWN
+    if not run.complete:
+        print(
+            f"synthetic: incomplete run ({len(run.errors)} error(s)"
+            f"{', interrupted' if run.interrupted else ''}): counted as UNKNOWN",
+            file=sys.stderr,
+        )
     if gate:
-        failed = fails(run.worst, fail_on or "critical") or pytest_code != 0
+        failed = fails(run.worst, capture.fail_on) or (
+            capture.fail_on != "never" and not run.complete
+        )
         verdict = "FAILED" if failed else "PASSED"
-        print(f"synthetic gate: {verdict} (worst: {run.worst.value}, fail-on: {fail_on})")
+        print(f"synthetic gate: {verdict} (worst: {run.worst.value}, fail-on: {capture.fail_on})")
         return 1 if failed else 0
     return run.worst.nagios_code
 
@@ -218,20 +238,25 @@ def _demo(args: argparse.Namespace, passthrough: list[str]) -> int:
     except ValueError as exc:
         print(f"synthetic demo: error: {exc}", file=sys.stderr)
         return 2
-    with sandbox:
+    with sandbox, _environ({SANDBOX_URL_VAR: sandbox.url}):
         print(f"synthetic demo: sandbox '{args.scenario}' at {sandbox.url}")
-        previous = os.environ.get(SANDBOX_URL_VAR)
-        os.environ[SANDBOX_URL_VAR] = sandbox.url
-        try:
-            run_args: Any = argparse.Namespace(
-                env=SANDBOX, config=args.config, results_dir=args.results_dir
-            )
-            return _run(run_args, passthrough, gate=False)
-        finally:
-            if previous is None:
-                os.environ.pop(SANDBOX_URL_VAR, None)
+        run_args = argparse.Namespace(env=SANDBOX, config=args.config, results_dir=args.results_dir)
+        return _run(run_args, passthrough, gate=False)
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration, restoring what was there."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
             else:
-                os.environ[SANDBOX_URL_VAR] = previous
+                os.environ[name] = value
 
 
 if __name__ == "__main__":  # pragma: no cover

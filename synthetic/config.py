@@ -427,10 +427,10 @@ def _interpolate(
         return UNRESOLVED
     if other_environment:
         return result
-    if url_like:
-        masker.add(*_url_secrets(result))
-    else:
-        masker.add(*secrets)
+    masker.add(*_url_secrets(result))
+    # A variable that is the whole URL is an address, not a secret (only its
+    # password is); a variable inside a URL (a key in the path or query) is.
+    masker.add(*(secret for secret in secrets if not (url_like and secret == result)))
     return result
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import decimal
+import fractions
 import math
+import numbers
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +45,7 @@ def evaluate(spec: CheckSpec, returned: Any) -> Outcome:
         return unknown("no value (the check returned None)")
     if isinstance(value, bool):
         return unknown(f"the check returned a bool ({value}); return the measured value")
+    value = _plain_number(value)
     if not isinstance(value, int | float | str):
         return unknown(
             f"the check returned a {type(value).__name__}; "
@@ -86,6 +90,15 @@ def evaluate(spec: CheckSpec, returned: Any) -> Outcome:
             reason = f"{name} = {shown} ({severity.value} {threshold.text})"
             return Outcome(severity, one_line(reason), value, shown_unit, evidence)
     return Outcome(Severity.OK, one_line(f"{name} = {shown} (ok)"), value, shown_unit, evidence)
+
+
+def _plain_number(value: Any) -> Any:
+    """Decimal (SQL numerics), Fraction and NumPy scalars as float: a number is a number."""
+    if isinstance(value, int | float | str):
+        return value
+    if isinstance(value, decimal.Decimal | fractions.Fraction | numbers.Real):
+        return float(value)
+    return value
 
 
 def classify(spec: CheckSpec, exc: BaseException) -> Outcome:

@@ -27,7 +27,8 @@ from synthetic.fixtures import (
     synthetic_config,
     synthetic_env,
 )
-from synthetic.outcome import Outcome, classify, evaluate
+from synthetic.outcome import Outcome, classify, evaluate, one_line
+from synthetic.redact import mask_exception
 from synthetic.results import CheckResult, Severity, fails
 from synthetic.session import (
     OPTIONS,
@@ -36,7 +37,7 @@ from synthetic.session import (
     SPEC_KEY,
     RunState,
 )
-from synthetic.spec import MARKER_DOCS, build_spec, is_check
+from synthetic.spec import MARKER_DOCS, CheckSpec, build_spec, is_check
 from synthetic.summary import headline, table
 
 __all__ = [
@@ -81,9 +82,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             help=opt.help + "." + default + where,
         )
         parser.addini(opt.ini, help=opt.help, default=None)
+    group.addoption(
+        "--synthetic-default-checks",
+        action="store_true",
+        default=False,
+        help="when no path is given, collect the config's `checks` paths (the synthetic "
+        "command sets this).",
+    )
 
 
+_ALLURE_KEY = pytest.StashKey[Any]()
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # trylast: after allure-pytest registered its file writer, so the masker
+    # registered here is called before it.
     for doc in MARKER_DOCS.values():
         config.addinivalue_line("markers", doc)
     try:
@@ -93,8 +107,39 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_CONFIG_ERROR_KEY] = str(exc)
         return
     config.stash[RUN_KEY] = state
+    if config.getoption("synthetic_default_checks") and (
+        config.args_source is not pytest.Config.ArgsSource.ARGS
+    ):
+        _collect_configured_checks(config, state)
     if not state.is_worker:
         config.pluginmanager.register(Controller(config, state), "synthetic-controller")
+    if config.getoption("allure_report_dir", None):
+        from synthetic import allure_masking
+
+        config.stash[_ALLURE_KEY] = allure_masking.register(state.config.masker)
+
+
+def _collect_configured_checks(config: pytest.Config, state: RunState) -> None:
+    # Done here, not by the command line, so xdist workers (which re-parse
+    # the command line) collect the same paths as the controller.
+    paths = [str(p) for p in state.config.checks if p.exists()]
+    if not paths:
+        wanted = ", ".join(str(p) for p in state.config.checks)
+        config.stash[_CONFIG_ERROR_KEY] = (
+            f"{state.config.source}: checks: no check directory found ({wanted}); "
+            "pass a path or set `checks` in the config"
+        )
+        return
+    config.args = paths
+    config.args_source = pytest.Config.ArgsSource.ARGS
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    plugin = config.stash.get(_ALLURE_KEY, None)
+    if plugin is not None:
+        from synthetic import allure_masking
+
+        allure_masking.unregister(plugin)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -165,19 +210,36 @@ def _raise_for(outcome: Outcome, metric: str) -> None:
         raise MeasurementError(outcome.reason)
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    spec = item.stash.get(SPEC_KEY, None)
+    # trylast: the innermost wrapper, so the masking below happens before any
+    # other plugin (JUnit, Allure) reads the exception or the report.
     state = item.config.stash.get(RUN_KEY, None)
-    if spec is None or state is None or call.when == "teardown":
+    if state is not None and call.excinfo is not None:
+        mask_exception(call.excinfo.value, state.config.masker)
+    report = yield
+    if state is None:
         return report
+    spec = item.stash.get(SPEC_KEY, None)
+    if spec is not None and call.when != "teardown":
+        _record_result(item, call, report, spec, state)
+    _mask_report(report, state)
+    return report
+
+
+def _record_result(
+    item: pytest.Item,
+    call: pytest.CallInfo[None],
+    report: pytest.TestReport,
+    spec: CheckSpec,
+    state: RunState,
+) -> None:
     outcome: Outcome | None = None
     excinfo = call.excinfo
     if report.skipped:
-        outcome = Outcome(Severity.SKIPPED, _skip_reason(report), unit=spec.unit)
+        outcome = Outcome(Severity.SKIPPED, one_line(_skip_reason(report)), unit=spec.unit)
     elif excinfo is None:
         outcome = item.stash.get(OUTCOME_KEY, None) if call.when == "call" else None
     elif isinstance(excinfo.value, _REASONED) and OUTCOME_KEY in item.stash:
@@ -192,12 +254,9 @@ def pytest_runtest_makereport(
             # The target did not answer: the reason says what and where; a
             # traceback through the HTTP stack would only bury it.
             report.longrepr = outcome.reason
-    if outcome is None:
-        return report
-    result = state.make_result(item, spec, outcome, call.duration)
-    report.synthetic = result.to_json()  # type: ignore[attr-defined]
-    _mask_longrepr(report, state)
-    return report
+    if outcome is not None:
+        result = state.make_result(item, spec, outcome, call.duration)
+        report.synthetic = result.to_json()  # type: ignore[attr-defined]
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -206,13 +265,19 @@ def _skip_reason(report: pytest.TestReport) -> str:
     return str(report.longrepr)
 
 
-def _mask_longrepr(report: pytest.TestReport, state: RunState) -> None:
-    if report.longrepr is None or isinstance(report.longrepr, tuple):
-        return
-    text = str(report.longrepr)
-    masked = state.config.masker.text(text)
-    if masked != text:
-        report.longrepr = masked
+def _mask_report(report: pytest.TestReport, state: RunState) -> None:
+    """Mask what a report shows: its failure text and captured output, every phase."""
+    masker = state.config.masker
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):
+        path, line, reason = longrepr
+        report.longrepr = (path, line, masker.text(reason))
+    elif longrepr is not None:
+        text = str(longrepr)
+        masked = masker.text(text)
+        if masked != text:
+            report.longrepr = masked
+    report.sections = [(title, masker.text(content)) for title, content in report.sections]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -248,19 +313,33 @@ class Controller:
             self.state.results[result.id] = result
             self.config.hook.pytest_synthetic_result(result=result, config=self.config)
         elif report.failed:
-            self.state.non_check_failures += 1
+            # A failure with no check result: an ordinary test, a teardown
+            # error, or a check whose worker crashed. The run is incomplete.
+            what = report.longreprtext.strip().splitlines()[-1:] or ["failed"]
+            self.state.errors.append(one_line(f"{report.nodeid} ({report.when}): {what[0]}"))
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.state.errors.append(one_line(f"{report.nodeid or 'collection'}: collection error"))
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.state.interrupted = True
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         state = self.state
-        if not state.results:
+        if session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
+            state.interrupted = True
+        if self.config.option.collectonly:
             return
+        if not state.results and not self.config.getoption("synthetic_default_checks"):
+            return  # a session of ordinary tests: nothing of ours to write
         run = state.finish()
         state.results_path = state.write_results(run)
         state.save_state(run)
         self.config.hook.pytest_synthetic_run_finished(run=run, config=self.config)
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-            failed = state.non_check_failures > 0 or fails(run.worst, state.fail_on)
+            failed = bool(state.errors) or fails(run.worst, state.fail_on)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -7,6 +7,7 @@ applied at the edges; the values inside the process stay usable.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -14,12 +15,19 @@ from typing import Any
 MASK = "***"
 
 # scheme://user:password@host  ->  scheme://user:***@host
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^@\s/]+)(?=@)")
+# Scheme and user are bounded, and a scheme starts only at a word boundary:
+# unbounded, they rescan the rest of the text from every position (quadratic).
+_URL_PASSWORD = re.compile(
+    r"(?P<head>(?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]{0,31}://[^/\s:@]{0,256}:)"
+    r"(?P<pw>[^@\s/]{1,1024})(?=@)"
+)
 # key=value pairs in libpq DSNs and query strings: password=..., access_token=...
 # The key may carry a prefix (db_password, client_secret); a quoted value is
 # masked whole, spaces included.
 _KEY_VALUE = re.compile(
-    r"(?P<key>(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_-])*"
+    # The prefix is bounded ({1,32} per part, at most 4 parts): an unbounded
+    # (?:[A-Za-z0-9]+[_-])* backtracks quadratically on text like "a_a_a_...".
+    r"(?P<key>(?<![A-Za-z0-9_-])(?:[A-Za-z0-9]{1,32}[_-]){0,4}"
     r"(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|routing[_-]?key)"
     r"\s*[=:]\s*)(?P<value>'[^']*'?|\"[^\"]*\"?|[^\s&\"',;}]+)",
     re.IGNORECASE,
@@ -90,3 +98,18 @@ class Masker:
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value
+
+
+def mask_exception(exc: BaseException, masker: Masker, *, depth: int = 0) -> None:
+    """Mask the string arguments of ``exc`` and its causes, in place.
+
+    Reporters (pytest's, JUnit's, Allure's) format an exception from its
+    args: masking them before any reporter reads them covers every one.
+    """
+    if depth > 5:
+        return
+    with contextlib.suppress(AttributeError, TypeError):  # read-only args on some types
+        exc.args = tuple(masker.text(a) if isinstance(a, str) else a for a in exc.args)
+    for linked in (exc.__cause__, exc.__context__):
+        if linked is not None and linked is not exc:
+            mask_exception(linked, masker, depth=depth + 1)

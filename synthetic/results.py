@@ -7,8 +7,13 @@ the controller on a test report and be written as ``results.json``
 
 from __future__ import annotations
 
+import base64
+import datetime
+import decimal
 import enum
+import json
 import math
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -145,10 +150,26 @@ class RunResult:
     started_at: str
     finished_at: str
     checks: tuple[CheckResult, ...]
+    errors: tuple[str, ...] = ()
+    interrupted: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Every collected check ran to a result: nothing interrupted or crashed."""
+        return not self.interrupted and not self.errors
 
     @property
     def worst(self) -> Severity:
-        return Severity.worst(check.severity for check in self.checks)
+        """The worst check; at least UNKNOWN when the run is incomplete or measured nothing.
+
+        A run that was interrupted, lost a check (a crashed worker, a failing
+        ordinary test) or skipped every check cannot vouch that all is well.
+        """
+        worst = Severity.worst(check.severity for check in self.checks)
+        measured = any(check.severity is not Severity.SKIPPED for check in self.checks)
+        if not self.complete or (self.checks and not measured):
+            return Severity.worst((worst, Severity.UNKNOWN))
+        return worst
 
     def worst_first(self) -> list[CheckResult]:
         """Checks ordered worst first, then by id, for summaries and tables."""
@@ -169,6 +190,8 @@ class RunResult:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "worst": self.worst.value,
+            "complete": self.complete,
+            "errors": list(self.errors),
             "counts": self.counts(),
             "checks": [check.to_json() for check in self.worst_first()],
         }
@@ -180,6 +203,53 @@ def metric_key(metric: str, labels: Mapping[str, str]) -> str:
         return metric
     inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     return f"{metric}{{{inner}}}"
+
+
+MAX_EVIDENCE_CHARS = 65_536
+
+
+def json_safe(value: Any, *, max_chars: int = MAX_EVIDENCE_CHARS) -> Any:
+    """``value`` as plain JSON data, at most about ``max_chars`` when serialized.
+
+    Evidence is whatever a check saw: rows with ``Decimal`` and ``datetime``,
+    a response's ``bytes``, tuples, sets. They become JSON types (text for
+    what JSON has no type for), so a result always crosses to the controller
+    and into ``results.json``; evidence too large is cut, and says so.
+    """
+    data = _plain(value, depth=0)
+    text = json.dumps(data, ensure_ascii=False)
+    if len(text) <= max_chars:
+        return data
+    return {"truncated": True, "chars": len(text), "head": text[:max_chars]}
+
+
+def _plain(value: Any, *, depth: int) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return json_value(value)
+    if depth > 20:
+        return repr(value)[:200]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, depth=depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [_plain(v, depth=depth + 1) for v in items]
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(raw).decode("ascii")
+    if isinstance(value, decimal.Decimal):
+        return json_value(float(value))
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
 
 
 def json_value(value: Any) -> Any:

@@ -20,7 +20,7 @@ import pytest
 from synthetic.config import Config, load_config
 from synthetic.errors import ConfigError
 from synthetic.outcome import Outcome
-from synthetic.results import FAIL_ON_CHOICES, CheckResult, RunResult
+from synthetic.results import FAIL_ON_CHOICES, CheckResult, RunResult, json_safe
 from synthetic.spec import CheckSpec
 from synthetic.state import (
     Samples,
@@ -136,7 +136,8 @@ class RunState:
     previous: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     results: dict[str, CheckResult] = field(default_factory=dict)
-    non_check_failures: int = 0
+    errors: list[str] = field(default_factory=list)
+    interrupted: bool = False
     run: RunResult | None = None
     results_path: Path | None = None
 
@@ -204,7 +205,7 @@ class RunState:
             metric=spec.metric,
             severity=outcome.severity,
             reason=masker.text(outcome.reason),
-            value=masker.data(outcome.value),
+            value=masker.data(json_safe(outcome.value)),
             unit=outcome.unit,
             component=spec.component,
             warning=spec.warning.text if spec.warning else None,
@@ -213,7 +214,7 @@ class RunState:
             priority=spec.priority,
             duration_ms=duration_s * 1000,
             labels=dict(spec.labels),
-            evidence=masker.data(outcome.evidence),
+            evidence=masker.data(json_safe(outcome.evidence)),
             samples=dict(samples.recorded) if samples is not None else {},
         )
 
@@ -226,6 +227,8 @@ class RunState:
             started_at=self.started_at,
             finished_at=now_iso(),
             checks=tuple(self.results.values()),
+            errors=tuple(self.errors),
+            interrupted=self.interrupted,
         )
         return self.run
 

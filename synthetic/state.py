@@ -223,6 +223,11 @@ class Samples:
 
 
 def merge_samples(document: dict[str, Any], key: str, recorded: Mapping[str, Any]) -> None:
-    """Fold one check's recorded samples into the state document."""
+    """Put one check's samples of this run in the state document.
+
+    What a check recorded this run replaces what it had: samples of things
+    that are gone (a statement no longer in the top list) do not pile up
+    forever. A check that recorded nothing (skipped, failed) keeps its old ones.
+    """
     if recorded:
-        document.setdefault("samples", {}).setdefault(key, {}).update(recorded)
+        document.setdefault("samples", {})[key] = dict(recorded)

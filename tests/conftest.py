@@ -7,7 +7,8 @@ import os
 import pytest
 from hypothesis import settings
 
-from tests.servers import redis_url, refused_port  # noqa: F401 - fixtures for every test module
+from tests.postgres_fixtures import postgres_server  # noqa: F401 - fixtures for every module
+from tests.servers import redis_url, refused_port  # noqa: F401
 
 # CI runs more examples; a laptop run stays quick. No deadlines: CI machines stall.
 settings.register_profile("ci", max_examples=300, deadline=None)

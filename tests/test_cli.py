@@ -190,7 +190,7 @@ EXPECTED = {
         2,
         {
             'health.check{name="cache"}': "critical",
-            "catalog.cache": "warning",
+            "catalog.cache": "ok",
             "salesforce.health": "warning",
             "health.status": "warning",
             "whmcs.queue_size": "warning",
@@ -287,12 +287,99 @@ def test_sandbox_refuses_a_public_address(tmp_path: Path) -> None:
 
 
 def test_public_api_is_what_all_says() -> None:
+    import pkgutil
+
     exported = {name for name in dir(synthetic) if not name.startswith("_")}
-    modules = {
-        "cli", "config", "errors", "fixtures", "hookspecs", "http", "outcome", "plugin",
-        "redact", "results", "sandbox", "session", "spec", "state", "summary", "thresholds",
-        "units",
-    }  # fmt: skip
+    modules = {module.name for module in pkgutil.iter_modules(synthetic.__path__)}
     assert exported - modules == set(synthetic.__all__) - {"__version__"}
     for name in synthetic.__all__:
         assert hasattr(synthetic, name)
+
+
+# -- runs that cannot vouch for the portal ------------------------------------------------------
+
+
+def test_an_interrupted_run_is_unknown_and_says_so(project: Path) -> None:
+    (project / "checks" / "check_stop.py").write_text(
+        "import pytest\n@pytest.mark.critical('> 5')\ndef check_stop():\n"
+        "    raise KeyboardInterrupt\n"
+    )
+    done = synthetic_cmd("run", cwd=project, env={"QUEUE": "1"})
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "incomplete run" in done.stderr
+    assert load_results(project / "synthetic-results")["complete"] is False
+    assert synthetic_cmd("gate", cwd=project, env={"QUEUE": "1"}).returncode == 1
+
+
+@pytest.mark.slow
+def test_a_crashed_worker_makes_the_run_unknown(project: Path) -> None:
+    (project / "checks" / "check_crash.py").write_text(
+        "import os, pytest\n@pytest.mark.critical('> 5')\ndef check_crash():\n    os._exit(1)\n"
+    )
+    done = synthetic_cmd("run", "-n", "2", cwd=project, env={"QUEUE": "1"})
+    assert done.returncode == 3, done.stdout + done.stderr
+    document = load_results(project / "synthetic-results")
+    assert document["complete"] is False
+    assert any("check_crash" in error for error in document["errors"])
+
+
+def test_a_stale_result_does_not_survive_a_failed_run(project: Path) -> None:
+    assert synthetic_cmd("run", cwd=project, env={"QUEUE": "1"}).returncode == 0
+    results_file = project / "synthetic-results" / "results.json"
+    assert results_file.exists()
+    (project / "synthetic.toml").write_text("[environments.sandbox]\ntimeout_s = 'slow'\n")
+    assert synthetic_cmd("run", cwd=project, env={"QUEUE": "1"}).returncode == 3
+    assert not results_file.exists()
+
+
+def test_a_run_that_measured_nothing_is_unknown(project: Path) -> None:
+    (project / "checks" / "check_project.py").write_text(
+        "import pytest\n@pytest.mark.critical('> 5')\ndef check_needs_redis(redis_client):\n"
+        "    return 1\n"
+    )
+    done = synthetic_cmd("run", cwd=project)
+    assert done.returncode == 3
+    assert load_results(project / "synthetic-results")["worst"] == "unknown"
+    assert synthetic_cmd("gate", cwd=project).returncode == 0  # fail-on critical
+    assert synthetic_cmd("gate", "--fail-on", "unknown", cwd=project).returncode == 1
+
+
+def test_option_values_are_not_mistaken_for_check_paths(project: Path) -> None:
+    (project / "allure-results").mkdir()
+    (project / "junit.xml").write_text("<testsuites/>")  # exists: still an option's value
+    (project / "tests").mkdir()
+    (project / "tests" / "test_other.py").write_text("def test_other():\n    assert False\n")
+    done = synthetic_cmd(
+        "run", "--alluredir", "allure-results", "--junitxml", "junit.xml", cwd=project,
+        env={"QUEUE": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {c["metric"] for c in load_results(project / "synthetic-results")["checks"]} == {
+        "queue",
+        "other",
+    }
+    # A path given on the command line replaces the config's checks.
+    done = synthetic_cmd("run", "checks/check_project.py::check_queue", cwd=project,
+                         env={"QUEUE": "1"})  # fmt: skip
+    assert [c["metric"] for c in load_results(project / "synthetic-results")["checks"]] == ["queue"]
+
+
+def test_pytest_flags_are_not_abbreviations_of_ours(project: Path) -> None:
+    done = synthetic_cmd("run", "--co", cwd=project)
+    assert "expected one argument" not in done.stderr
+    assert "<Function check_queue>" in done.stdout
+    assert not (project / "synthetic-results" / "results.json").exists()
+
+
+def test_gate_reads_fail_on_from_the_environment(project: Path) -> None:
+    done = synthetic_cmd("gate", cwd=project, env={"QUEUE": "11", "SYNTHETIC_FAIL_ON": "warning"})
+    assert done.returncode == 1
+    assert "fail-on: warning" in done.stdout
+
+
+def test_demo_always_checks_the_sandbox(tmp_path: Path) -> None:
+    done = synthetic_cmd(
+        "demo", "--env", "production", "-k", "health_status", "--results-dir", str(tmp_path),
+        cwd=REPO,
+    )  # fmt: skip
+    assert load_results(tmp_path)["environment"] == "sandbox", done.stdout + done.stderr

@@ -875,3 +875,87 @@ def test_unreachable_shows_the_reason_not_a_traceback(checks: pytest.Pytester) -
     assert "raise ConnectionRefusedError" not in output
     # A check that could not measure keeps its traceback: it is a bug to fix.
     assert 'return {}["missing"]' in output
+
+
+def test_evidence_of_any_type_never_crashes_the_run(checks: pytest.Pytester) -> None:
+    checks.makepyfile(
+        check_evidence="""
+        import datetime, decimal, pytest
+        from synthetic import Measurement
+
+        @pytest.mark.critical("> 5")
+        def check_rows():
+            rows = [(1, decimal.Decimal("2.5"), datetime.datetime(2026, 1, 2, 3, 4, 5))]
+            return Measurement(1, evidence={"rows": rows, "body": b"<html>", "raw": b"\\xff"})
+
+        @pytest.mark.critical("> 5")
+        def check_huge():
+            return Measurement(1, evidence="x" * 1_000_000)
+
+        @pytest.mark.metric("pool", unit="%")
+        @pytest.mark.critical("> 50%")
+        def check_decimal():
+            return decimal.Decimal("60.5")
+        """
+    )
+    result = checks.runpytest("-n", "2")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    found = by_name(results(checks))
+    assert found["check_rows"]["evidence"] == {
+        "rows": [[1, 2.5, "2026-01-02T03:04:05"]],
+        "body": "<html>",
+        "raw": "base64:/w==",
+    }
+    assert found["check_huge"]["evidence"]["truncated"] is True
+    assert len(found["check_huge"]["evidence"]["head"]) == 65_536
+    assert (found["check_decimal"]["value"], found["check_decimal"]["severity"]) == (
+        60.5,
+        "critical",
+    )
+
+
+def test_secrets_are_masked_on_every_path(
+    checks: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, tenant, password = "tok-1a2b3c4d5e", "tenant-77aa88bb", "pw-99zz88yy"
+    monkeypatch.setenv("PORTAL_TOKEN", token)
+    monkeypatch.setenv("TENANT_KEY", tenant)
+    monkeypatch.setenv("BFF_PASSWORD", password)
+    checks.makefile(
+        ".toml",
+        synthetic="""
+        [environments.sandbox]
+        base_url = "http://monitor:${BFF_PASSWORD}@127.0.0.1:9/api/${TENANT_KEY}/"
+        headers = { Authorization = "Bearer ${PORTAL_TOKEN}" }
+        """,
+    )
+    checks.makepyfile(
+        check_paths="""
+        import logging, pytest
+
+        @pytest.fixture
+        def leaky_teardown(synthetic_env):
+            yield
+            raise RuntimeError("teardown saw " + synthetic_env.headers["Authorization"])
+
+        @pytest.mark.critical("> 5")
+        def check_output(synthetic_env, leaky_teardown):
+            print("stdout:", synthetic_env.headers["Authorization"], synthetic_env.base_url)
+            logging.getLogger("x").warning("log: %s", synthetic_env.base_url)
+            raise ValueError("failed at " + synthetic_env.base_url)
+
+        def test_ordinary(synthetic_env):
+            assert synthetic_env.base_url == "nope"
+        """
+    )
+    result = checks.runpytest(
+        "-rA", "--junitxml=junit.xml", "--alluredir=allure", "--log-level=INFO"
+    )
+    texts = [result.stdout.str(), result.stderr.str()]
+    texts += [p.read_text(errors="replace") for p in checks.path.rglob("*") if p.is_file()
+              and p.suffix in {".xml", ".json", ".txt"}]  # fmt: skip
+    assert len(texts) > 4  # junit, results.json and allure files were written
+    for text in texts:
+        for secret in (token, tenant, password):
+            assert secret not in text
+    assert "127.0.0.1:9/api/***/" in results(checks)["target"]

@@ -244,3 +244,13 @@ def test_several_known_secrets_never_survive_masking(secrets: list[str], pieces:
 
 def test_a_secret_ending_with_the_mask_does_not_reform() -> None:
     assert "ab***" not in Masker(["ab***"]).text("abab***")
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    "text",
+    ["a_" * 50_000, "word-" * 50_000, "http://" * 50_000, ":" * 100_000 + "@", "x" * 1_000_000],
+)
+def test_masking_is_linear_on_pathological_text(text: str) -> None:
+    # Nested or unbounded quantifiers made these take minutes; the bound is a hang guard.
+    assert Masker(["s3cret-token"]).text(text) == text

@@ -390,7 +390,7 @@ def test_malformed_previous_entries_are_ignored(entry: Any) -> None:
     assert samples.recorded["failed"] == {"value": 3.0, "at": 10.0}
 
 
-def test_merge_samples_folds_into_the_document() -> None:
+def test_merge_samples_replaces_a_checks_samples() -> None:
     document: dict[str, Any] = {
         "schema": STATE_SCHEMA,
         "samples": {"a": {"x": {"value": 1.0, "at": 1.0}, "y": {"value": 2.0, "at": 1.0}}},
@@ -400,8 +400,10 @@ def test_merge_samples_folds_into_the_document() -> None:
     merge_samples(document, "b", {"z": {"value": 3.0, "at": 9.0}})
     merge_samples(document, "c", {})
 
+    # "y" was not recorded this run: it is gone, so samples cannot pile up;
+    # "c" recorded nothing and keeps nothing it did not have.
     assert document["samples"] == {
-        "a": {"x": {"value": 5.0, "at": 9.0}, "y": {"value": 2.0, "at": 1.0}},
+        "a": {"x": {"value": 5.0, "at": 9.0}},
         "b": {"z": {"value": 3.0, "at": 9.0}},
     }
 

@@ -1,0 +1,175 @@
+"""The Customer Portal catalogue against the monitoring guide's table.
+
+Every metric of the contract exists in checks/, and its thresholds, as the
+checks declare them, give the guide's severity just below, at and just
+above each limit. The data paths (Redis, PostgreSQL, the BFF) are tested
+against real servers in test_check_*.py; this file pins the thresholds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from synthetic.outcome import evaluate
+from synthetic.results import Severity
+from synthetic.spec import CheckSpec
+from synthetic.thresholds import parse_threshold
+
+REPO = Path(__file__).resolve().parent.parent
+OK, WARNING, CRITICAL = Severity.OK, Severity.WARNING, Severity.CRITICAL
+
+
+def above(limit: float) -> float:
+    return limit + 0.001
+
+
+def below(limit: float) -> float:
+    return limit - 0.001
+
+
+def upper(warning: float, critical: float) -> list[tuple[Any, Severity]]:
+    """A metric that alerts above its limits: below, at and above each."""
+    return [
+        (below(warning), OK),
+        (warning, OK),
+        (above(warning), WARNING),
+        (below(critical), WARNING),
+        (critical, WARNING),
+        (above(critical), CRITICAL),
+    ]
+
+
+def lower(warning: float, critical: float) -> list[tuple[Any, Severity]]:
+    """A metric that alerts below its limits (cache hit rate)."""
+    return [
+        (above(warning), OK),
+        (warning, OK),
+        (below(warning), WARNING),
+        (above(critical), WARNING),
+        (critical, WARNING),
+        (below(critical), CRITICAL),
+    ]
+
+
+STATUS = [("ok", OK), ("degraded", WARNING), ("failing", CRITICAL), ("down", CRITICAL)]
+QUEUE_HEALTH = [("healthy", OK), ("degraded", WARNING), ("unhealthy", CRITICAL)]
+
+# metric id: (unit, [(value, severity)]) — the guide's table, issue 3's contract.
+CATALOGUE: dict[str, tuple[str | None, list[tuple[Any, Severity]]]] = {
+    "health.status": (None, STATUS),
+    "health.check": (None, [("ok", OK), ("fail", CRITICAL), ("degraded", CRITICAL)]),
+    "endpoint.status": (
+        None,
+        [("ok", OK), ("HTTP 503", CRITICAL), ("HTTP 200, not JSON", CRITICAL)],
+    ),
+    "integration.health": (None, STATUS),
+    "app.response_time_p95": ("ms", upper(2000, 5000)),
+    "app.active_connections": ("%", upper(80, 95)),
+    "whmcs.queue_size": ("requests", upper(10, 50)),
+    "whmcs.failed_requests": ("requests", upper(5, 20)),
+    "whmcs.health": (None, QUEUE_HEALTH),
+    "salesforce.health": (None, QUEUE_HEALTH),
+    "salesforce.queue_size": ("requests", upper(10, 50)),
+    "salesforce.failed_requests": ("requests", upper(5, 20)),
+    "salesforce.daily_api_usage": ("%", upper(80, 95)),
+    "bullmq.waiting": ("jobs", upper(10, 50)),
+    "bullmq.failed": ("jobs", upper(5, 20)),
+    "db.connection_pool_usage": ("%", upper(80, 95)),
+    "db.query_duration": ("ms", upper(500, 2000)),
+    "db.statement_mean_time": ("ms", upper(500, 2000)),
+    "db.size": ("%", upper(80, 90)),
+    "db.dead_tuples": ("%", upper(10, 25)),
+    "redis.memory": ("%", upper(80, 95)),
+    "cache.hit_rate": ("%", lower(80, 60)),
+    "redis.latency": ("ms", upper(10, 50)),
+    "redis.evictions": ("/min", [(0, OK), (0.01, WARNING), (100, WARNING), (100.01, CRITICAL)]),
+    "catalog.cache": (None, [("ok", OK), ("degraded", OK), ("failing", CRITICAL)]),
+}
+
+RUNBOOKS = {"incident-response", "database-operations", "queue-management", "external-dependencies"}
+
+
+def spec_from_listing(entry: dict[str, Any]) -> CheckSpec:
+    """A `CheckSpec` rebuilt from one entry of ``synthetic list --json``."""
+    unit = entry["unit"]
+    return CheckSpec(
+        id=entry["id"],
+        metric=entry["metric"],
+        unit=unit,
+        component=entry["component"],
+        runbook=entry["runbook"],
+        priority=entry["priority"],
+        warning=parse_threshold(entry["warning"], unit=unit) if entry["warning"] else None,
+        critical=parse_threshold(entry["critical"], unit=unit) if entry["critical"] else None,
+        labels=entry["labels"],
+        description=entry["description"],
+    )
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> dict[str, list[CheckSpec]]:
+    """The catalogue as a user sees it: ``synthetic list --json`` in the repository."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "synthetic.cli", "list", "--json"],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    by_metric: dict[str, list[CheckSpec]] = {}
+    for entry in json.loads(done.stdout):
+        by_metric.setdefault(entry["metric"], []).append(spec_from_listing(entry))
+    return by_metric
+
+
+def test_every_metric_of_the_guide_has_a_check(catalogue: dict[str, list[CheckSpec]]) -> None:
+    assert set(CATALOGUE) <= set(catalogue)
+
+
+@pytest.mark.parametrize("metric", sorted(CATALOGUE))
+def test_thresholds_follow_the_guide(catalogue: dict[str, list[CheckSpec]], metric: str) -> None:
+    unit, table = CATALOGUE[metric]
+    for spec in catalogue[metric]:
+        assert spec.unit == unit, spec.id
+        for value, expected in table:
+            outcome = evaluate(spec, value)
+            assert outcome.severity is expected, f"{spec.id}: {value!r} -> {outcome.reason}"
+
+
+def test_checks_carry_runbook_priority_and_component(
+    catalogue: dict[str, list[CheckSpec]],
+) -> None:
+    for specs in catalogue.values():
+        for spec in specs:
+            assert spec.runbook is not None, spec.id
+            assert spec.runbook.rsplit("/", 1)[-1] in RUNBOOKS, spec.id
+            assert spec.priority in {"P1", "P2", "P3", "P4"}, spec.id
+            assert spec.component, spec.id
+            assert spec.description, spec.id
+
+
+def test_endpoint_checks_cover_the_six_health_endpoints(
+    catalogue: dict[str, list[CheckSpec]],
+) -> None:
+    paths = {spec.labels["path"] for spec in catalogue["endpoint.status"]}
+    assert paths == {
+        "/health",
+        "/health/queues",
+        "/health/queues/whmcs",
+        "/health/queues/salesforce",
+        "/health/catalog/cache",
+        "/auth/health-check",
+    }
+    integrations = {spec.labels["integration"] for spec in catalogue["integration.health"]}
+    assert integrations == {"database", "whmcs", "salesforce"}
