@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from synthetic.errors import ConfigError
 from synthetic.redact import Masker, is_sensitive_key
@@ -42,6 +42,15 @@ class ThresholdOverride(_Model):
 
     warning: str | bool | None = None
     critical: str | bool | None = None
+
+    @field_validator("warning", "critical", mode="before")
+    @classmethod
+    def _expression_or_false(cls, value: Any) -> Any:
+        if value is None or value is False or isinstance(value, str):
+            return value
+        raise ValueError(
+            'expected a threshold expression in quotes, like "> 50", or false to remove it'
+        )
 
 
 class EnvironmentModel(_Model):
@@ -69,6 +78,47 @@ class EnvironmentModel(_Model):
     thresholds: dict[str, ThresholdOverride] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("base_url", "metrics_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _check_scheme(value, ("http://", "https://"), "an http:// or https:// URL")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return _check_scheme(
+            value, ("redis://", "rediss://", "unix://"), "a redis://, rediss:// or unix:// URL"
+        )
+
+    @field_validator("postgres_dsn")
+    @classmethod
+    def _postgres_dsn(cls, value: str | None) -> str | None:
+        if value and "=" in value and "://" not in value:
+            return value  # a libpq key=value DSN
+        return _check_scheme(
+            value, ("postgresql://", "postgres://"), "a postgresql:// URL or a key=value DSN"
+        )
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str | None) -> str | None:
+        return _state_spec(value)
+
+
+def _check_scheme(value: str | None, schemes: tuple[str, ...], wanted: str) -> str | None:
+    # Empty means unset (``${VAR:-}``). The value is never echoed: it may hold a secret.
+    if value and not value.lower().startswith(schemes):
+        scheme = value.split("://", 1)[0] + "://" if "://" in value else "no scheme"
+        raise ValueError(f"expected {wanted} (got {scheme})")
+    return value
+
+
+def _state_spec(value: str | None) -> str | None:
+    if value and "://" in value and not value.startswith(("redis://", "rediss://", "unix://")):
+        scheme = value.split("://", 1)[0]
+        raise ValueError(f"expected a file path or a redis:// URL (got {scheme}://)")
+    return value
+
 
 class RunbooksModel(_Model):
     base_url: str | None = None
@@ -81,6 +131,11 @@ class ConfigModel(_Model):
     state: str | None = None
     runbooks: RunbooksModel = Field(default_factory=RunbooksModel)
     environments: dict[str, EnvironmentModel] = Field(default_factory=dict)
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str | None) -> str | None:
+        return _state_spec(value)
 
 
 @dataclass(frozen=True)
@@ -347,6 +402,8 @@ def _describe(exc: ValidationError, *, prefix: str) -> str:
             message = "unknown key"
         elif kind == "missing":
             message = "required key is missing"
+        elif kind == "value_error":
+            message = str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
         else:
             message = error["msg"][0].lower() + error["msg"][1:]
             if kind not in {"string_type", "dict_type", "list_type"}:
@@ -421,6 +478,13 @@ def _interpolate(
         key = prefix + ".".join(_printable(part) for part in key_path)
         raise ConfigError(f"{where}: {key}: environment variable {name} is not set")
 
+    leftover = _PLACEHOLDER.sub("", value)
+    if "$" in leftover:
+        key = prefix + ".".join(_printable(part) for part in key_path)
+        raise ConfigError(
+            f"{where}: {key}: a '$' that is not ${{NAME}} or ${{NAME:-default}}; "
+            "write $$ for a literal $"
+        )
     try:
         result = _PLACEHOLDER.sub(substitute, value)
     except _Unresolved:
@@ -428,9 +492,10 @@ def _interpolate(
     if other_environment:
         return result
     masker.add(*_url_secrets(result))
-    # A variable that is the whole URL is an address, not a secret (only its
-    # password is); a variable inside a URL (a key in the path or query) is.
-    masker.add(*(secret for secret in secrets if not (url_like and secret == result)))
+    # In a URL, a variable holding a URL (the address, or its start) is not a
+    # secret, only its password is; a variable filling a path or query part
+    # (a tenant key, a function code) is.
+    masker.add(*(secret for secret in secrets if not (url_like and "://" in secret)))
     return result
 
 

@@ -73,3 +73,8 @@ class Unreachable(MeasurementError):
     def __init__(self, message: str, *, target: str | None = None) -> None:
         super().__init__(message)
         self.target = target
+
+
+class SyntheticWarning(UserWarning):
+    """Something in the config is probably a mistake but does not stop the run
+    (a threshold override for a metric that no check measures)."""

@@ -106,6 +106,10 @@ def classify(spec: CheckSpec, exc: BaseException) -> Outcome:
     name = spec.display_name
     if isinstance(exc, NotConfigured):
         return Outcome(Severity.SKIPPED, one_line(f"{name}: skipped: {exc}"), unit=spec.unit)
+    if _timed_out(exc):
+        # pytest-timeout stopped the check: the system it waits on did not answer in time.
+        reason = f"{name}: unreachable: no answer within the check's time limit ({exc})"
+        return Outcome(spec.unreachable, one_line(reason), unit=spec.unit, unreachable=True)
     if isinstance(exc, Unreachable) or is_unreachable(exc):
         reason = f"{name}: unreachable: {describe(exc)}"
         return Outcome(spec.unreachable, one_line(reason), unit=spec.unit, unreachable=True)
@@ -114,6 +118,11 @@ def classify(spec: CheckSpec, exc: BaseException) -> Outcome:
     return Outcome(
         Severity.UNKNOWN, one_line(f"{name}: could not measure: {describe(exc)}"), unit=spec.unit
     )
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """pytest-timeout's failure: ``pytest.fail("Timeout (>60.0s) from pytest-timeout.")``."""
+    return type(exc).__name__ == "Failed" and str(exc).startswith("Timeout")
 
 
 def is_unreachable(exc: BaseException) -> bool:

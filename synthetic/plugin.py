@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import warnings
 from collections.abc import Generator
 from typing import Any
 
 import pytest
 
 from synthetic import hookspecs
-from synthetic.errors import ConfigError, MeasurementError, ThresholdBreach
+from synthetic.errors import ConfigError, MeasurementError, SyntheticWarning, ThresholdBreach
 from synthetic.fixtures import (
     _synthetic_http,
     bff,
@@ -167,11 +168,35 @@ def pytest_pycollect_makeitem(
                 )
             except ConfigError as exc:
                 raise pytest.Collector.CollectError(str(exc)) from None
-            if item.get_closest_marker("timeout") is None:
-                # Every check is bounded (pytest-timeout); a hung check is UNKNOWN.
+            if (
+                item.get_closest_marker("timeout") is None
+                and collector.config.getoption("timeout", None) is None
+            ):
+                # Every check is bounded (pytest-timeout); a check that runs out
+                # of time is unreachable. A --timeout given on the command line wins.
                 timeout = state.config.environment.check_timeout_s
                 item.add_marker(pytest.mark.timeout(timeout))
     return made
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # tryfirst: before -k/-m deselect anything. Only when the whole catalogue
+    # was collected (the synthetic command with no path): a typo in a metric
+    # id must not silently leave production on the code's thresholds.
+    state = config.stash.get(RUN_KEY, None)
+    if state is None or not config.getoption("synthetic_default_checks"):
+        return
+    measured = {spec.metric for item in items if (spec := item.stash.get(SPEC_KEY, None))}
+    environment = state.config.environment
+    for metric in sorted(set(environment.thresholds) - measured):
+        warnings.warn(
+            SyntheticWarning(
+                f"{state.config.source}: environments.{environment.name}.thresholds."
+                f'"{metric}": no check measures this metric (a typo?); the override does nothing'
+            ),
+            stacklevel=1,
+        )
 
 
 @pytest.hookimpl(wrapper=True)

@@ -101,6 +101,11 @@ def build_spec(
 ) -> CheckSpec:
     """The item's `CheckSpec`; a `ConfigError` naming the file, function and bad text."""
     where = _location(item)
+    if item.get_closest_marker("xfail") is not None:
+        raise ConfigError(
+            f"{where}: a check cannot be xfail (it would hide a breach); "
+            "override its thresholds for the environment instead"
+        )
     metric_kwargs: dict[str, Any] = {}
     metric_id: str | None = None
     for marker in item.iter_markers("metric"):  # closest first

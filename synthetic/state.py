@@ -60,22 +60,26 @@ class FileStateStore:
         except OSError as exc:
             raise StateError(f"{self.path}: cannot read state: {exc.strerror}") from None
         try:
-            document = json.loads(text)
+            return _checked(json.loads(text), str(self.path))
         except json.JSONDecodeError as exc:
             problem = f"{self.path}: state is not valid JSON ({exc.msg} at line {exc.lineno})"
-            # Keep the bad file for a post-mortem instead of overwriting it.
-            stamp = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-            try:
-                self.path.replace(aside)
-            except OSError as move:
-                raise StateError(
-                    f"{problem}; could not move it aside ({move.strerror}): running without state"
-                ) from None
-            raise StateError(
-                f"{problem}; moved aside to {aside.name}, starting from empty state"
-            ) from None
-        return _checked(document, self.description)
+        except StateError as exc:
+            problem = str(exc)
+        raise self._move_aside(problem)
+
+    def _move_aside(self, problem: str) -> StateError:
+        """Keep a bad state file for a post-mortem instead of overwriting it.
+
+        Returns the error to raise, which says where the file went."""
+        stamp = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        try:
+            self.path.replace(aside)
+        except OSError as move:
+            return StateError(
+                f"{problem}; could not move it aside ({move.strerror}): running without state"
+            )
+        return StateError(f"{problem}; moved aside to {aside.name}, starting from empty state")
 
     def save(self, document: Mapping[str, Any]) -> None:
         try:

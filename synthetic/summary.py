@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from synthetic.results import CheckResult, RunResult
 from synthetic.units import format_value
 
@@ -28,14 +30,19 @@ def short_id(node_id: str) -> str:
 
 
 def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+    """``text`` in ``width`` characters, cut in the middle: a check id's start
+    (its file) and end (its parameter) are the parts that tell checks apart."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
 def table(run: RunResult, *, width: int = 120) -> list[str]:
     """The summary as lines no wider than ``width``.
 
     The reason is the last column; when it does not fit there it goes on its
-    own indented line below the row, cut only if even that is too narrow.
+    own indented lines below the row, wrapped.
     """
     rows = [_cells(check) for check in run.worst_first()]
     widths = []
@@ -52,7 +59,16 @@ def table(run: RunResult, *, width: int = 120) -> list[str]:
             cells.append(row[-1])
         lines.append("  ".join(cells).rstrip())
         if not inline:
-            lines.append(_fit("    " + row[-1], width))
+            # The reason is what on-call reads: wrapped, never cut.
+            lines.extend(
+                textwrap.wrap(
+                    row[-1],
+                    width,
+                    initial_indent="    ",
+                    subsequent_indent="      ",
+                    break_on_hyphens=False,
+                )
+            )
     return lines
 
 

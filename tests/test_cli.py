@@ -383,3 +383,13 @@ def test_demo_always_checks_the_sandbox(tmp_path: Path) -> None:
         cwd=REPO,
     )  # fmt: skip
     assert load_results(tmp_path)["environment"] == "sandbox", done.stdout + done.stderr
+
+
+def test_an_override_for_an_unknown_metric_warns(project: Path) -> None:
+    (project / "synthetic.toml").write_text(
+        '[environments.sandbox]\nbase_url = "http://x"\n'
+        '[environments.sandbox.thresholds."queue_sise"]\ncritical = "> 5"\n'
+    )
+    done = synthetic_cmd("run", cwd=project, env={"QUEUE": "1"})
+    assert done.returncode == 0
+    assert 'thresholds."queue_sise": no check measures this metric (a typo?)' in done.stdout

@@ -241,8 +241,7 @@ def test_the_added_sandbox_uses_synthetic_sandbox_url(tmp_path: Path) -> None:
         ("a$$b", {}, "a$b"),
         ("$${HOST}", {"HOST": "never"}, "${HOST}"),
         ("$$$${HOST}", {}, "$${HOST}"),
-        ("cost: 5$", {}, "cost: 5$"),
-        ("$HOST", {"HOST": "never"}, "$HOST"),
+        ("cost: 5$$", {}, "cost: 5$"),
     ],
 )
 def test_placeholders(tmp_path: Path, value: str, environ: dict[str, str], expected: str) -> None:
@@ -751,3 +750,52 @@ def test_environment_is_frozen() -> None:
 
     with pytest.raises(AttributeError):
         environment.name = "y"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('[environments.x]\nbase_url = "not a url"',
+         "environments.x.base_url: expected an http:// or https:// URL (got no scheme)"),
+        ('[environments.x]\nredis_url = "http://h"',
+         "environments.x.redis_url: expected a redis://, rediss:// or unix:// URL (got http://)"),
+        ('[environments.x]\npostgres_dsn = "mysql://u:pw@h/db"',
+         "environments.x.postgres_dsn: expected a postgresql:// URL or a key=value DSN"),
+        ('state = "http://x"', "state: expected a file path or a redis:// URL (got http://)"),
+        ('[environments.x]\nbase_url = "http://h/${A"',
+         "environments.x.base_url: a '$' that is not ${NAME}"),
+        ("[environments.x.thresholds.m]\ncritical = 5",
+         'environments.x.thresholds.m.critical: expected a threshold expression in quotes'),
+    ],
+)  # fmt: skip
+def test_values_of_the_wrong_form_name_the_key(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "synthetic.toml"
+    path.write_text(body + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path=path, environment="x", environ={})
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+    assert "pw@" not in str(info.value)
+
+
+def test_a_libpq_dsn_and_an_empty_url_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "synthetic.toml"
+    path.write_text(
+        '[environments.x]\npostgres_dsn = "host=db password=s3cretpw"\nredis_url = ""\n',
+        encoding="utf-8",
+    )
+    config = load_config(path=path, environment="x", environ={})
+    assert config.environment.postgres_dsn == "host=db password=s3cretpw"
+    assert "s3cretpw" in config.masker.secrets
+    with pytest.raises(ConfigError, match="redis_url is not configured"):
+        config.environment.require("redis_url")
+
+
+@pytest.mark.parametrize("text", ["cost: 5$", "$HOST", "${HOST", "http://h/$1"])
+def test_a_dollar_that_is_not_a_placeholder_is_an_error(tmp_path: Path, text: str) -> None:
+    # "$HOST" almost always meant "${HOST}": keeping it literally would send
+    # requests to "$HOST". A literal dollar is written "$$".
+    path = tmp_path / "synthetic.toml"
+    path.write_text(f'[environments.x]\nheaders = {{ X = "{text}" }}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"environments\.x\.headers\.X: a '\$' that is not"):
+        load_config(path=path, environment="x", environ={"HOST": "h"})

@@ -826,7 +826,7 @@ def test_xdist_workers_share_the_run_id(checks: pytest.Pytester) -> None:
     assert ids == {results(checks)["run_id"]}
 
 
-def test_a_hung_check_is_bounded_and_unknown(checks: pytest.Pytester) -> None:
+def test_a_check_out_of_time_is_bounded_and_unreachable(checks: pytest.Pytester) -> None:
     checks.makefile(".toml", synthetic="[environments.sandbox]\ncheck_timeout_s = 0.5\n")
     checks.makepyfile(
         check_hang="""
@@ -837,18 +837,45 @@ def test_a_hung_check_is_bounded_and_unknown(checks: pytest.Pytester) -> None:
             time.sleep(30)
             return 1
 
+        @pytest.mark.critical("< 0")
+        def check_limit(request):
+            marker = request.node.get_closest_marker("timeout")
+            return marker.args[0] if marker else 0
+
         @pytest.mark.timeout(10)
-        @pytest.mark.critical("> 5")
-        def check_own_timeout(request):
+        @pytest.mark.critical("< 0")
+        def check_own_limit(request):
             return request.node.get_closest_marker("timeout").args[0]
         """
     )
     result = checks.runpytest()
     found = by_name(results(checks))
-    assert found["check_hangs"]["severity"] == "unknown"
-    assert "Timeout" in found["check_hangs"]["reason"]
-    assert found["check_own_timeout"]["value"] == 10
-    assert result.parseoutcomes()["unknown"] == 1
+    assert found["check_hangs"]["severity"] == "critical"
+    assert found["check_hangs"]["reason"].startswith(
+        "hangs: unreachable: no answer within the check's time limit (Timeout (>0.5s)"
+    )
+    assert (found["check_limit"]["value"], found["check_own_limit"]["value"]) == (0.5, 10)
+    assert result.parseoutcomes() == {"failed": 1, "passed": 2}
+    # A --timeout on the command line wins over check_timeout_s (a marker still wins over both).
+    checks.runpytest("--timeout", "7", "-k", "limit")
+    found = by_name(results(checks))
+    assert (found["check_limit"]["value"], found["check_own_limit"]["value"]) == (0, 10)
+
+
+def test_a_check_cannot_be_xfail(checks: pytest.Pytester) -> None:
+    checks.makepyfile(
+        check_xfail="""
+        import pytest
+
+        @pytest.mark.xfail(reason="known")
+        @pytest.mark.critical("> 5")
+        def check_hidden():
+            return 99
+        """
+    )
+    result = checks.runpytest()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*check_xfail.py::check_hidden: a check cannot be xfail*"])
 
 
 def test_unreachable_shows_the_reason_not_a_traceback(checks: pytest.Pytester) -> None:

@@ -152,7 +152,12 @@ def test_a_document_with_a_wrong_schema_is_a_state_error(tmp_path: Path, documen
     with pytest.raises(StateError) as info:
         FileStateStore(path).load()
 
-    assert str(info.value) == f"{path}: not a synthetic.state/v1 document"
+    message = str(info.value)
+    assert message.startswith(f"{path}: not a synthetic.state/v1 document; moved aside to ")
+    # Kept for a post-mortem, never overwritten by the end of the run.
+    (aside,) = tmp_path.glob("state.json.corrupt-*")
+    assert json.loads(aside.read_text(encoding="utf-8")) == document
+    assert not path.exists()
 
 
 def test_a_document_without_samples_gets_them(tmp_path: Path) -> None:
