@@ -1,13 +1,21 @@
-"""Request queues of the BFF (GET /health/queues): WHMCS and Salesforce."""
+"""Request queues of the BFF (GET /health/queues): WHMCS and Salesforce.
+
+And the portal's BullMQ queues, counted in Redis (one check per ``bullmq_queues`` entry).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from checks.conftest import dig, increase_since_last_run
-from synthetic import BFFClient, MeasurementError, Samples
+from synthetic import BFFClient, Environment, Measurement, MeasurementError, Samples
+from synthetic.bullmq import job_counts
+
+if TYPE_CHECKING:
+    import redis
 
 pytestmark = pytest.mark.metric(component="queues", runbook="queue-management", priority="P2")
 
@@ -78,3 +86,46 @@ def check_salesforce_daily_api_usage(queues: Any) -> float:
     if not isinstance(used, int | float) or not isinstance(limit, int | float) or limit <= 0:
         raise MeasurementError(f"dailyUsage is not a usable used/limit pair ({used!r}/{limit!r})")
     return used / limit * 100
+
+
+# -- BullMQ queues in Redis: one check per configured queue (label ``queue``), read-only ----
+
+
+@pytest.fixture(scope="session")
+def bullmq_counts(
+    redis_client: redis.Redis, synthetic_env: Environment
+) -> Callable[[str], dict[str, int]]:
+    """A queue's job counts (`synthetic.bullmq.job_counts`), read once per process and run
+    and shared by the queue's checks; an error is shared the same way."""
+    read: dict[str, dict[str, int] | Exception] = {}
+
+    def counts(queue: str) -> dict[str, int]:
+        if queue not in read:
+            try:
+                read[queue] = job_counts(redis_client, synthetic_env.bullmq_prefix, queue)
+            except Exception as exc:
+                read[queue] = exc
+        found = read[queue]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    return counts
+
+
+@pytest.mark.metric("bullmq.waiting", unit="jobs")
+@pytest.mark.warning("> 10")
+@pytest.mark.critical("> 50")
+def check_bullmq_waiting(queue: str, bullmq_counts: Callable[[str], dict[str, int]]) -> Measurement:
+    """BullMQ jobs waiting for a worker (wait + paused + prioritized): the job backlog."""
+    counts = bullmq_counts(queue)
+    return Measurement(counts["waiting"], evidence=counts)
+
+
+@pytest.mark.metric("bullmq.failed", unit="jobs")
+@pytest.mark.warning("> 5")
+@pytest.mark.critical("> 20")
+def check_bullmq_failed(queue: str, bullmq_counts: Callable[[str], dict[str, int]]) -> Measurement:
+    """BullMQ jobs in the failed set (kept until removed or retried): processing failures."""
+    counts = bullmq_counts(queue)
+    return Measurement(counts["failed"], evidence=counts)

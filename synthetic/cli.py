@@ -17,8 +17,9 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from synthetic.config import SANDBOX, SANDBOX_DEFAULT_PORT, SANDBOX_URL_VAR
+from synthetic.config import SANDBOX, SANDBOX_DEFAULT_PORT, SANDBOX_URL_VAR, load_config
 from synthetic.errors import ConfigError
+from synthetic.outcome import one_line
 from synthetic.results import FAIL_ON_CHOICES, RunResult, Severity, fails
 from synthetic.session import SPEC_KEY, option, run_state
 from synthetic.spec import CheckSpec
@@ -31,6 +32,9 @@ COLLECT_ARGS = (
     "python_functions=check_* test_*",
 )
 UNKNOWN = Severity.UNKNOWN.nagios_code
+# The demo's services, named in the sandbox environment of the repository's config.
+SANDBOX_REDIS_VAR = "SYNTHETIC_SANDBOX_REDIS_URL"
+SANDBOX_POSTGRES_VAR = "SYNTHETIC_SANDBOX_POSTGRES_DSN"
 
 
 class _RunCapture:
@@ -125,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the checks against an embedded sandbox and print the summary.",
     )
     demo.add_argument("--scenario", default="healthy")
+    demo.add_argument(
+        "--no-services",
+        action="store_true",
+        help="do not start Redis and PostgreSQL (their checks then skip)",
+    )
     demo.add_argument("--config", help="config file (default: SYNTHETIC_CONFIG or nearest)")
     demo.add_argument("--results-dir", help="where results.json goes (synthetic-results/)")
     return parser
@@ -238,10 +247,58 @@ def _demo(args: argparse.Namespace, passthrough: list[str]) -> int:
     except ValueError as exc:
         print(f"synthetic demo: error: {exc}", file=sys.stderr)
         return 2
-    with sandbox, _environ({SANDBOX_URL_VAR: sandbox.url}):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(sandbox)
         print(f"synthetic demo: sandbox '{args.scenario}' at {sandbox.url}")
+        variables = {SANDBOX_URL_VAR: sandbox.url}
+        if not args.no_services:
+            variables.update(_start_services(stack, args.config))
+        stack.enter_context(_environ(variables))
         run_args = argparse.Namespace(env=SANDBOX, config=args.config, results_dir=args.results_dir)
         return _run(run_args, passthrough, gate=False)
+
+
+def _start_services(stack: contextlib.ExitStack, config_path: str | None) -> dict[str, str]:
+    """Redis and PostgreSQL on loopback, seeded, where their binaries are installed.
+
+    Each is optional: one that is missing or fails to start is reported in
+    one line, and its checks skip with "... is not configured".
+    """
+    from synthetic.sandbox import postgres_server, redis_server
+
+    try:
+        environment = load_config(path=config_path, environment=SANDBOX).environment
+        queues, prefix = environment.bullmq_queues, environment.bullmq_prefix
+    except ConfigError:
+        queues, prefix = (), "bull"
+    variables: dict[str, str] = {}
+    if redis_server.find_redis_server() is None:
+        print("synthetic demo: redis-server is not installed: the Redis and BullMQ checks skip")
+    else:
+        try:
+            redis = stack.enter_context(
+                redis_server.RedisServer(
+                    maxmemory="64mb", maxmemory_policy="noeviction"
+                )  # BullMQ needs it
+            )
+            redis_server.seed_bullmq(redis.url, prefix, queues)
+            variables[SANDBOX_REDIS_VAR] = redis.url
+            print(f"synthetic demo: Redis at {redis.url} (BullMQ queues {', '.join(queues)})")
+        except Exception as exc:  # any failure here must only cost the Redis checks
+            print(f"synthetic demo: Redis did not start ({one_line(str(exc))}): its checks skip")
+    if postgres_server.find_postgres_bin() is None:
+        print("synthetic demo: PostgreSQL is not installed: the database checks skip")
+    else:
+        try:
+            database = stack.enter_context(postgres_server.PostgresServer(max_connections=50))
+            postgres_server.seed_portal(database.admin_dsn)
+            variables[SANDBOX_POSTGRES_VAR] = database.monitor_dsn
+            print(f"synthetic demo: PostgreSQL on 127.0.0.1:{database.port} (tables seeded)")
+        except Exception as exc:  # any failure here must only cost the database checks
+            print(
+                f"synthetic demo: PostgreSQL did not start ({one_line(str(exc))}): its checks skip"
+            )
+    return variables
 
 
 @contextlib.contextmanager
