@@ -242,12 +242,16 @@ def pytest_runtest_makereport(
     # trylast: the innermost wrapper, so the masking below happens before any
     # other plugin (JUnit, Allure) reads the exception or the report.
     state = item.config.stash.get(RUN_KEY, None)
+    spec = item.stash.get(SPEC_KEY, None)
     if state is not None and call.excinfo is not None:
         mask_exception(call.excinfo.value, state.config.masker)
+        if spec is not None and classify(spec, call.excinfo.value).unreachable:
+            # Only the reason is shown for an unreachable target: spare pytest
+            # formatting a deep client traceback (reading each frame's source).
+            call.excinfo.traceback = call.excinfo.traceback[-1:]
     report = yield
     if state is None:
         return report
-    spec = item.stash.get(SPEC_KEY, None)
     if spec is not None and call.when != "teardown":
         _record_result(item, call, report, spec, state)
     _mask_report(report, state)

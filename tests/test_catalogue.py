@@ -173,3 +173,39 @@ def test_endpoint_checks_cover_the_six_health_endpoints(
     }
     integrations = {spec.labels["integration"] for spec in catalogue["integration.health"]}
     assert integrations == {"database", "whmcs", "salesforce"}
+
+
+@pytest.mark.slow
+def test_one_request_per_endpoint_per_run(pytester: pytest.Pytester) -> None:
+    from synthetic.sandbox import Sandbox
+
+    with Sandbox("healthy") as sandbox:
+        config = pytester.path / "synthetic.toml"
+        config.write_text(
+            f'[environments.test]\nbase_url = "{sandbox.url}"\n'
+            f'metrics_url = "{sandbox.url}/metrics"\nconnection_capacity = 200\n'
+            'p95_sample_size = 4\np95_paths = ["/health"]\n',
+            encoding="utf-8",
+        )
+        result = pytester.runpytest(
+            str(REPO / "checks"), "--env", "test", "--synthetic-config", str(config),
+            "--results-dir", str(pytester.path / "out"), "-p", "no:cacheprovider",
+        )  # fmt: skip
+        assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
+        snapshot_requests = [
+            r.path
+            for r in sandbox.requests
+            if not r.headers["X-Correlation-Id"].endswith("check_response_time_p95")
+        ]
+    # Every endpoint once, however many checks read it (the p95 burst aside).
+    assert sorted(snapshot_requests) == sorted(
+        [
+            "/health",
+            "/health/queues",
+            "/health/queues/whmcs",
+            "/health/queues/salesforce",
+            "/health/catalog/cache",
+            "/auth/health-check",
+            "/metrics",
+        ]
+    )
