@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -63,13 +62,6 @@ def flaky() -> Iterator[tuple[str, type[_Flaky]]]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def test_requests_carry_a_correlation_id_naming_run_and_check(sandbox: Sandbox) -> None:
@@ -147,8 +139,8 @@ def test_retries_are_bounded_in_time(flaky: tuple[str, type[_Flaky]]) -> None:
     session.close()
 
 
-def test_connection_refused_raises_a_transport_error_after_retries() -> None:
-    session = session_for(f"http://127.0.0.1:{closed_port()}", retries=1, retry_budget_s=1)
+def test_connection_refused_raises_a_transport_error_after_retries(refused_port: int) -> None:
+    session = session_for(f"http://127.0.0.1:{refused_port}", retries=1, retry_budget_s=1)
     with pytest.raises(httpx.ConnectError):
         BFFClient(session, check="c").get("/health")
     session.close()
