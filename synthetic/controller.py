@@ -1,0 +1,93 @@
+"""The controller process's hooks: gather results, write them, summarise, decide.
+
+Registered by the plugin only where results are decided: the only process of
+a serial run, or the controller of an xdist run (never a worker).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from synthetic.outcome import one_line
+from synthetic.results import CheckResult, fails
+from synthetic.session import RunState
+from synthetic.summary import headline, table
+
+
+class Controller:
+    """Hooks of the controller process: gather, write, summarise, exit status.
+
+    Registered only where results are decided (never on an xdist worker).
+    """
+
+    def __init__(self, config: pytest.Config, state: RunState) -> None:
+        self.config = config
+        self.state = state
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        # xdist: every worker's correlation ids name this one run.
+        node.workerinput["synthetic_run_id"] = self.state.run_id
+        node.workerinput["synthetic_started_at"] = self.state.started_at
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "synthetic", None)
+        if data is not None:
+            result = CheckResult.from_json(data)
+            self.state.results[result.id] = result
+            self.config.hook.pytest_synthetic_result(result=result, config=self.config)
+        elif report.failed:
+            # A failure with no check result: an ordinary test, a teardown
+            # error, or a check whose worker crashed. The run is incomplete.
+            what = report.longreprtext.strip().splitlines()[-1:] or ["failed"]
+            self.state.errors.append(one_line(f"{report.nodeid} ({report.when}): {what[0]}"))
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.state.errors.append(one_line(f"{report.nodeid or 'collection'}: collection error"))
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.state.interrupted = True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        state = self.state
+        if session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
+            state.interrupted = True
+        if self.config.option.collectonly:
+            return
+        if not state.results and not self.config.getoption("synthetic_default_checks"):
+            return  # a session of ordinary tests: nothing of ours to write
+        run = state.finish()
+        state.results_path = state.write_results(run)
+        state.save_state(run)
+        self.config.hook.pytest_synthetic_run_finished(run=run, config=self.config)
+        if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            failed = bool(state.errors) or fails(run.worst, state.fail_on)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        run = self.state.run
+        if run is None:
+            return
+        masker = self.state.config.masker
+        width = self.config.get_terminal_writer().fullwidth
+        unknown = terminalreporter.stats.get("unknown", [])
+        if unknown and self.config.getoption("tbstyle", "auto") != "no":
+            # pytest lists failures only; a check that could not measure is
+            # often a bug in the check, and its traceback says where.
+            terminalreporter.section("could not measure (UNKNOWN)", sep="=")
+            for report in unknown:
+                terminalreporter.section(report.head_line or report.nodeid, sep="_")
+                terminalreporter.line(masker.text(report.longreprtext))
+        terminalreporter.section("synthetic summary", sep="=")
+        for line in table(run, width=width):
+            terminalreporter.line(masker.text(line))
+        terminalreporter.line("")
+        terminalreporter.line(masker.text(headline(run)))
+        if self.state.results_path is not None:
+            terminalreporter.line(f"results: {self.state.results_path}")
+        for note in self.state.notes:
+            terminalreporter.line(masker.text(note), yellow=True)
