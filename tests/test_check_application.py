@@ -27,6 +27,7 @@ from synthetic.errors import MeasurementError
 from synthetic.prometheus import fetch_samples, gauge_value, parse
 from synthetic.sandbox import SCENARIOS, SPECS, Sandbox
 from synthetic.sandbox.app import Bff
+from tests.catalogue_runs import run_check_file
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKS = REPO / "checks" / "check_application.py"
@@ -71,23 +72,8 @@ def write_config(
 
 def run_check(pytester: pytest.Pytester, config: Path, check: str) -> dict[str, Any]:
     """Run one check of checks/check_application.py; its entry of results.json (and run_id)."""
-    out = pytester.path / "out"
-    pytester.runpytest(
-        str(CHECKS),
-        "--env",
-        "test",
-        "--synthetic-config",
-        str(config),
-        "--results-dir",
-        str(out),
-        "-p",
-        "no:cacheprovider",
-        "-k",
-        check,
-    )
-    document = json.loads((out / "results.json").read_text())
-    (out / "results.json").unlink()
-    [result] = document["checks"]
+    results, document = run_check_file(pytester, CHECKS, config, "-k", check)
+    [result] = results.values()
     assert result["id"].endswith(f"::{check}")
     result["run_id"] = document["run_id"]
     return dict(result)

@@ -23,6 +23,7 @@ import redis
 from checks import check_cache as cache
 from synthetic import Environment, MeasurementError, Samples
 from synthetic.sandbox.redis_server import RedisServer, RedisServerError, find_redis_server
+from tests.catalogue_runs import run_check_file
 from tests.servers import start_redis_or_fail
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,22 +57,7 @@ def run_checks(
     pytester: pytest.Pytester, config: Path, checks: Path = CACHE_CHECKS, *args: str
 ) -> dict[str, dict[str, Any]]:
     """Run a check file as a user does; results.json's checks by test name (with params)."""
-    out = pytester.path / "out"
-    pytester.runpytest(
-        str(checks),
-        "--env",
-        "test",
-        "--synthetic-config",
-        str(config),
-        "--results-dir",
-        str(out),
-        "-p",
-        "no:cacheprovider",
-        *args,
-    )
-    document = json.loads((out / "results.json").read_text())
-    (out / "results.json").unlink()
-    return {check["id"].split("::", 1)[1]: check for check in document["checks"]}
+    return run_check_file(pytester, checks, config, *args)[0]
 
 
 def age_state(pytester: pytest.Pytester, seconds: float, metric: str) -> None:

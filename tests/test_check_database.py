@@ -26,6 +26,7 @@ from checks.check_database import STATEMENTS_KEPT_PER_RANKING, statement_deltas
 from synthetic import Samples
 from synthetic.sandbox import postgres_server as postgres_server_module
 from synthetic.sandbox.postgres_server import PostgresServer, PostgresServerError, find_postgres_bin
+from tests.catalogue_runs import run_check_file
 from tests.postgres_fixtures import MAX_CONNECTIONS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,23 +58,7 @@ def write_config(pytester: pytest.Pytester, **keys: Any) -> Path:
 
 def run_checks(pytester: pytest.Pytester, config: Path, *checks: str) -> dict[str, dict[str, Any]]:
     """Run checks of checks/check_database.py; their results.json entries by function name."""
-    out = pytester.path / "out"
-    pytester.runpytest(
-        str(CHECKS),
-        "--env",
-        "test",
-        "--synthetic-config",
-        str(config),
-        "--results-dir",
-        str(out),
-        "-p",
-        "no:cacheprovider",
-        "-k",
-        " or ".join(checks),
-    )
-    document = json.loads((out / "results.json").read_text())
-    (out / "results.json").unlink()
-    results = {c["id"].split("::", 1)[1]: c for c in document["checks"]}
+    results, _ = run_check_file(pytester, CHECKS, config, "-k", " or ".join(checks))
     assert set(results) == set(checks)
     return results
 
