@@ -5,15 +5,22 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import settings
 
 from tests.postgres_fixtures import postgres_server  # noqa: F401 - fixtures for every module
 from tests.servers import redis_url, refused_port  # noqa: F401
 
-# CI runs more examples; a laptop run stays quick. No deadlines: CI machines stall.
-settings.register_profile("ci", max_examples=300, deadline=None)
-settings.register_profile("dev", max_examples=100, deadline=None)
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
+# pytest may load this conftest in a plain `synthetic run` or `synthetic demo`
+# (testpaths points here when no path is given): it must import without the
+# test-only packages, which a `pip install -e .` does not bring.
+try:
+    from hypothesis import settings
+except ImportError:  # not a test environment
+    pass
+else:
+    # CI runs more examples; a laptop run stays quick. No deadlines: CI machines stall.
+    settings.register_profile("ci", max_examples=300, deadline=None)
+    settings.register_profile("dev", max_examples=100, deadline=None)
+    settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 # Where SYNTHETIC_* variables of the developer's shell could leak into a test.
 SYNTHETIC_VARS = (

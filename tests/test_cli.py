@@ -381,3 +381,20 @@ def test_an_override_for_an_unknown_metric_warns(project: Path) -> None:
     done = synthetic_cmd("run", cwd=project, env={"QUEUE": "1"})
     assert done.returncode == 0
     assert 'thresholds."queue_sise": no check measures this metric (a typo?)' in done.stdout
+
+
+def test_conftests_import_without_test_only_packages() -> None:
+    # `pip install -e .` (the README's demo command) brings no test extras, and
+    # pytest may load tests/conftest.py in a demo run: it must still import.
+    code = (
+        "import sys\n"
+        "for name in ('hypothesis', 'bullmq'):\n"
+        "    sys.modules[name] = None  # makes `import name` fail like a missing package\n"
+        "import tests.conftest, checks.conftest\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.stdout.strip() == "ok", done.stderr
