@@ -19,13 +19,12 @@ from typing import Any
 
 import pytest
 
+from synthetic.sandbox.processes import LOOPBACK, free_port
 from synthetic.sandbox.redis_server import (
-    LOOPBACK,
     START_TIMEOUT_S,
     RedisServer,
     RedisServerError,
     find_redis_server,
-    free_port,
 )
 
 __all__ = [

@@ -23,7 +23,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,7 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
-LOOPBACK: Final = "127.0.0.1"
+from synthetic.sandbox.processes import LOOPBACK, free_port, log_tail
+
 ADMIN_USER: Final = "postgres"
 MONITOR_USER: Final = "monitor"
 DATABASE: Final = "portal"
@@ -69,21 +69,6 @@ def find_postgres_bin() -> Path | None:
 
 def _has_server_binaries(directory: Path) -> bool:
     return all(os.access(directory / name, os.X_OK) for name in _SERVER_BINARIES)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
 
 
 class PostgresServer:
@@ -239,14 +224,14 @@ class PostgresServer:
         # Another process may take the free port before postgres binds it: then
         # postgres exits, and another port is tried.
         for _attempt in range(_PORT_ATTEMPTS):
-            self.port = _free_port()
+            self.port = free_port()
             with log.open("ab") as handle:
                 self._process = self._spawn(bin_dir, handle)
             if self._wait_until_ready(log):
                 return
         raise PostgresServerError(
             f"postgres exited before accepting connections ({_PORT_ATTEMPTS} attempts); "
-            f"log: {_tail(log)}"
+            f"log: {log_tail(log)}"
         )
 
     def _spawn(self, bin_dir: Path, log: IO[bytes]) -> subprocess.Popen[bytes]:
@@ -287,12 +272,12 @@ class PostgresServer:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                if "could not bind" in _tail(log, 20) or "already in use" in _tail(log, 20):
+                if "could not bind" in log_tail(log, 20) or "already in use" in log_tail(log, 20):
                     self._process = None
                     return False
                 raise PostgresServerError(
                     f"postgres exited with status {self._process.returncode} while starting; "
-                    f"log: {_tail(log)}"
+                    f"log: {log_tail(log)}"
                 )
             try:
                 psycopg.connect(
@@ -304,7 +289,7 @@ class PostgresServer:
             return True
         raise PostgresServerError(
             f"postgres (pid {self._process.pid}) did not accept connections on port "
-            f"{self.port} within {START_TIMEOUT_S:g} s; log: {_tail(log)}"
+            f"{self.port} within {START_TIMEOUT_S:g} s; log: {log_tail(log)}"
         )
 
     def _prepare(self) -> None:

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     import redis
     from redis.typing import EncodableT, FieldT
 
-LOOPBACK: Final = "127.0.0.1"
+from synthetic.sandbox.processes import LOOPBACK, free_port, log_tail
+
 START_TIMEOUT_S: Final = 10.0
 STOP_TIMEOUT_S: Final = 5.0
 _PORT_ATTEMPTS: Final = 3
@@ -55,14 +56,6 @@ def find_redis_server() -> str | None:
     return None
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _answers_ping(port: int) -> bool:
     try:
         with socket.create_connection((LOOPBACK, port), timeout=0.5) as sock:
@@ -70,14 +63,6 @@ def _answers_ping(port: int) -> bool:
             return sock.recv(64).startswith(b"+PONG")
     except OSError:
         return False
-
-
-def _tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return " | ".join(text.strip().splitlines()[-lines:])
 
 
 class RedisServer:
@@ -195,11 +180,11 @@ class RedisServer:
             if process.poll() is None:
                 raise RedisServerError(
                     f"redis-server (pid {process.pid}) did not answer PING on port {port} "
-                    f"within {self.start_timeout_s:g} s; log: {_tail(log)}"
+                    f"within {self.start_timeout_s:g} s; log: {log_tail(log)}"
                 )
         raise RedisServerError(
             f"redis-server exited with status {process.returncode} before answering PING; "
-            f"log: {_tail(log)}"
+            f"log: {log_tail(log)}"
         )
 
     def stop(self) -> None:
