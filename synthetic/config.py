@@ -8,6 +8,7 @@ and the dotted key; no secret value is ever part of a message.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -317,29 +318,12 @@ def load_config(
         state = str(base / state)
     return Config(
         path=config_path,
-        environment=Environment(
+        environment=_environment(
+            chosen,
             name=name,
-            base_url=chosen.base_url,
-            timeout_s=chosen.timeout_s,
-            retries=chosen.retries,
-            retry_budget_s=chosen.retry_budget_s,
-            check_timeout_s=chosen.check_timeout_s,
-            headers=dict(chosen.headers),
-            redis_url=chosen.redis_url,
-            postgres_dsn=chosen.postgres_dsn,
-            metrics_url=chosen.metrics_url,
             log_files=tuple(str(base / f) for f in chosen.log_files),
             state=state,
-            bullmq_queues=tuple(chosen.bullmq_queues),
-            bullmq_prefix=chosen.bullmq_prefix,
-            connections_metric=chosen.connections_metric,
-            connection_capacity=chosen.connection_capacity,
-            database_disk_bytes=chosen.database_disk_bytes,
-            dead_tuples_min_rows=chosen.dead_tuples_min_rows,
-            p95_sample_size=chosen.p95_sample_size,
-            p95_paths=tuple(chosen.p95_paths),
             thresholds=_thresholds(chosen),
-            params=dict(chosen.params),
         ),
         environments=tuple(sorted(environments)),
         checks=tuple(base / c for c in model.checks),
@@ -350,6 +334,23 @@ def load_config(
         ),
         masker=masker,
     )
+
+
+def _environment(model: EnvironmentModel, **resolved: Any) -> Environment:
+    """The `Environment` of a validated model: every field copied (lists as
+    tuples, tables as dicts), except those ``resolved`` here (paths made
+    absolute, shorthands folded in)."""
+    values: dict[str, Any] = {}
+    for spec in dataclasses.fields(Environment):
+        if spec.name in resolved:
+            values[spec.name] = resolved[spec.name]
+            continue
+        value = getattr(model, spec.name)
+        values[spec.name] = (
+            tuple(value) if isinstance(value, list) else dict(value) if isinstance(value, dict)
+            else value
+        )  # fmt: skip
+    return Environment(**values)
 
 
 def _thresholds(environment: EnvironmentModel) -> dict[str, ThresholdOverride]:
