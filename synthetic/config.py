@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from synthetic.alerts.settings import AlertSettings, AlertsModel, Receiver, resolve_alerts
 from synthetic.errors import ConfigError
 from synthetic.redact import Masker, is_sensitive_key
 
@@ -132,6 +133,7 @@ class ConfigModel(_Model):
     state: str | None = None
     runbooks: RunbooksModel = Field(default_factory=RunbooksModel)
     environments: dict[str, EnvironmentModel] = Field(default_factory=dict)
+    alerts: AlertsModel = Field(default_factory=AlertsModel)
 
     @field_validator("state")
     @classmethod
@@ -227,6 +229,7 @@ class Config:
     state: str | None
     runbooks: Runbooks
     masker: Masker
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     @property
     def source(self) -> str:
@@ -281,6 +284,7 @@ def load_config(
     default = raw.get("default_environment")
     name = environment or (default if isinstance(default, str) else None) or DEFAULT_ENVIRONMENT
     masker = Masker()
+    missing: dict[tuple[str, ...], str] = {}
     resolved = _interpolate(
         raw,
         where=where,
@@ -289,6 +293,7 @@ def load_config(
         masker=masker,
         key_path=(),
         selected=name,
+        missing=missing,
     )
     try:
         model = ConfigModel.model_validate(resolved)
@@ -314,6 +319,10 @@ def load_config(
 
     state = chosen.state or model.state
     masker.add(*_url_secrets(state))
+    alerts = resolve_alerts(model.alerts, missing=missing)
+    for receiver in alerts.receivers.values():
+        masker.add(*_receiver_secrets(receiver))
+    masker.add(*_url_secrets(alerts.heartbeat_url))
     if state and "://" not in state:
         state = str(base / state)
     return Config(
@@ -333,7 +342,25 @@ def load_config(
             links=dict(model.runbooks.links),
         ),
         masker=masker,
+        alerts=alerts,
     )
+
+
+def _receiver_secrets(receiver: Receiver) -> list[str]:
+    """What to mask of a receiver: its key, password, secret headers, and the
+    path and query of its URL (a Slack webhook's path is its token)."""
+    found = [s for s in (receiver.routing_key, receiver.smtp_password) if s]
+    found += [v for k, v in receiver.headers.items() if is_sensitive_key(k)]
+    if receiver.url and receiver.type != "pagerduty":
+        found += _url_secrets(receiver.url)
+        try:
+            parts = urlsplit(receiver.url)
+        except ValueError:
+            return [*found, receiver.url]
+        tail = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+        if receiver.type in ("slack", "webhook") and tail:
+            found.append(tail)
+    return found
 
 
 def _environment(model: EnvironmentModel, **resolved: Any) -> Environment:
@@ -429,6 +456,7 @@ def _interpolate(
     masker: Masker,
     key_path: tuple[str, ...],
     selected: str,
+    missing: dict[tuple[str, ...], str] | None = None,
 ) -> Any:
     """Replace ``${VAR}``, ``${VAR:-default}`` and ``$$`` in every string.
 
@@ -447,6 +475,7 @@ def _interpolate(
                 masker=masker,
                 key_path=(*key_path, str(k)),
                 selected=selected,
+                missing=missing,
             )
             for k, v in items
         }
@@ -476,6 +505,11 @@ def _interpolate(
             return default
         if other_environment:
             raise _Unresolved
+        if missing is not None and _lenient(key_path):
+            # A receiver's secret may be unset where alerts are not sent (a
+            # laptop, the sandbox): the receiver says so when asked to send.
+            missing[key_path[1:]] = name
+            raise _Unresolved
         key = prefix + ".".join(_printable(part) for part in key_path)
         raise ConfigError(f"{where}: {key}: environment variable {name} is not set")
 
@@ -498,6 +532,10 @@ def _interpolate(
     # (a tenant key, a function code) is.
     masker.add(*(secret for secret in secrets if not (url_like and "://" in secret)))
     return result
+
+
+def _lenient(key_path: tuple[str, ...]) -> bool:
+    return key_path[:2] == ("alerts", "receivers") or key_path == ("alerts", "heartbeat_url")
 
 
 class _Unresolved(Exception):

@@ -7,10 +7,16 @@ incident state; turned into each receiver's payload by `synthetic.alerts.payload
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 Action = Literal["trigger", "resolve"]
+# What the transition is, for the text and for receivers that care:
+# a first trigger, an escalation (warning became critical), a reminder or
+# refresh of a standing incident, the one notice that it is flapping, a
+# resolve; on the info route a recovery or the digest of standing warnings;
+# `synthetic alerts test`; the root cause of inhibited checks is a trigger.
+Kind = Literal["trigger", "escalate", "remind", "flapping", "resolve", "recovery", "digest", "test"]
 # The route's severity, as the guide routes them: critical pages, warning
 # goes to chat, info (recoveries, digests) goes to email.
 RouteSeverity = Literal["critical", "warning", "info"]
@@ -46,3 +52,21 @@ class Alert:
     ended_at: str | None = None  # set on resolve
     evidence_summary: str | None = None  # short, masked
     test: bool = False  # `synthetic alerts test`: clearly labelled, never a real incident
+    kind: Kind = "trigger"
+    # On an escalation, the severity receivers were told before: Alertmanager
+    # identifies an alert by its labels, severity included, so the old one is
+    # resolved there when the new one fires.
+    previous_severity: RouteSeverity | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["labels"] = dict(self.labels)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Alert:
+        fields = {k: v for k, v in data.items() if k in _FIELDS}
+        return cls(**fields)
+
+
+_FIELDS = frozenset(f.name for f in fields(Alert))
