@@ -10,7 +10,10 @@ from checks.conftest import HEALTH_ENDPOINTS, dig
 from synthetic import BFFClient, Measurement, MeasurementError
 
 
-@pytest.mark.metric("health.status", component="bff", runbook="incident-response", priority="P1")
+# The guide's monitor: "status != ok for 2 minutes".
+@pytest.mark.metric(
+    "health.status", component="bff", runbook="incident-response", priority="P1", sustain="2m"
+)
 @pytest.mark.warning("== 'degraded'")
 @pytest.mark.critical("not in ['ok', 'degraded']")
 def check_health_status(health: Any) -> Measurement:
@@ -19,7 +22,10 @@ def check_health_status(health: Any) -> Measurement:
 
 
 @pytest.mark.parametrize("name", ["database", "cache"])
-@pytest.mark.metric("health.check", component="bff", runbook="incident-response", priority="P1")
+# The guide's DatabaseDown / CacheDown alarms: "HealthStatus != ok, 1 min".
+@pytest.mark.metric(
+    "health.check", component="bff", runbook="incident-response", priority="P1", sustain="1m"
+)
 @pytest.mark.critical("!= 'ok'")
 def check_health_entry(health: Any, name: str) -> Any:
     """One entry of /health `checks` (database, cache)."""

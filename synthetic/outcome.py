@@ -28,6 +28,9 @@ class Outcome:
     unit: str | None = None
     evidence: Any = None
     unreachable: bool = False
+    # Which kind of system did not answer ("http", "redis", "postgres"), when
+    # the error says: the root cause of an outage is found from it.
+    via: str | None = None
 
 
 def evaluate(spec: CheckSpec, returned: Any) -> Outcome:
@@ -112,7 +115,9 @@ def classify(spec: CheckSpec, exc: BaseException) -> Outcome:
         return Outcome(spec.unreachable, one_line(reason), unit=spec.unit, unreachable=True)
     if isinstance(exc, Unreachable) or is_unreachable(exc):
         reason = f"{name}: unreachable: {describe(exc)}"
-        return Outcome(spec.unreachable, one_line(reason), unit=spec.unit, unreachable=True)
+        return Outcome(
+            spec.unreachable, one_line(reason), unit=spec.unit, unreachable=True, via=_via(exc)
+        )
     if isinstance(exc, MeasurementError):
         return Outcome(Severity.UNKNOWN, one_line(f"{name}: {exc}"), unit=spec.unit)
     return Outcome(
@@ -152,6 +157,20 @@ def is_unreachable(exc: BaseException) -> bool:
         return True
     psycopg = sys.modules.get("psycopg")
     return psycopg is not None and isinstance(exc, psycopg.OperationalError)
+
+
+def _via(exc: BaseException) -> str | None:
+    """The client library family of ``exc`` (or of what caused it)."""
+    for candidate in (exc, exc.__cause__, exc.__context__):
+        if candidate is None:
+            continue
+        root = type(candidate).__module__.split(".", 1)[0]
+        if root in _VIA:
+            return _VIA[root]
+    return None
+
+
+_VIA = {"httpx": "http", "httpcore": "http", "redis": "redis", "psycopg": "postgres"}
 
 
 def describe(exc: BaseException) -> str:

@@ -118,6 +118,10 @@ class CheckResult:
     labels: Mapping[str, str] = field(default_factory=dict)
     evidence: Any = None
     samples: Mapping[str, Any] = field(default_factory=dict)
+    sustain_s: float = 0.0  # how long a breach must last before it alerts
+    reaches: tuple[str, ...] = ()  # systems the check talks to (bff, redis, postgres)
+    depends_on: tuple[str, ...] = ()  # systems whose outage inhibits its alert
+    unreachable: str | None = None  # the system that did not answer, when unreachable
 
     @property
     def key(self) -> str:
@@ -131,12 +135,16 @@ class CheckResult:
         data["samples"] = dict(self.samples)
         data["value"] = json_value(self.value)
         data["duration_ms"] = round(self.duration_ms, 3)
+        data["reaches"] = list(self.reaches)
+        data["depends_on"] = list(self.depends_on)
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CheckResult:
         fields = dict(data)
         fields["severity"] = Severity(fields["severity"])
+        for name in ("reaches", "depends_on"):
+            fields[name] = tuple(fields.get(name, ()))
         return cls(**fields)
 
 

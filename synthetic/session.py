@@ -216,6 +216,10 @@ class RunState:
             labels=dict(spec.labels),
             evidence=masker.data(json_safe(outcome.evidence)),
             samples=dict(samples.recorded) if samples is not None else {},
+            sustain_s=spec.sustain_s,
+            reaches=spec.reaches,
+            depends_on=spec.depends_on,
+            unreachable=_unreachable_target(spec, outcome),
         )
 
     def finish(self) -> RunResult:
@@ -254,6 +258,19 @@ class RunState:
             self.store.save(document)
         except StateError as exc:
             self.notes.append(f"state: {exc}")
+
+
+def _unreachable_target(spec: CheckSpec, outcome: Outcome) -> str | None:
+    """Which system an unreachable check could not reach: the one it reaches,
+    else the one its client library talks to (``"http"`` is the BFF)."""
+    if not outcome.unreachable:
+        return None
+    named = {"http": "bff"}.get(outcome.via or "", outcome.via)
+    if named in spec.reaches or (named is not None and not spec.reaches):
+        return named
+    if len(spec.reaches) == 1:
+        return spec.reaches[0]
+    return named or "target"
 
 
 def run_state(config: pytest.Config) -> RunState:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from synthetic.alerts.settings import duration_s
 from synthetic.config import Environment, Runbooks, ThresholdOverride
 from synthetic.errors import ConfigError, ThresholdError
 from synthetic.results import Severity, metric_key
@@ -17,11 +18,14 @@ from synthetic.thresholds import Threshold, parse_threshold
 MARKER_DOCS = {
     "metric": (
         "metric(id=None, *, unit=None, component=None, runbook=None, priority='P3', "
-        "unreachable='critical', description=None): the metric a check measures. "
+        "unreachable='critical', description=None, sustain=None, depends_on=()): the metric a "
+        "check measures. "
         "`id` names it (default: the function name without check_); `unit` is the unit of the "
         "returned value and of threshold numbers; `runbook` is a URL or a name resolved through "
         "[runbooks] in the config; `priority` is P1..P4; `unreachable` is the severity of a "
-        "connection error or timeout (critical, warning or unknown). May also be set on a module "
+        "connection error or timeout (critical, warning or unknown); `sustain` ('2m') is how long "
+        "a breach must last, across runs, before it alerts; `depends_on` names systems (bff, "
+        "redis, postgres) whose outage inhibits this check's alert. May also be set on a module "
         "or class to give defaults to its checks."
     ),
     "warning": (
@@ -36,8 +40,21 @@ MARKER_DOCS = {
 }
 
 _METRIC_KWARGS = frozenset(
-    {"unit", "component", "runbook", "priority", "unreachable", "description"}
+    {
+        "unit",
+        "component",
+        "runbook",
+        "priority",
+        "unreachable",
+        "description",
+        "sustain",
+        "depends_on",
+    }
 )
+# The systems a check reaches through a fixture: when every check reaching
+# one finds it unreachable, that is one root-cause alert, not one per check.
+TARGET_FIXTURES = {"bff": "bff", "redis_client": "redis", "postgres": "postgres"}
+TARGETS = frozenset(TARGET_FIXTURES.values())
 _METRIC_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*([.:-][A-Za-z0-9_]+)*$")
 _PRIORITY = re.compile(r"^P[1-4]$")
 _UNREACHABLE = {
@@ -63,6 +80,9 @@ class CheckSpec:
     unreachable: Severity = Severity.CRITICAL
     labels: Mapping[str, str] = field(default_factory=dict)
     description: str | None = None
+    sustain_s: float = 0.0
+    reaches: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
 
     @property
     def display_name(self) -> str:
@@ -81,6 +101,8 @@ class CheckSpec:
             "priority": self.priority,
             "labels": dict(self.labels),
             "description": self.description,
+            "sustain_s": self.sustain_s,
+            "depends_on": list(self.depends_on),
         }
 
 
@@ -137,6 +159,12 @@ def build_spec(
             "is not one of critical, warning, unknown"
         )
 
+    sustain_s = _sustain(metric_kwargs.get("sustain"), where)
+    reaches = tuple(
+        sorted({t for f, t in TARGET_FIXTURES.items() if f in getattr(item, "fixturenames", ())})
+    )
+    depends_on = tuple(sorted({*reaches, *_depends_on(metric_kwargs.get("depends_on"), where)}))
+
     thresholds: dict[str, Threshold | None] = {}
     override = environment.thresholds.get(metric_id, ThresholdOverride())
     for level in ("warning", "critical"):
@@ -175,7 +203,31 @@ def build_spec(
         labels=_labels(item),
         description=_optional_str(metric_kwargs.get("description"), "description", where)
         or _first_doc_line(item),
+        sustain_s=sustain_s,
+        reaches=reaches,
+        depends_on=depends_on,
     )
+
+
+def _sustain(value: Any, where: str) -> float:
+    if value is None:
+        return 0.0
+    try:
+        return duration_s(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: @pytest.mark.metric: sustain: {exc}") from None
+
+
+def _depends_on(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    names = (value,) if isinstance(value, str) else value
+    if not isinstance(names, list | tuple) or not all(n in TARGETS for n in names):
+        raise ConfigError(
+            f"{where}: @pytest.mark.metric: depends_on must name {', '.join(sorted(TARGETS))} "
+            f"(got {value!r})"
+        )
+    return tuple(names)
 
 
 def _parse(
