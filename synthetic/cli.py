@@ -1,4 +1,4 @@
-"""The ``synthetic`` command: run, gate, list, sandbox, demo.
+"""The ``synthetic`` command: run, gate, list, sandbox, demo, alerts, silence.
 
 Each command builds pytest arguments and calls ``pytest.main`` in-process;
 any argument it does not know is passed to pytest (``-n 2``, ``-k queue``,
@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the checks. Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
     )
     _common(run)
+    _alerts_option(run, "default: SYNTHETIC_ALERTS, ini synthetic_alerts, dry-run")
 
     gate = sub.add_parser(
         "gate",
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the checks as a deploy gate: exit 0 to proceed, 1 to stop.",
     )
     _common(gate)
+    _alerts_option(gate, "default: off: a gate decides a deploy, it does not page")
     gate.add_argument(
         "--fail-on",
         choices=FAIL_ON_CHOICES,
@@ -136,7 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--config", help="config file (default: SYNTHETIC_CONFIG or nearest)")
     demo.add_argument("--results-dir", help="where results.json goes (synthetic-results/)")
+    _alerts_option(demo, "default: dry-run")
+
+    from synthetic.alerts import commands
+
+    commands.add_parsers(sub, _common)
     return parser
+
+
+def _alerts_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--alerts",
+        choices=("off", "dry-run", "send"),
+        help=f"off, dry-run (payloads written to <results-dir>/alerts/) or send ({default})",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,6 +165,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args, passthrough)
         if args.command == "list":
             return _list(args, passthrough)
+        if args.command in ("alerts", "silence"):
+            from synthetic.alerts import commands
+
+            if passthrough:
+                parser.error(f"unrecognized arguments: {' '.join(passthrough)}")
+            return commands.run(args)
         return _run(args, passthrough, gate=args.command == "gate")
     except BrokenPipeError:
         # `synthetic list --json | head`: the reader left; that is not an error.
@@ -166,6 +187,7 @@ def _pytest_args(args: argparse.Namespace, passthrough: list[str]) -> list[str]:
         ("--synthetic-config", args.config),
         ("--results-dir", args.results_dir),
         ("--fail-on", getattr(args, "fail_on", None)),
+        ("--alerts", _alerts_mode(args)),
     ):
         if value:
             result += [flag, value]
@@ -173,6 +195,18 @@ def _pytest_args(args: argparse.Namespace, passthrough: list[str]) -> list[str]:
     if getattr(args, "env", None):
         result += ["--env", args.env]  # last, so it wins over one passed through
     return result
+
+
+def _alerts_mode(args: argparse.Namespace) -> str | None:
+    """The gate sends nothing and the demo only writes, unless told otherwise
+    on their own command line (SYNTHETIC_ALERTS=send in a CI job's environment
+    is meant for its scheduled runs, not for its gate)."""
+    chosen: str | None = getattr(args, "alerts", None)
+    if chosen is None and args.command == "gate":
+        return "off"
+    if chosen is None and args.command == "demo":
+        return "dry-run"
+    return chosen
 
 
 def _run(args: argparse.Namespace, passthrough: list[str], *, gate: bool) -> int:
@@ -254,7 +288,13 @@ def _demo(args: argparse.Namespace, passthrough: list[str]) -> int:
         if not args.no_services:
             variables.update(_start_services(stack, args.config))
         stack.enter_context(_environ(variables))
-        run_args = argparse.Namespace(env=SANDBOX, config=args.config, results_dir=args.results_dir)
+        run_args = argparse.Namespace(
+            command="demo",
+            env=SANDBOX,
+            config=args.config,
+            results_dir=args.results_dir,
+            alerts=args.alerts,
+        )
         return _run(run_args, passthrough, gate=False)
 
 

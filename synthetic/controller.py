@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from synthetic.outcome import one_line
-from synthetic.results import CheckResult, fails
+from synthetic.results import CheckResult, RunResult, fails
 from synthetic.session import RunState
 from synthetic.summary import headline, table
 
@@ -64,9 +64,37 @@ class Controller:
         state.results_path = state.write_results(run)
         state.save_state(run)
         self.config.hook.pytest_synthetic_run_finished(run=run, config=self.config)
+        self._alert(run)
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             failed = bool(state.errors) or fails(run.worst, state.fail_on)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
+
+    def _alert(self, run: RunResult) -> None:
+        state = self.state
+        if state.alerts_mode == "off":
+            return
+        from synthetic.alerts import pipeline  # only when alerting
+
+        hook = self.config.hook
+        try:
+            report = pipeline.process(
+                run,
+                config=state.config,
+                mode=state.alerts_mode,
+                results_dir=state.results_dir,
+                payload_hook=lambda receiver, alert, request: hook.pytest_synthetic_alert_payload(
+                    receiver=receiver, alert=alert, request=request, config=self.config
+                ),
+                send_hook=lambda receiver, alert, request: hook.pytest_synthetic_alert_send(
+                    receiver=receiver, alert=alert, request=request, config=self.config
+                ),
+            )
+            pipeline.write_report(report, state.results_dir)
+        except Exception as exc:  # alerting must never cost the run its results
+            state.notes.append(one_line(f"alerts: failed: {type(exc).__name__}: {exc}"))
+            return
+        state.alert_report = report
+        state.notes.extend(report.notes)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         run = self.state.run
@@ -89,5 +117,13 @@ class Controller:
         terminalreporter.line(masker.text(headline(run)))
         if self.state.results_path is not None:
             terminalreporter.line(f"results: {self.state.results_path}")
+        report = self.state.alert_report
+        if report is not None:
+            from synthetic.alerts.pipeline import summary_lines
+
+            terminalreporter.section(f"synthetic alerts ({report.mode})", sep="-")
+            receivers = len(self.state.config.alerts.receivers)
+            for line in summary_lines(report, receivers=receivers) or ["nothing to tell anyone"]:
+                terminalreporter.line(masker.text(line))
         for note in self.state.notes:
             terminalreporter.line(masker.text(note), yellow=True)

@@ -98,6 +98,16 @@ OPTIONS = (
         "lowest check severity that makes the pytest exit status 1",
         FAIL_ON_CHOICES,
     ),
+    Option(
+        "synthetic_alerts",
+        ("--alerts",),
+        "synthetic_alerts",
+        "SYNTHETIC_ALERTS",
+        "dry-run",
+        "what to do with alerts: off; dry-run writes each payload to <results-dir>/alerts/; "
+        "send delivers them (choose it explicitly)",
+        ("off", "dry-run", "send"),
+    ),
 )
 
 
@@ -131,6 +141,7 @@ class RunState:
     started_at: str
     results_dir: Path
     fail_on: str
+    alerts_mode: str
     is_worker: bool
     store: StateStore | None
     previous: dict[str, Any]
@@ -140,6 +151,7 @@ class RunState:
     interrupted: bool = False
     run: RunResult | None = None
     results_path: Path | None = None
+    alert_report: Any = None  # synthetic.alerts.pipeline.AlertReport, once decided
 
     @classmethod
     def create(cls, pytest_config: pytest.Config) -> RunState:
@@ -153,6 +165,7 @@ class RunState:
             option(pytest_config, "synthetic_results_dir")
         )
         fail_on = str(option(pytest_config, "synthetic_fail_on"))
+        alerts_mode = str(option(pytest_config, "synthetic_alerts"))
         if workerinput is not None:
             run_id, started_at = (
                 workerinput["synthetic_run_id"],
@@ -166,6 +179,7 @@ class RunState:
             started_at=started_at,
             results_dir=results_dir,
             fail_on=fail_on,
+            alerts_mode=alerts_mode,
             is_worker=workerinput is not None,
             store=None,
             previous=empty_state(),

@@ -465,6 +465,36 @@ def test_alertmanager_resolve_without_any_time_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
+    ("expires_at", "ends"),
+    [
+        (datetime.datetime(2025, 1, 2, 3, 19, 5, tzinfo=datetime.UTC), "2025-01-02T03:19:05Z"),
+        (
+            datetime.datetime(
+                2025, 1, 2, 4, 19, 5, tzinfo=datetime.timezone(datetime.timedelta(hours=1))
+            ),
+            "2025-01-02T03:19:05Z",
+        ),
+        (datetime.datetime(2025, 1, 2, 3, 19, 5), "2025-01-02T03:19:05Z"),  # naive is UTC
+        (datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC), "2025-01-02T03:04:05Z"),  # clamped
+    ],
+)
+def test_alertmanager_trigger_expires_when_asked(expires_at: datetime.datetime, ends: str) -> None:
+    (posted,) = alertmanager.alerts([make()], expires_at=expires_at)
+    assert posted["endsAt"] == ends
+    assert posted["startsAt"] == "2025-01-02T03:04:05Z"
+
+
+def test_alertmanager_expiry_applies_to_triggers_only() -> None:
+    expires = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
+    firing, done = alertmanager.alerts(
+        [make(), make(action="resolve", ended_at="2025-01-02T03:09:00Z")], expires_at=expires
+    )
+    assert firing["endsAt"] == "2030-01-01T00:00:00Z"
+    assert done["endsAt"] == "2025-01-02T03:09:00Z"
+    assert "endsAt" not in alertmanager.alerts([make()])[0]
+
+
+@pytest.mark.parametrize(
     ("names", "expected"),
     [
         ({"queue-name": "a"}, {"queue_name": "a"}),

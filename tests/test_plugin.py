@@ -139,6 +139,10 @@ def test_results_json_schema(checks: pytest.Pytester) -> None:
         "duration_ms": queue["duration_ms"],
         "labels": {},
         "evidence": None,
+        "sustain_s": 0.0,
+        "reaches": [],
+        "depends_on": [],
+        "unreachable": None,
     }
     assert queue["duration_ms"] >= 0
     assert by_name(document)["check_disk_ok"]["evidence"] == {"df": "12.5%"}

@@ -34,7 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from synthetic.errors import ConfigError, UnitError
 from synthetic.units import convert, parse_quantity
 
-ReceiverType = Literal["pagerduty", "slack", "alertmanager", "email", "webhook"]
+# "custom": delivered by a plugin's `pytest_synthetic_alert_send` hook.
+ReceiverType = Literal["pagerduty", "slack", "alertmanager", "email", "webhook", "custom"]
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 MATCH_FIELDS = ("severity", "component", "metric", "environment", "priority", "check")
 
@@ -358,6 +359,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "alertmanager": ("url",),
     "webhook": ("url",),
     "email": ("smtp_host", "email_from", "email_to"),
+    "custom": (),
 }
 _ALIASES = {"email_from": "from", "email_to": "to"}
 
@@ -372,7 +374,7 @@ def _receiver(
         shown = _ALIASES.get(key, key)
         var = missing.get(("receivers", name, shown))
         if var is not None:
-            reasons.append(f"{shown}: environment variable {var} is not set")
+            reasons.append(f"environment variable {var} (for {shown}) is not set")
         else:
             reasons.append(f"{shown} is not set")
     for path, var in missing.items():
@@ -382,8 +384,8 @@ def _receiver(
             and path[2] not in _REQUIRED[model.type]
         ):
             shown = ".".join(path[2:])
-            if not any(r.startswith(shown) for r in reasons):
-                reasons.append(f"{shown}: environment variable {var} is not set")
+            if not any(f"(for {shown})" in r for r in reasons):
+                reasons.append(f"environment variable {var} (for {shown}) is not set")
     url = model.url or (PAGERDUTY_EVENTS_URL if model.type == "pagerduty" else None)
     ttl = duration_s(model.ttl) if model.ttl is not None else None
     if model.type == "alertmanager" and ttl is None:

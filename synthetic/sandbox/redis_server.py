@@ -1,9 +1,10 @@
 """A throw-away ``redis-server`` on loopback, for the tests and ``synthetic demo``.
 
 `RedisServer` starts the Debian ``redis-server`` binary on a free loopback
-port without persistence and stops it by PID; `seed_bullmq` fills it with
-BullMQ queues (BullMQ 5/6 key layout) using plain Redis commands, so the
-demo's ``bullmq.*`` checks have something realistic to count::
+port, without persistence unless asked for, and stops it by PID;
+`seed_bullmq` fills it with BullMQ queues (BullMQ 5/6 key layout) using
+plain Redis commands, so the demo's ``bullmq.*`` checks have something
+realistic to count::
 
     with RedisServer(maxmemory="64mb", maxmemory_policy="noeviction") as server:
         seed_bullmq(server.url, "bull", ["email", "provisioning"])
@@ -68,12 +69,13 @@ def _answers_ping(port: int) -> bool:
 class RedisServer:
     """``redis-server`` on ``127.0.0.1`` and a free port; a context manager.
 
-    No persistence (``--save ''``, no AOF); its files and log go to
-    ``directory`` (a temporary directory, removed on `stop`, by default).
-    ``maxmemory`` (bytes, or Redis' own spelling such as ``"4mb"``) and
-    ``maxmemory_policy`` are passed through when given. `start` waits, at
+    No persistence (``--save ''``, no AOF) unless ``appendonly``; its files
+    and log go to ``directory`` (a temporary directory, removed on `stop`, by
+    default). ``maxmemory`` (bytes, or Redis' own spelling such as ``"4mb"``)
+    and ``maxmemory_policy`` are passed through when given. `start` waits, at
     most ``start_timeout_s``, for the server to answer PING; `stop` ends
-    the process it started, by PID.
+    the process it started, by PID; `restart` does both on the same port and
+    directory, so with ``appendonly`` the data survives, as in a real restart.
     """
 
     def __init__(
@@ -84,15 +86,18 @@ class RedisServer:
         maxmemory_policy: str | None = None,
         executable: str | None = None,
         start_timeout_s: float = START_TIMEOUT_S,
+        appendonly: bool = False,
     ) -> None:
         self.directory = directory
         self.maxmemory = maxmemory
         self.maxmemory_policy = maxmemory_policy
         self.executable = executable
         self.start_timeout_s = start_timeout_s
+        self.appendonly = appendonly
         self._process: subprocess.Popen[bytes] | None = None
         self._port: int | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._started_in: Path | None = None
 
     def __repr__(self) -> str:
         state = f"pid {self.pid}, port {self._port}" if self.running else "stopped"
@@ -132,7 +137,7 @@ class RedisServer:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if self.appendonly else "no",
             "--dir",
             str(directory),
         ]
@@ -150,6 +155,7 @@ class RedisServer:
             self._tmp = tempfile.TemporaryDirectory(prefix="synthetic-redis-")
             directory = Path(self._tmp.name)
         directory.mkdir(parents=True, exist_ok=True)
+        self._started_in = directory
         try:
             self._start_in(directory)
         except BaseException:
@@ -162,33 +168,70 @@ class RedisServer:
         # it: then redis-server exits at once, and we try another port.
         for _attempt in range(_PORT_ATTEMPTS):
             port = free_port()
-            args = self.command(port, directory)
-            log = directory / f"redis-{port}.log"
-            try:
-                with log.open("wb") as log_handle:
-                    process = subprocess.Popen(
-                        args, stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT
-                    )
-            except OSError as exc:
-                raise RedisServerError(f"cannot run {args[0]}: {exc.strerror}") from None
-            self._process, self._port = process, port
-            deadline = time.monotonic() + self.start_timeout_s
-            while process.poll() is None and time.monotonic() < deadline:
-                if _answers_ping(port):
-                    return
-                time.sleep(0.02)
-            if process.poll() is None:
-                raise RedisServerError(
-                    f"redis-server (pid {process.pid}) did not answer PING on port {port} "
-                    f"within {self.start_timeout_s:g} s; log: {log_tail(log)}"
+            if self._launch(port, directory, log_mode="wb"):
+                return
+        raise self._exited_early(port, directory)
+
+    def _launch(self, port: int, directory: Path, *, log_mode: str) -> bool:
+        """Run redis-server on ``port``: True once it answers PING, False if it exited first."""
+        args = self.command(port, directory)
+        log = directory / f"redis-{port}.log"
+        try:
+            with log.open(log_mode) as log_handle:
+                process = subprocess.Popen(
+                    args, stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT
                 )
-        raise RedisServerError(
-            f"redis-server exited with status {process.returncode} before answering PING; "
-            f"log: {log_tail(log)}"
+        except OSError as exc:
+            raise RedisServerError(f"cannot run {args[0]}: {exc.strerror}") from None
+        self._process, self._port = process, port
+        deadline = time.monotonic() + self.start_timeout_s
+        while process.poll() is None and time.monotonic() < deadline:
+            if _answers_ping(port):
+                return True
+            time.sleep(0.02)
+        if process.poll() is None:
+            raise RedisServerError(
+                f"redis-server (pid {process.pid}) did not answer PING on port {port} "
+                f"within {self.start_timeout_s:g} s; log: {log_tail(log)}"
+            )
+        return False
+
+    def _exited_early(self, port: int, directory: Path) -> RedisServerError:
+        status = self._process.returncode if self._process is not None else None
+        return RedisServerError(
+            f"redis-server exited with status {status} before answering PING; "
+            f"log: {log_tail(directory / f'redis-{port}.log')}"
         )
+
+    def restart(self) -> Self:
+        """Stop the server and start it again on the same port and directory.
+
+        Clients keep their URL, as after a real restart; with ``appendonly``
+        the data written before the stop (SIGTERM flushes the AOF) is loaded again.
+        """
+        port, directory = self.port, self._started_in
+        if directory is None:  # not reached: a running server went through start
+            raise RedisServerError("redis-server is not running")
+        self._end_process()
+        try:
+            # The log is appended to: the one of the first start stays readable.
+            if not self._launch(port, directory, log_mode="ab"):
+                raise self._exited_early(port, directory)
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         """Stop the process this object started (SIGTERM, then SIGKILL), by its PID."""
+        self._end_process()
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                self._tmp.cleanup()
+            self._tmp = None
+        self._started_in = None
+
+    def _end_process(self) -> None:
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.terminate()
@@ -197,10 +240,6 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=STOP_TIMEOUT_S)
-        if self._tmp is not None:
-            with contextlib.suppress(OSError):
-                self._tmp.cleanup()
-            self._tmp = None
 
     def __enter__(self) -> Self:
         return self.start()

@@ -77,22 +77,37 @@ def labels(alert: Alert) -> dict[str, str]:
     return dict(sorted(result.items()))
 
 
-def alerts(alerts: Sequence[Alert], *, generator_url: str | None = None) -> list[dict[str, Any]]:
+def alerts(
+    alerts: Sequence[Alert],
+    *,
+    generator_url: str | None = None,
+    expires_at: datetime.datetime | None = None,
+) -> list[dict[str, Any]]:
     """One postable alert per ``Alert``, in order.
 
     ``startsAt`` is when the incident opened; a resolve has ``endsAt`` = its
     ``ended_at`` (its ``started_at`` when it has none, or an earlier one), so
-    Alertmanager resolves it at once. A trigger has no ``endsAt``: the sender
-    re-sends it while it fires. Times are RFC 3339 in UTC.
+    Alertmanager resolves it at once. A trigger has ``endsAt`` = ``expires_at``
+    (never before ``startsAt``), or none: the sender re-sends it while it
+    fires, and Alertmanager forgets it when the sender stops. Times are
+    RFC 3339 in UTC; a naive ``expires_at`` is UTC.
     """
-    return [_alert(alert, generator_url) for alert in alerts]
+    return [_alert(alert, generator_url, expires_at) for alert in alerts]
 
 
-def _alert(alert: Alert, generator_url: str | None) -> dict[str, Any]:
+def _alert(
+    alert: Alert, generator_url: str | None, expires_at: datetime.datetime | None
+) -> dict[str, Any]:
     started = parse_time(alert.started_at)
     body: dict[str, Any] = {"labels": labels(alert), "annotations": describe(alert)}
     if started is not None:
         body["startsAt"] = _rfc3339(started)
+    if alert.action == "trigger" and expires_at is not None:
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=datetime.UTC)
+        if started is not None and expires_at < started:
+            expires_at = started
+        body["endsAt"] = _rfc3339(expires_at)
     if alert.action == "resolve":
         ended = parse_time(alert.ended_at) if alert.ended_at else None
         if ended is None or (started is not None and ended < started):

@@ -1,0 +1,241 @@
+"""``synthetic alerts outbox|test`` and ``synthetic silence add|list|remove``.
+
+They work on the state store a ``--alerts send`` run uses (the config's
+``state``: a file, or Redis shared by several runners).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from synthetic.alerts.decide import receivers_for
+from synthetic.alerts.delivery import Deliverer
+from synthetic.alerts.model import Alert, RouteSeverity
+from synthetic.alerts.pipeline import open_store_for, outbox_row
+from synthetic.alerts.settings import Silence, check_receiver_name, duration_s
+from synthetic.alerts.store import AlertStore, NewEntry
+from synthetic.config import Config, load_config
+from synthetic.errors import ConfigError
+from synthetic.state import StateError
+
+DEFAULT_RESULTS_DIR = "synthetic-results"
+
+
+def add_parsers(sub: Any, common: Any) -> None:
+    """The ``alerts`` and ``silence`` sub-commands, on ``synthetic``'s parser."""
+    alerts = sub.add_parser(
+        "alerts", allow_abbrev=False, help="the alert outbox; send a test alert"
+    )
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    outbox = alerts_sub.add_parser(
+        "outbox", allow_abbrev=False, help="what waits to be delivered, its age and attempts"
+    )
+    common(outbox)
+    outbox.add_argument("--json", action="store_true", help="print JSON")
+    test = alerts_sub.add_parser(
+        "test",
+        allow_abbrev=False,
+        help="send a labelled test alert and its resolve through one receiver",
+    )
+    common(test)
+    test.add_argument("--receiver", required=True, help="a receiver of the config's [alerts]")
+    test.add_argument(
+        "--severity",
+        choices=("critical", "warning", "info"),
+        help="default: the first severity the routes send to this receiver",
+    )
+
+    silence = sub.add_parser(
+        "silence", allow_abbrev=False, help="hold back alerts of some checks for a while"
+    )
+    silence_sub = silence.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
+    add = silence_sub.add_parser("add", allow_abbrev=False, help="add a silence")
+    common(add)
+    for name in ("check", "metric", "component"):
+        add.add_argument(f"--{name}", action="append", help=f"{name} (a glob; repeatable)")
+    until = add.add_mutually_exclusive_group(required=True)
+    until.add_argument("--for", dest="duration", help="how long, e.g. 2h or 30m")
+    until.add_argument("--until", help="until when, ISO 8601 (UTC unless it says)")
+    add.add_argument("--reason", default="", help="why (shown in `silence list`)")
+    lister = silence_sub.add_parser("list", allow_abbrev=False, help="list silences")
+    common(lister)
+    lister.add_argument("--json", action="store_true", help="print JSON")
+    remove = silence_sub.add_parser("remove", allow_abbrev=False, help="remove a silence")
+    common(remove)
+    remove.add_argument("id", help="the silence's id (from `silence list`)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run an ``alerts`` or ``silence`` command; one-line errors, exit 2."""
+    try:
+        config = load_config(path=args.config, environment=args.env)
+        if args.command == "alerts" and args.alerts_command == "test":
+            return _test(args, config)
+        store = open_store_for(config, "send", _results_dir(args))
+        try:
+            if args.command == "alerts":
+                return _outbox(args, store)
+            return _silence(args, config, store)
+        finally:
+            store.close()
+    except (ConfigError, StateError, ValueError) as exc:
+        print(f"synthetic {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _results_dir(args: argparse.Namespace) -> Path:
+    import os
+
+    return Path(args.results_dir or os.environ.get("SYNTHETIC_RESULTS_DIR") or DEFAULT_RESULTS_DIR)
+
+
+def _outbox(args: argparse.Namespace, store: AlertStore) -> int:
+    now = time.time()
+    pending = [outbox_row(e, now=now) for e in store.outbox()]
+    dead = [outbox_row(e, now=now) for e in store.dead_letters()]
+    if args.json:
+        json.dump({"outbox": pending, "dead_letters": dead}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(f"outbox of {store.description}: {len(pending)} waiting, {len(dead)} rejected")
+    for title, rows in (("waiting", pending), ("rejected", dead)):
+        for row in rows:
+            error = f": {row['last_error']}" if row["last_error"] else ""
+            print(
+                f"{title:<8} #{row['seq']} {row['receiver']} {row['kind']} {row['dedup_key']} "
+                f"age {row['age_s']:.0f}s, {row['attempts']} attempt(s){error}"
+            )
+    return 0
+
+
+def _test(args: argparse.Namespace, config: Config) -> int:
+    receiver = check_receiver_name(config.alerts, args.receiver)
+    severity: RouteSeverity = args.severity or next(  # type: ignore[assignment]
+        (
+            s
+            for s in ("critical", "warning", "info")
+            if receiver.name
+            in receivers_for(config.alerts, {"severity": s, "environment": config.environment.name})
+        ),
+        "info",
+    )
+    now = time.time()
+    started = _iso(now)
+    alert = Alert(
+        dedup_key=f"synthetic/{config.environment.name}/test/{secrets.token_hex(4)}",
+        action="trigger",
+        severity=severity,
+        summary="Test alert from `synthetic alerts test`: routing works. No action needed.",
+        environment=config.environment.name,
+        metric="synthetic.test",
+        check_id="synthetic alerts test",
+        priority="P4",
+        runbook=config.runbooks.resolve("incident-response"),
+        started_at=started,
+        run_id=f"test-{started}",
+        test=True,
+        kind="test",
+    )
+    resolve = Alert(**{**alert.to_json(), "action": "resolve", "ended_at": _iso(time.time())})
+    ok = True
+    with Deliverer(masker=config.masker) as deliverer:
+        for step in (alert, resolve):
+            result = deliverer.send(receiver, step, now=time.time())
+            print(f"{receiver.name}: test {step.action}: {result.status} ({result.detail})")
+            ok = ok and result.status == "delivered"
+    return 0 if ok else 1
+
+
+def _silence(args: argparse.Namespace, config: Config, store: AlertStore) -> int:
+    now = time.time()
+    if args.silence_command == "add":
+        matchers = {
+            name: tuple(getattr(args, name))
+            for name in ("check", "metric", "component")
+            if getattr(args, name)
+        }
+        if not matchers:
+            raise ValueError("a silence needs at least one of --check, --metric, --component")
+        until = now + duration_s(args.duration) if args.duration else _parse_until(args.until)
+        if until <= now:
+            raise ValueError(f"--until {args.until}: that is in the past")
+        silence = Silence(
+            id=f"s-{secrets.token_hex(3)}",
+            until=until,
+            matchers=matchers,
+            reason=args.reason,
+            created_by=_user(),
+        )
+
+        def add(document: dict[str, Any]) -> tuple[dict[str, Any], list[NewEntry]]:
+            document.setdefault("silences", []).append(silence.to_json())
+            return document, []
+
+        store.update(add, now=now)
+        print(f"silence {silence.id} until {_iso(until)} ({config.environment.name})")
+        return 0
+    if args.silence_command == "remove":
+        found: list[bool] = []
+
+        def remove(document: dict[str, Any]) -> tuple[dict[str, Any], list[NewEntry]]:
+            kept = [s for s in document.get("silences", []) if s.get("id") != args.id]
+            found[:] = [len(kept) != len(document.get("silences", []))]
+            document["silences"] = kept
+            return document, []
+
+        store.update(remove, now=now)
+        if not found[0]:
+            print(f"synthetic silence: no silence '{args.id}'", file=sys.stderr)
+            return 1
+        print(f"removed silence {args.id}")
+        return 0
+    rows = [
+        {**s.to_json(), "source": "config"} for s in config.alerts.silences if s.until > now
+    ] + [
+        {**s, "source": "store"}
+        for s in store.read().get("silences", [])
+        if float(s.get("until", 0)) > now
+    ]
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    for row in rows:
+        shown = " ".join(f"{k}={','.join(v)}" for k, v in row["matchers"].items())
+        print(
+            f"{row['id']:<10} until {_iso(row['until'])} {shown} "
+            f"[{row['source']}, {row.get('created_by') or '?'}] {row['reason']}"
+        )
+    print(f"{len(rows)} active silence(s)")
+    return 0
+
+
+def _parse_until(text: str) -> float:
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--until {text!r}: expected an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _iso(epoch: float) -> str:
+    moment = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,328 @@
+"""One run's alerting: state -> decisions -> outbox -> delivery, on the controller.
+
+``--alerts`` chooses how far it goes:
+
+- ``off``: nothing (``synthetic gate``'s default: a deploy gate decides, it does not page);
+- ``dry-run`` (the default): decisions are kept in a local file store of their
+  own (``alerts-<env>.dry-run.json``, never the shared one, so a laptop cannot
+  mark a real incident as told), and every payload that would be sent is
+  written, masked, to ``<results>/alerts/``;
+- ``send``: the configured state store (a file, or Redis shared by several
+  runners); the outbox is drained oldest first, per receiver in order, and
+  what could not be delivered stays there for the next run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synthetic.alerts.decide import Context, Notice, Status, decide
+from synthetic.alerts.delivery import Deliverer, DeliveryResult, render
+from synthetic.alerts.model import Alert
+from synthetic.alerts.settings import Receiver
+from synthetic.alerts.store import (
+    AlertStore,
+    FileAlertStore,
+    NewEntry,
+    OutboxEntry,
+    open_alert_store,
+)
+from synthetic.config import Config
+from synthetic.results import RunResult
+from synthetic.state import StateError, write_json_atomic
+
+MODES = ("off", "dry-run", "send")
+LEASE_MARGIN_S = 30.0
+
+# A hook that may replace the rendered request of one alert for one receiver.
+PayloadHook = Callable[[Receiver, Alert, dict[str, Any]], dict[str, Any] | None]
+# A hook that may deliver one alert itself (a receiver type of a plugin).
+SendHook = Callable[[Receiver, Alert, dict[str, Any]], DeliveryResult | None]
+
+
+@dataclass
+class AlertReport:
+    """What alerting did in one run, for the terminal and ``alerts.json``."""
+
+    mode: str
+    statuses: list[Status] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    deliveries: list[tuple[OutboxEntry, DeliveryResult]] = field(default_factory=list)
+    pending: list[OutboxEntry] = field(default_factory=list)
+    dead: list[OutboxEntry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+    def to_json(self, *, now: float) -> dict[str, Any]:
+        return {
+            "schema": "synthetic.alerting/v1",
+            "mode": self.mode,
+            "incidents": [s.to_json() for s in self.statuses],
+            "notices": [
+                {
+                    "receiver": n.receiver,
+                    "kind": n.alert.kind,
+                    "action": n.alert.action,
+                    "severity": n.alert.severity,
+                    "dedup_key": n.alert.dedup_key,
+                }
+                for n in self.notices
+            ],
+            "deliveries": [
+                {
+                    "id": e.id,
+                    "receiver": e.receiver,
+                    "status": r.status,
+                    "detail": r.detail,
+                    "attempts": e.attempts + r.attempts,
+                }
+                for e, r in self.deliveries
+            ],
+            "outbox": [outbox_row(e, now=now) for e in self.pending],
+            "dead_letters": [outbox_row(e, now=now) for e in self.dead],
+            "notes": self.notes,
+        }
+
+
+def outbox_row(entry: OutboxEntry, *, now: float) -> dict[str, Any]:
+    alert = entry.alert
+    return {
+        "id": entry.id,
+        "seq": entry.seq,
+        "receiver": entry.receiver,
+        "kind": alert.get("kind"),
+        "action": alert.get("action"),
+        "dedup_key": alert.get("dedup_key"),
+        "age_s": round(max(0.0, now - entry.created_at), 1),
+        "attempts": entry.attempts,
+        "last_error": entry.last_error,
+    }
+
+
+def open_store_for(config: Config, mode: str, results_dir: Path) -> AlertStore:
+    environment = config.environment.name
+    if mode == "dry-run":
+        return FileAlertStore(results_dir / f"alerts-{environment}.dry-run.json")
+    return open_alert_store(
+        config.state,
+        environment=environment,
+        results_dir=results_dir,
+        describe=config.masker.text(config.state or ""),
+    )
+
+
+def process(
+    run: RunResult,
+    *,
+    config: Config,
+    mode: str,
+    results_dir: Path,
+    payload_hook: PayloadHook | None = None,
+    send_hook: SendHook | None = None,
+    now: float | None = None,
+) -> AlertReport:
+    """Decide on ``run``'s results and deliver (or write) what follows.
+
+    Never raises for a store or a receiver that fails: the report says why,
+    and what was not delivered stays in the outbox.
+    """
+    report = AlertReport(mode=mode)
+    if mode == "off":
+        return report
+    now = time.time() if now is None else now
+    settings = config.alerts
+    if mode == "send":
+        report.notes.extend(settings.notes)
+    try:
+        store = open_store_for(config, mode, results_dir)
+    except (StateError, OSError) as exc:
+        report.notes.append(f"alerts: {exc}")
+        return report
+    context = Context(environment=run.environment, run_id=run.run_id, now=now, target=run.target)
+    try:
+        decided: dict[str, Any] = {}
+
+        def change(document: dict[str, Any]) -> tuple[dict[str, Any], Sequence[NewEntry]]:
+            decision = decide(run.checks, document, settings, context)
+            decided["decision"] = decision
+            entries = [NewEntry(n.receiver, n.alert.to_json()) for n in decision.notices]
+            return decision.document, entries
+
+        store.update(change, now=now)
+        decision = decided["decision"]
+        report.statuses = decision.statuses
+        report.notices = decision.notices
+    except StateError as exc:
+        report.notes.append(f"alerts: not decided this run: {exc}")
+    try:
+        _drain(
+            store,
+            report,
+            config=config,
+            run_id=run.run_id,
+            results_dir=results_dir,
+            payload_hook=payload_hook,
+            send_hook=send_hook,
+        )
+        report.pending = store.outbox()
+        report.dead = store.dead_letters()
+    except StateError as exc:
+        report.notes.append(f"alerts: outbox: {exc}")
+    finally:
+        store.close()
+    _note_waiting(report, config, now=now)
+    if mode == "send" and settings.heartbeat_url:
+        with Deliverer(masker=config.masker) as deliverer:
+            beat = deliverer.ping(settings.heartbeat_url)
+        if beat.status != "delivered":
+            report.notes.append(f"alerts: heartbeat not delivered: {beat.detail}")
+    return report
+
+
+def _drain(
+    store: AlertStore,
+    report: AlertReport,
+    *,
+    config: Config,
+    run_id: str,
+    results_dir: Path,
+    payload_hook: PayloadHook | None,
+    send_hook: SendHook | None,
+) -> None:
+    """Deliver the outbox oldest first; per receiver strictly in order, so a
+    resolve never overtakes its trigger: a receiver that fails (or whose
+    entry another runner holds) waits for the next run."""
+    receivers = config.alerts.receivers
+    blocked: set[str] = set()
+    dry_run = report.mode == "dry-run"
+    if dry_run:
+        # The folder shows what this run would send, not what earlier runs would have.
+        for old in (results_dir / "alerts").glob("*.json"):
+            old.unlink(missing_ok=True)
+    deliverer = None if dry_run else Deliverer(masker=config.masker)
+    try:
+        for entry in store.outbox():
+            if entry.receiver in blocked:
+                continue
+            receiver = receivers.get(entry.receiver)
+            lease_s = (receiver.budget_s if receiver else 0.0) + LEASE_MARGIN_S
+            if not store.claim(entry.id, owner=run_id, lease_s=lease_s):
+                blocked.add(entry.receiver)
+                continue
+            now = time.time()
+            if receiver is None:
+                result = DeliveryResult(
+                    "rejected", f"receiver '{entry.receiver}' is not configured any more", 0
+                )
+            else:
+                alert = Alert.from_json(entry.alert)
+                request = render(receiver, alert, now=now).request
+                if payload_hook is not None:
+                    request = payload_hook(receiver, alert, request) or request
+                if dry_run:
+                    report.written.append(
+                        _write(results_dir, entry, receiver, config.masker.data(request))
+                    )
+                    result = DeliveryResult("delivered", "written (dry run)", 0)
+                else:
+                    assert deliverer is not None
+                    result = _send(deliverer, receiver, alert, request, now, send_hook)
+            report.deliveries.append((entry, result))
+            if result.status == "delivered":
+                store.delivered(entry.id, owner=run_id)
+            else:
+                store.failed(
+                    entry.id,
+                    owner=run_id,
+                    error=result.detail,
+                    permanent=result.status == "rejected",
+                    now=now,
+                )
+                if result.status == "failed":
+                    blocked.add(entry.receiver)
+    finally:
+        if deliverer is not None:
+            deliverer.close()
+
+
+def _send(
+    deliverer: Deliverer,
+    receiver: Receiver,
+    alert: Alert,
+    request: dict[str, Any],
+    now: float,
+    send_hook: SendHook | None,
+) -> DeliveryResult:
+    if send_hook is not None:
+        handled = send_hook(receiver, alert, request)
+        if handled is not None:
+            return handled
+    return deliverer.send(receiver, alert, now=now, request=request)
+
+
+def _write(
+    results_dir: Path, entry: OutboxEntry, receiver: Receiver, request: dict[str, Any]
+) -> Path:
+    kind = entry.alert.get("kind", "alert")
+    path = results_dir / "alerts" / f"{entry.seq:06d}-{receiver.name}-{kind}.json"
+    write_json_atomic(
+        path,
+        {
+            "receiver": receiver.name,
+            "type": receiver.type,
+            "request": request,
+            "alert": entry.alert,
+        },
+        indent=2,
+    )
+    return path
+
+
+def _note_waiting(report: AlertReport, config: Config, *, now: float) -> None:
+    """A line per receiver that cannot send, with what waits for it."""
+    waiting: dict[str, list[OutboxEntry]] = {}
+    for entry in report.pending:
+        waiting.setdefault(entry.receiver, []).append(entry)
+    for name, entries in sorted(waiting.items()):
+        receiver = config.alerts.receivers.get(name)
+        oldest = max(now - e.created_at for e in entries)
+        why = (
+            "; ".join(receiver.missing) if receiver and receiver.missing else entries[0].last_error
+        )
+        report.notes.append(
+            f"alerts: {len(entries)} waiting in the outbox for {name} "
+            f"(oldest {oldest:.0f}s): {why or 'not yet attempted'}"
+        )
+    if report.dead:
+        report.notes.append(
+            f"alerts: {len(report.dead)} rejected by a receiver (see `synthetic alerts outbox`)"
+        )
+
+
+def summary_lines(report: AlertReport, *, receivers: int = 1) -> list[str]:
+    """The terminal's alerting section: each incident, then each delivery."""
+    lines = [f"{status.state:<9} {status.key}: {status.detail}" for status in report.statuses]
+    for entry, result in report.deliveries:
+        alert = entry.alert
+        what = (
+            f"{entry.receiver}: {alert.get('kind')} {alert.get('severity')} {alert.get('metric')}"
+        )
+        if report.mode == "dry-run":
+            lines.append(f"would send {what}")
+        else:
+            lines.append(f"{result.status:<9} {what} ({result.detail})")
+    if report.written:
+        lines.append(f"{len(report.written)} payload(s) written to {report.written[0].parent}")
+    if not receivers and report.statuses:
+        lines.append("no receivers: add [alerts.receivers] and [[alerts.routes]] to the config")
+    return lines
+
+
+def write_report(report: AlertReport, results_dir: Path, *, now: float | None = None) -> Path:
+    path = results_dir / "alerts.json"
+    write_json_atomic(path, report.to_json(now=time.time() if now is None else now), indent=2)
+    return path
