@@ -190,7 +190,9 @@ def _pytest_args(args: argparse.Namespace, passthrough: list[str]) -> list[str]:
         ("--alerts", _alerts_mode(args)),
     ):
         if value:
-            result += [flag, value]
+            # "--flag=value": pytest would take a lone value that is an existing
+            # directory (--results-dir /tmp/x) for a path when finding its rootdir.
+            result.append(f"{flag}={value}")
     result += passthrough
     if getattr(args, "env", None):
         result += ["--env", args.env]  # last, so it wins over one passed through

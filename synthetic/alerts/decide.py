@@ -131,7 +131,7 @@ def decide(
     observations, inhibited = _root_causes(checks, settings)
     for key, target in inhibited:
         name = _TARGET_NAMES.get(target, target)
-        decision.statuses.append(Status(key, "inhibited", f"inhibited: {name} is unreachable"))
+        decision.statuses.append(Status(key, "inhibited", f"{name} is unreachable"))
     for obs in observations:
         incident = _observe(incidents.get(obs.key), obs, settings, context)
         if incident is not None:

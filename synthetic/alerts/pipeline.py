@@ -305,7 +305,18 @@ def _note_waiting(report: AlertReport, config: Config, *, now: float) -> None:
 
 def summary_lines(report: AlertReport, *, receivers: int = 1) -> list[str]:
     """The terminal's alerting section: each incident, then each delivery."""
-    lines = [f"{status.state:<9} {status.key}: {status.detail}" for status in report.statuses]
+    lines = [
+        f"{status.state:<9} {status.key}: {status.detail}"
+        for status in report.statuses
+        if status.state != "inhibited"
+    ]
+    inhibited: dict[str, list[str]] = {}
+    for status in report.statuses:
+        if status.state == "inhibited":
+            inhibited.setdefault(status.detail, []).append(status.key)
+    for detail, keys in inhibited.items():
+        shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        lines.append(f"inhibited {len(keys)} check{'s' * (len(keys) != 1)} ({shown}): {detail}")
     for entry, result in report.deliveries:
         alert = entry.alert
         what = (
