@@ -145,15 +145,18 @@ P95_LIMITS = {"app.response_time_p95": {"warning": "> 100ms", "critical": "> 300
 def test_p95_burst_is_real_round_robin_requests_with_the_correlation_id(
     pytester: pytest.Pytester, sandbox: Sandbox
 ) -> None:
-    config = write_config(pytester, sandbox.url, thresholds=P95_LIMITS)
+    # Limits far above a loaded CI machine's loopback latency: this test is
+    # about the burst, the thresholds are pinned by the tests below.
+    limits = {"app.response_time_p95": {"warning": "> 1s", "critical": "> 3s"}}
+    config = write_config(pytester, sandbox.url, thresholds=limits)
     result = run_check(pytester, config, P95)
     assert result["severity"] == "ok", result["reason"]
     assert result["metric"] == "app.response_time_p95"
     assert result["unit"] == "ms"
-    assert (result["warning"], result["critical"]) == ("> 100ms", "> 300ms")
+    assert (result["warning"], result["critical"]) == ("> 1s", "> 3s")
     assert (result["priority"], result["component"]) == ("P3", "bff")
     assert result["runbook"].endswith("incident-response")
-    assert 0 < result["value"] < 100
+    assert 0 < result["value"] < 1000
 
     burst = sandbox.requests
     assert len(burst) == 7  # every request reached the sandbox: no snapshot cache
