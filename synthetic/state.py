@@ -65,27 +65,28 @@ class FileStateStore:
             problem = f"{self.path}: state is not valid JSON ({exc.msg} at line {exc.lineno})"
         except StateError as exc:
             problem = str(exc)
-        raise self._move_aside(problem)
-
-    def _move_aside(self, problem: str) -> StateError:
-        """Keep a bad state file for a post-mortem instead of overwriting it.
-
-        Returns the error to raise, which says where the file went."""
-        stamp = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        try:
-            self.path.replace(aside)
-        except OSError as move:
-            return StateError(
-                f"{problem}; could not move it aside ({move.strerror}): running without state"
-            )
-        return StateError(f"{problem}; moved aside to {aside.name}, starting from empty state")
+        raise move_aside(self.path, problem)
 
     def save(self, document: Mapping[str, Any]) -> None:
         try:
             write_json_atomic(self.path, document)
         except OSError as exc:
             raise StateError(f"{self.path}: cannot write state: {exc.strerror}") from None
+
+
+def move_aside(path: Path, problem: str) -> StateError:
+    """Keep a bad state file for a post-mortem instead of overwriting it.
+
+    Returns the error to raise, which says where the file went."""
+    stamp = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    try:
+        path.replace(aside)
+    except OSError as move:
+        return StateError(
+            f"{problem}; could not move it aside ({move.strerror}): running without state"
+        )
+    return StateError(f"{problem}; moved aside to {aside.name}, starting from empty state")
 
 
 class RedisStateStore:

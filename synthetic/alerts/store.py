@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from synthetic.errors import ConfigError
-from synthetic.state import REDIS_TIMEOUT_S, FileStateStore, StateError, write_json_atomic
+from synthetic.state import REDIS_TIMEOUT_S, StateError, move_aside, write_json_atomic
 
 if TYPE_CHECKING:
     import redis
@@ -312,7 +312,7 @@ class FileAlertStore:
             problem = f"{self.path}: alerts are not valid JSON ({exc.msg} at line {exc.lineno})"
         except StateError as exc:
             problem = str(exc)
-        raise FileStateStore(self.path)._move_aside(problem)
+        raise move_aside(self.path, problem)
 
     def _write(self, data: dict[str, Any]) -> None:
         try:
