@@ -18,7 +18,7 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -53,25 +53,48 @@ class FileStateStore:
         self.description = str(path)
 
     def load(self) -> dict[str, Any]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return empty_state()
-        except OSError as exc:
-            raise StateError(f"{self.path}: cannot read state: {exc.strerror}") from None
-        try:
-            return _checked(json.loads(text), str(self.path))
-        except json.JSONDecodeError as exc:
-            problem = f"{self.path}: state is not valid JSON ({exc.msg} at line {exc.lineno})"
-        except StateError as exc:
-            problem = str(exc)
-        raise move_aside(self.path, problem)
+        return read_json_file(self.path, what="state", check=_checked, empty=empty_state)
 
     def save(self, document: Mapping[str, Any]) -> None:
-        try:
-            write_json_atomic(self.path, document)
-        except OSError as exc:
-            raise StateError(f"{self.path}: cannot write state: {exc.strerror}") from None
+        write_json_file(self.path, document, what="state")
+
+
+def read_json_file(
+    path: Path,
+    *,
+    what: str,
+    check: Callable[[Any, str], dict[str, Any]],
+    empty: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """A JSON document from ``path``, checked; ``empty()`` when there is none.
+
+    A file that is not JSON, or that ``check`` refuses, is moved aside (a
+    `StateError` says where), never overwritten.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return empty()
+    except (OSError, UnicodeDecodeError) as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            problem = f"{path}: {what} is not valid JSON (not UTF-8)"
+            raise move_aside(path, problem) from None
+        raise StateError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    try:
+        return check(json.loads(text), str(path))
+    except json.JSONDecodeError as exc:
+        problem = f"{path}: {what} is not valid JSON ({exc.msg} at line {exc.lineno})"
+    except StateError as exc:
+        problem = str(exc)
+    raise move_aside(path, problem)
+
+
+def write_json_file(path: Path, document: Any, *, what: str) -> None:
+    """`write_json_atomic`, with a one-line `StateError` on failure."""
+    try:
+        write_json_atomic(path, document)
+    except OSError as exc:
+        raise StateError(f"{path}: cannot write {what}: {exc.strerror}") from None
 
 
 def move_aside(path: Path, problem: str) -> StateError:

@@ -31,6 +31,7 @@ from typing import Any, Self
 
 import pytest
 
+from synthetic.alerts.model import Alert
 from synthetic.sandbox.processes import LOOPBACK
 
 __all__ = [
@@ -476,3 +477,29 @@ def webhook_stand_in() -> Iterator[WebhookStandIn]:
     """A fresh generic webhook stand-in for one test."""
     with WebhookStandIn() as stand_in:
         yield stand_in
+
+
+def make_alert(**changes: Any) -> Alert:
+    """A realistic critical alert, with ``changes`` applied."""
+    fields: dict[str, Any] = {
+        "dedup_key": "health.status@production",
+        "action": "trigger",
+        "severity": "critical",
+        "summary": "status is 'degraded' (critical when != 'ok')",
+        "environment": "production",
+        "metric": "health.status",
+        "check_id": "checks/check_health.py::check_status",
+        "priority": "P1",
+        "runbook": "https://portal.example.com/docs/runbooks/health",
+        "started_at": "2025-01-02T03:04:05Z",
+        "run_id": "run-42",
+        "labels": {"queue": "email"},
+        "component": "bff",
+        "value": "degraded",
+        "warning": "!= 'ok'",
+        "critical": "== 'down'",
+        "target": "https://portal.example.com",
+        "evidence_summary": '{"status": "degraded"}',
+    }
+    fields.update(changes)
+    return Alert(**fields)

@@ -32,6 +32,7 @@ from tests.alert_receivers import (
     SlackStandIn,
     WebhookStandIn,
     drop,
+    make_alert,
     server_error,
     slow,
     throttle,
@@ -42,24 +43,7 @@ NOW = datetime.datetime(2025, 1, 2, 3, 10, tzinfo=datetime.UTC).timestamp()
 
 
 def make(**changes: Any) -> Alert:
-    fields: dict[str, Any] = {
-        "dedup_key": "health.status@production",
-        "action": "trigger",
-        "severity": "critical",
-        "summary": "status is 'degraded' (critical when != 'ok')",
-        "environment": "production",
-        "metric": "health.status",
-        "check_id": "checks/check_health.py::check_status",
-        "priority": "P1",
-        "runbook": "https://portal.example.com/docs/runbooks/health",
-        "started_at": "2025-01-02T03:04:05Z",
-        "run_id": "run-42",
-        "labels": {"queue": "email"},
-        "component": "bff",
-        "value": "degraded",
-    }
-    fields.update(changes)
-    return Alert(**fields)
+    return make_alert(**{"warning": None, "critical": None, "target": None, **changes})
 
 
 def pagerduty_receiver(url: str, **changes: Any) -> Receiver:

@@ -23,6 +23,7 @@ from synthetic.alerts.payloads import (
     truncate,
     webhook,
 )
+from tests.alert_receivers import make_alert as make
 
 ROUTING_KEY = "R" * 32
 MAX_EXAMPLES = 60
@@ -87,31 +88,6 @@ alerts = st.builds(
     evidence_summary=st.one_of(st.none(), text),
     test=st.booleans(),
 )
-
-
-def make(**changes: Any) -> Alert:
-    fields: dict[str, Any] = {
-        "dedup_key": "health.status@production",
-        "action": "trigger",
-        "severity": "critical",
-        "summary": "status is 'degraded' (critical when != 'ok')",
-        "environment": "production",
-        "metric": "health.status",
-        "check_id": "checks/check_health.py::check_status",
-        "priority": "P1",
-        "runbook": "https://portal.example.com/docs/runbooks/health",
-        "started_at": "2025-01-02T03:04:05Z",
-        "run_id": "run-42",
-        "labels": {"queue": "email"},
-        "component": "bff",
-        "value": "degraded",
-        "warning": "!= 'ok'",
-        "critical": "== 'down'",
-        "target": "https://portal.example.com",
-        "evidence_summary": '{"status": "degraded"}',
-    }
-    fields.update(changes)
-    return Alert(**fields)
 
 
 def resolved(alert: Alert) -> Alert:

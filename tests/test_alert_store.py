@@ -309,8 +309,8 @@ def test_runners_at_once_deliver_each_entry_once(kind: str, where: str, tmp_path
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        ("{not json", "alerts are not valid JSON (Expecting property name"),
-        ("", "alerts are not valid JSON"),
+        ("{not json", "alert state is not valid JSON (Expecting property name"),
+        ("", "alert state is not valid JSON"),
         (json.dumps({"schema": "synthetic.alerts/v2"}), f"not a {ALERTS_SCHEMA} file"),
         (json.dumps(empty_document()), f"not a {ALERTS_SCHEMA} document"),
     ],
@@ -416,8 +416,8 @@ def test_the_redis_key_layout(redis_url: str) -> None:
 @pytest.mark.parametrize(
     ("raw", "problem"),
     [
-        (b"{not json", "alerts are not valid JSON"),
-        (b"\xff\xfe", "alerts are not valid JSON"),
+        (b"{not json", "alert state is not valid JSON"),
+        (b"\xff\xfe", "alert state is not valid JSON"),
         (b'{"schema": "other"}', f"not a {ALERTS_SCHEMA} document"),
     ],
 )

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from synthetic.errors import ConfigError
-from synthetic.state import REDIS_TIMEOUT_S, StateError, move_aside, write_json_atomic
+from synthetic.state import REDIS_TIMEOUT_S, StateError, read_json_file, write_json_file
 
 if TYPE_CHECKING:
     import redis
@@ -300,25 +300,10 @@ class FileAlertStore:
             time.sleep(0.01)
 
     def _load(self) -> dict[str, Any]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return _empty_file()
-        except OSError as exc:
-            raise StateError(f"{self.path}: cannot read alerts: {exc.strerror}") from None
-        try:
-            return _checked_file(json.loads(text), str(self.path))
-        except json.JSONDecodeError as exc:
-            problem = f"{self.path}: alerts are not valid JSON ({exc.msg} at line {exc.lineno})"
-        except StateError as exc:
-            problem = str(exc)
-        raise move_aside(self.path, problem)
+        return read_json_file(self.path, what="alert state", check=_checked_file, empty=_empty_file)
 
     def _write(self, data: dict[str, Any]) -> None:
-        try:
-            write_json_atomic(self.path, data)
-        except OSError as exc:
-            raise StateError(f"{self.path}: cannot write alerts: {exc.strerror}") from None
+        write_json_file(self.path, data, what="alert state")
 
 
 def _empty_file() -> dict[str, Any]:
@@ -541,7 +526,7 @@ class RedisAlertStore:
             document = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise StateError(
-                f"{self.description} key {self._document}: alerts are not valid JSON"
+                f"{self.description} key {self._document}: alert state is not valid JSON"
             ) from None
         return _checked(document, f"{self.description} key {self._document}")
 
