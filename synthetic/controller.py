@@ -89,7 +89,7 @@ class Controller:
                     receiver=receiver, alert=alert, request=request, config=self.config
                 ),
             )
-            pipeline.write_report(report, state.results_dir)
+            pipeline.write_report(report, state.results_dir, masker=state.config.masker)
         except Exception as exc:  # alerting must never cost the run its results
             state.notes.append(one_line(f"alerts: failed: {type(exc).__name__}: {exc}"))
             return

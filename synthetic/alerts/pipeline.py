@@ -32,6 +32,7 @@ from synthetic.alerts.store import (
     open_alert_store,
 )
 from synthetic.config import Config
+from synthetic.redact import Masker
 from synthetic.results import RunResult
 from synthetic.state import StateError, write_json_atomic
 
@@ -145,9 +146,18 @@ def process(
     context = Context(environment=run.environment, run_id=run.run_id, now=now, target=run.target)
     try:
         decided: dict[str, Any] = {}
+        # A reminder (an Alertmanager refresh every run) for a receiver that
+        # still has an undelivered alert of the same incident adds nothing:
+        # while a receiver is down, its outbox must not grow by one each run.
+        waiting = {(e.receiver, e.alert.get("dedup_key")) for e in store.outbox()}
 
         def change(document: dict[str, Any]) -> tuple[dict[str, Any], Sequence[NewEntry]]:
             decision = decide(run.checks, document, settings, context)
+            decision.notices = [
+                n
+                for n in decision.notices
+                if n.alert.kind != "remind" or (n.receiver, n.alert.dedup_key) not in waiting
+            ]
             decided["decision"] = decision
             entries = [NewEntry(n.receiver, n.alert.to_json()) for n in decision.notices]
             return decision.document, entries
@@ -333,7 +343,10 @@ def summary_lines(report: AlertReport, *, receivers: int = 1) -> list[str]:
     return lines
 
 
-def write_report(report: AlertReport, results_dir: Path, *, now: float | None = None) -> Path:
+def write_report(
+    report: AlertReport, results_dir: Path, *, masker: Masker, now: float | None = None
+) -> Path:
     path = results_dir / "alerts.json"
-    write_json_atomic(path, report.to_json(now=time.time() if now is None else now), indent=2)
+    document = report.to_json(now=time.time() if now is None else now)
+    write_json_atomic(path, masker.data(document), indent=2)
     return path

@@ -1,0 +1,76 @@
+"""The outbox across runs: what a receiver that is down costs, and what it gets back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from synthetic.alerts import pipeline
+from synthetic.config import Config, load_config
+from synthetic.results import CheckResult, RunResult, Severity
+from tests.alert_receivers import WebhookStandIn
+
+T0 = 1_764_000_000.0
+
+
+def config_for(tmp_path: Path, url: str) -> Config:
+    path = tmp_path / "synthetic.toml"
+    path.write_text(
+        f"""
+[alerts.receivers.am]
+type = "alertmanager"
+url = "{url}"
+budget_s = 0.5
+timeout_s = 0.2
+
+[[alerts.routes]]
+receiver = "am"
+severity = ["critical", "warning"]
+""",
+        encoding="utf-8",
+    )
+    return load_config(path=path, environment="sandbox", environ={})
+
+
+def critical_run(n: int) -> RunResult:
+    check = CheckResult(
+        id="checks/check_queues.py::check_whmcs_queue_size",
+        metric="whmcs.queue_size",
+        severity=Severity.CRITICAL,
+        reason="whmcs.queue_size = 57 requests (critical > 50)",
+        priority="P2",
+    )
+    return RunResult(f"run-{n}", "sandbox", None, "t0", "t1", (check,))
+
+
+def test_a_receiver_that_is_down_keeps_one_entry_per_incident_not_one_per_run(
+    tmp_path: Path, refused_port: int
+) -> None:
+    results = tmp_path / "results"
+    down = config_for(tmp_path, f"http://127.0.0.1:{refused_port}")
+    for n in range(5):
+        report = pipeline.process(
+            critical_run(n), config=down, mode="send", results_dir=results, now=T0 + 60 * n
+        )
+    # Alertmanager is refreshed every run while an incident fires; while it is
+    # unreachable those refreshes would pile up: only the first alert waits.
+    assert [(e.receiver, e.alert["kind"]) for e in report.pending] == [("am", "trigger")]
+    assert report.pending[0].attempts == 5
+    assert "connection refused" in (report.pending[0].last_error or "")
+    assert any("1 waiting in the outbox for am" in note for note in report.notes)
+
+    with WebhookStandIn() as alertmanager:
+        up = config_for(tmp_path, alertmanager.base_url)
+        report = pipeline.process(
+            critical_run(5), config=up, mode="send", results_dir=results, now=T0 + 300
+        )
+        assert report.pending == []
+        delivered = [(e.alert["kind"], r.status) for e, r in report.deliveries]
+        assert delivered == [("trigger", "delivered")]
+        report = pipeline.process(
+            critical_run(6), config=up, mode="send", results_dir=results, now=T0 + 360
+        )
+        assert [(e.alert["kind"], r.status) for e, r in report.deliveries] == [
+            ("remind", "delivered")
+        ]
+        posted = [r.path for r in alertmanager.requests]
+    assert posted == ["/api/v2/alerts", "/api/v2/alerts"]
