@@ -25,14 +25,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope, Session
 
 from synthetic.alerts.model import Alert
-from synthetic.sandbox.processes import LOOPBACK
+from synthetic.sandbox.processes import LOOPBACK, free_port
 
 __all__ = [
     "Answer",
@@ -503,3 +507,40 @@ def make_alert(**changes: Any) -> Alert:
     }
     fields.update(changes)
     return Alert(**fields)
+
+
+class Mailbox:
+    """An aiosmtpd handler: keeps what it accepts, refuses recipients on request."""
+
+    def __init__(self, rcpt_answer: str | None = None) -> None:
+        self.envelopes: list[Envelope] = []
+        self.rcpt_answer = rcpt_answer
+        self.rcpt_count = 0
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook names
+        self, server: Any, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        self.rcpt_count += 1
+        if self.rcpt_answer:
+            return self.rcpt_answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802
+        self, server: Any, session: Session, envelope: Envelope
+    ) -> str:
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+    def messages(self) -> list[EmailMessage]:
+        return [
+            message_from_bytes(bytes(e.original_content or b""), policy=policy.default)
+            for e in self.envelopes
+        ]
+
+
+def smtp_server(handler: Mailbox, **options: Any) -> Controller:
+    """A real SMTP server (aiosmtpd) on a free loopback port; stop it when done."""
+    controller = Controller(handler, hostname=LOOPBACK, port=free_port(), **options)
+    controller.start()
+    return controller

@@ -8,15 +8,13 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from email import message_from_bytes, message_from_string, policy
-from email.message import EmailMessage
+from email import message_from_string, policy
 from email.utils import formatdate
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from synthetic.alerts import delivery
 from synthetic.alerts.delivery import Deliverer, DeliveryResult, Rendered, render
@@ -28,6 +26,7 @@ from synthetic.sandbox.processes import LOOPBACK, free_port
 from tests.alert_receivers import (
     Answer,
     Fault,
+    Mailbox,
     PagerDutyStandIn,
     SlackStandIn,
     WebhookStandIn,
@@ -35,6 +34,7 @@ from tests.alert_receivers import (
     make_alert,
     server_error,
     slow,
+    smtp_server,
     throttle,
 )
 
@@ -480,48 +480,12 @@ def test_retry_after_reads_seconds_and_dates(value: str | None, expected: float 
 # send over SMTP
 
 
-class Mailbox:
-    """An aiosmtpd handler: keeps what it accepts, refuses recipients on request."""
-
-    def __init__(self, rcpt_answer: str | None = None) -> None:
-        self.envelopes: list[Envelope] = []
-        self.rcpt_answer = rcpt_answer
-        self.rcpt_count = 0
-
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook names
-        self, server: Any, session: Session, envelope: Envelope, address: str, options: Any
-    ) -> str:
-        self.rcpt_count += 1
-        if self.rcpt_answer:
-            return self.rcpt_answer
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(  # noqa: N802
-        self, server: Any, session: Session, envelope: Envelope
-    ) -> str:
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-    def messages(self) -> list[EmailMessage]:
-        return [
-            message_from_bytes(bytes(e.original_content or b""), policy=policy.default)
-            for e in self.envelopes
-        ]
-
-
 def _password_is(password: str) -> Any:
     def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
         ok = isinstance(data, LoginPassword) and data.password == password.encode()
         return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535
 
     return authenticate
-
-
-def smtp_server(handler: Mailbox, **options: Any) -> Controller:
-    controller = Controller(handler, hostname=LOOPBACK, port=free_port(), **options)
-    controller.start()
-    return controller
 
 
 @pytest.fixture

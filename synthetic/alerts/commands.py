@@ -165,6 +165,8 @@ def _silence(args: argparse.Namespace, config: Config, store: AlertStore) -> int
             raise ValueError("a silence needs at least one of --check, --metric, --component")
         until = now + duration_s(args.duration) if args.duration else _parse_until(args.until)
         if until <= now:
+            if args.duration:
+                raise ValueError(f"--for {args.duration}: a silence must last longer than that")
             raise ValueError(f"--until {args.until}: that is in the past")
         silence = Silence(
             id=f"s-{secrets.token_hex(3)}",

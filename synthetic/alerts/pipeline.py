@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from synthetic.alerts.decide import Context, Notice, Status, decide
 from synthetic.alerts.delivery import Deliverer, DeliveryResult, render
 from synthetic.alerts.model import Alert
-from synthetic.alerts.settings import Receiver
+from synthetic.alerts.settings import Receiver, Silence
 from synthetic.alerts.store import (
     AlertStore,
     FileAlertStore,
@@ -143,6 +143,12 @@ def process(
     except (StateError, OSError) as exc:
         report.notes.append(f"alerts: {exc}")
         return report
+    if mode == "dry-run":
+        # `synthetic silence add` writes to the shared store: a dry run honours
+        # those silences too (reading them only), so it shows what send would do.
+        settings = replace(
+            settings, silences=(*settings.silences, *_shared_silences(config, results_dir, report))
+        )
     context = Context(environment=run.environment, run_id=run.run_id, now=now, target=run.target)
     try:
         decided: dict[str, Any] = {}
@@ -191,6 +197,25 @@ def process(
         if beat.status != "delivered":
             report.notes.append(f"alerts: heartbeat not delivered: {beat.detail}")
     return report
+
+
+def _shared_silences(config: Config, results_dir: Path, report: AlertReport) -> list[Silence]:
+    try:
+        shared = open_store_for(config, "send", results_dir)
+        try:
+            document = shared.read()
+        finally:
+            shared.close()
+    except (StateError, OSError) as exc:
+        report.notes.append(f"alerts: silences of the shared store not read: {exc}")
+        return []
+    found = []
+    for data in document.get("silences", []):
+        try:
+            found.append(Silence.from_json(data))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
 
 
 def _drain(
