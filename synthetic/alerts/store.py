@@ -388,29 +388,49 @@ class RedisAlertStore:
 
     def read(self) -> dict[str, Any]:
         with self._failing_as("read alerts"):
-            return self._parse_document(self._client.get(self._document))
+            document = self._parse_document(self._client.get(self._document))
+        _pop_token(document)
+        return document
 
     def update(
         self, change: Change, *, now: float | None = None
     ) -> tuple[dict[str, Any], list[OutboxEntry]]:
         # Every update writes the document, so WATCHing it alone orders all updates.
+        # Each update also writes its own token into the document: when the
+        # connection drops after EXEC was sent, redis-py cannot tell a commit
+        # from a conflict, and the token says whether this update is already in
+        # (so `change` is never applied twice).
+        token = uuid.uuid4().hex
+        done: list[tuple[dict[str, Any], list[OutboxEntry]]] = []
+
+        def body(pipe: redis.client.Pipeline) -> tuple[dict[str, Any], list[OutboxEntry]]:
+            current = self._parse_document(pipe.get(self._document))
+            if done and _pop_token(current) == token:
+                pipe.multi()  # committed before the answer was lost: nothing to write
+                return done[-1]
+            done[:] = [self._try_update(pipe, current, change, now, token)]
+            return done[-1]
+
         with self._failing_as("update alerts"):
-            return self._in_transaction(
-                [self._document], lambda pipe: self._try_update(pipe, change, now)
-            )
+            return self._in_transaction([self._document], body)
 
     def _try_update(
-        self, pipe: redis.client.Pipeline, change: Change, now: float | None
+        self,
+        pipe: redis.client.Pipeline,
+        current: dict[str, Any],
+        change: Change,
+        now: float | None,
+        token: str,
     ) -> tuple[dict[str, Any], list[OutboxEntry]]:
-        document, new = _changed(
-            change, self._parse_document(pipe.get(self._document)), self.description
-        )
+        _pop_token(current)
+        document, new = _changed(change, current, self.description)
+        stored = {**document, "meta": {**document.get("meta", {}), _TOKEN: token}}
         # Reserved after WATCH and before EXEC: a later commit reserved later,
         # so committed order is seq order. A failed EXEC leaves a gap, harmlessly.
         last = int(pipe.incrby(self._seq, len(new))) if new else 0
         entries = _new_entries(new, last - len(new) + 1, now)
         pipe.multi()
-        pipe.set(self._document, json.dumps(document, sort_keys=True))
+        pipe.set(self._document, json.dumps(stored, sort_keys=True))
         for entry in entries:
             pipe.hset(self._entries, entry.id, json.dumps(entry.to_json(), sort_keys=True))
             pipe.zadd(self._outbox, {entry.id: entry.seq})
@@ -557,6 +577,16 @@ def _renew_if_ours(pipe: redis.client.Pipeline, lease: str, owner: str, px: int)
     if ours:
         pipe.pexpire(lease, px)
     return ours
+
+
+_TOKEN = "update"
+
+
+def _pop_token(document: dict[str, Any]) -> str | None:
+    """Take the last update's token out of a document read from Redis."""
+    meta = document.get("meta")
+    token = meta.pop(_TOKEN, None) if isinstance(meta, dict) else None
+    return token if isinstance(token, str) else None
 
 
 def open_alert_store(
