@@ -58,6 +58,9 @@ budget_s = 1
 type = "webhook"
 url = "${{UNSET_HOOK_URL}}"
 
+[alerts.receivers.opsgenie]
+type = "custom"
+
 [[alerts.routes]]
 receiver = "pagerduty-oncall"
 severity = "critical"
@@ -292,8 +295,18 @@ def test_an_unknown_receiver_exits_2_naming_it(
     assert done.code == 2
     line = one_error_line(done, "alerts")
     assert "no receiver named 'pager-duty'" in line
-    assert "(defined: pagerduty-oncall, slack-ops, webhook-unset)" in line
+    assert "(defined: opsgenie, pagerduty-oncall, slack-ops, webhook-unset)" in line
     assert project.pagerduty.requests == project.slack.requests == []
+
+
+def test_a_custom_receiver_is_tested_through_a_run_not_here(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = synthetic(capsys, "alerts", "test", "--receiver", "opsgenie")
+    assert done.code == 2
+    line = one_error_line(done, "alerts")
+    assert "receiver 'opsgenie' is custom" in line
+    assert "pytest_synthetic_alert_send" in line
 
 
 # --- silence -------------------------------------------------------------------------------------

@@ -117,6 +117,11 @@ def _outbox(args: argparse.Namespace, store: AlertStore) -> int:
 
 def _test(args: argparse.Namespace, config: Config) -> int:
     receiver = check_receiver_name(config.alerts, args.receiver)
+    if receiver.type == "custom":
+        raise ValueError(
+            f"receiver '{receiver.name}' is custom: its plugin's pytest_synthetic_alert_send "
+            "delivers it, in a run (synthetic run --alerts send)"
+        )
     severity: RouteSeverity = args.severity or next(  # type: ignore[assignment]
         (
             s
