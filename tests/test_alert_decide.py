@@ -314,6 +314,7 @@ def test_the_digest_lists_standing_warnings_once_per_period() -> None:
     digest = runs.run(T0 + 86400, check("db.size", Severity.WARNING))
     assert sent(digest) == [("email-team", "digest", "trigger", "info")]
     assert "2 standing warnings" in digest.notices[0].alert.summary
+    assert digest.notices[0].alert.runbook == "https://runbooks.example/incident-response"
     assert runs.run(T0 + 86400 + 60, check("db.size", Severity.WARNING)).notices == []
 
 

@@ -74,3 +74,31 @@ def test_a_receiver_that_is_down_keeps_one_entry_per_incident_not_one_per_run(
         ]
         posted = [r.path for r in alertmanager.requests]
     assert posted == ["/api/v2/alerts", "/api/v2/alerts"]
+
+
+def test_a_sending_run_pings_the_heartbeat_and_a_dry_run_does_not(tmp_path: Path) -> None:
+    with WebhookStandIn() as switch:
+        path = tmp_path / "synthetic.toml"
+        path.write_text(f'[alerts]\nheartbeat_url = "{switch.url}"\n', encoding="utf-8")
+        config = load_config(path=path, environment="sandbox", environ={})
+        results = tmp_path / "results"
+        pipeline.process(critical_run(0), config=config, mode="dry-run", results_dir=results)
+        assert switch.requests == []
+        report = pipeline.process(critical_run(1), config=config, mode="send", results_dir=results)
+        assert [(r.method, r.path) for r in switch.requests] == [("GET", switch.path)]
+        assert not any("heartbeat" in note for note in report.notes)
+
+
+def test_a_heartbeat_that_fails_is_a_note_not_a_crash(tmp_path: Path, refused_port: int) -> None:
+    path = tmp_path / "synthetic.toml"
+    path.write_text(
+        f'[alerts]\nheartbeat_url = "http://127.0.0.1:{refused_port}/ping/secret-uuid"\n',
+        encoding="utf-8",
+    )
+    config = load_config(path=path, environment="sandbox", environ={})
+    report = pipeline.process(
+        critical_run(0), config=config, mode="send", results_dir=tmp_path / "results"
+    )
+    [note] = [n for n in report.notes if "heartbeat" in n]
+    assert note.startswith("alerts: heartbeat not delivered: connection refused")
+    assert "secret-uuid" not in note

@@ -477,7 +477,8 @@ def _digest(
         metric="digest",
         check_id="digest",
         priority="P4",
-        runbook=None,
+        # Every alert carries a runbook: the digest, that of its first warning.
+        runbook=next((i.get("facts", {}).get("runbook") for _, i in standing), None),
         started_at=_iso(now),
         run_id=context.run_id,
         target=context.target,
