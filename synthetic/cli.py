@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(run)
     _alerts_option(run, "default: SYNTHETIC_ALERTS, ini synthetic_alerts, dry-run")
+    run.add_argument(
+        "--format",
+        choices=("text", "nagios"),
+        default="text",
+        help="nagios: print only a plugin status line with performance data (Nagios, Icinga, "
+        "Sensu), exit 0/1/2/3",
+    )
 
     gate = sub.add_parser(
         "gate",
@@ -213,8 +220,26 @@ def _alerts_mode(args: argparse.Namespace) -> str | None:
 
 def _run(args: argparse.Namespace, passthrough: list[str], *, gate: bool) -> int:
     capture = _RunCapture()
+    if getattr(args, "format", "text") == "nagios":
+        return _nagios(args, passthrough, capture)
     code = pytest.main(_pytest_args(args, passthrough), plugins=[capture])
     return _exit_code(capture, int(code), gate=gate)
+
+
+def _nagios(args: argparse.Namespace, passthrough: list[str], capture: _RunCapture) -> int:
+    """A Nagios plugin: one line on stdout, the exit code of the worst check."""
+    from synthetic.formats import nagios
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = int(pytest.main([*_pytest_args(args, passthrough), "-q"], plugins=[capture]))
+    if capture.run is None:
+        last = [line for line in out.getvalue().splitlines() if line.strip()][-1:]
+        why = one_line(last[0]) if last else f"pytest exited with {code}"
+        print(f"SYNTHETIC UNKNOWN - no result: {why}".replace("|", "/"))
+        return UNKNOWN
+    print(nagios(capture.run))
+    return capture.run.worst.nagios_code
 
 
 def _exit_code(capture: _RunCapture, pytest_code: int, *, gate: bool) -> int:

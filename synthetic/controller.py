@@ -6,6 +6,7 @@ a serial run, or the controller of an xdist run (never a worker).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -64,10 +65,24 @@ class Controller:
         state.results_path = state.write_results(run)
         state.save_state(run)
         self.config.hook.pytest_synthetic_run_finished(run=run, config=self.config)
+        self._github_summary(run)
         self._alert(run)
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             failed = bool(state.errors) or fails(run.worst, state.fail_on)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
+
+    def _github_summary(self, run: RunResult) -> None:
+        """In a GitHub Actions job, the results table goes to the job's summary page."""
+        path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if not path:
+            return
+        from synthetic.formats import github_summary
+
+        try:
+            with open(path, "a", encoding="utf-8") as summary:
+                summary.write(self.state.config.masker.text(github_summary(run)))
+        except OSError as exc:
+            self.state.notes.append(f"GITHUB_STEP_SUMMARY: cannot write {path}: {exc.strerror}")
 
     def _alert(self, run: RunResult) -> None:
         state = self.state
