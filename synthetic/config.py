@@ -55,6 +55,32 @@ class ThresholdOverride(_Model):
         )
 
 
+class ExportersModel(_Model):
+    """Where a run's results go as metrics; each is off unless set."""
+
+    prometheus_textfile: str | None = None  # a .prom file for node_exporter's textfile collector
+    pushgateway_url: str | None = None
+    pushgateway_job: str = "synthetic"
+    cloudwatch_namespace: str | None = None  # e.g. CustomerPortal, as the guide's alarms
+    cloudwatch_region: str | None = None
+    cloudwatch_endpoint_url: str | None = None  # a stand-in (moto) or a VPC endpoint
+    dogstatsd: str | None = None  # host:port of a DogStatsD agent, e.g. 127.0.0.1:8125
+    dogstatsd_tags: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("pushgateway_url", "cloudwatch_endpoint_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _check_scheme(value, ("http://", "https://"), "an http:// or https:// URL")
+
+    @field_validator("dogstatsd")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:\d{1,5}", value):
+            raise ValueError("expected host:port, e.g. 127.0.0.1:8125")
+        return value
+
+
 class EnvironmentModel(_Model):
     base_url: str | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=300)
@@ -79,6 +105,7 @@ class EnvironmentModel(_Model):
     evictions_critical_per_min: float | None = Field(default=None, ge=0)
     thresholds: dict[str, ThresholdOverride] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
+    exporters: ExportersModel = Field(default_factory=ExportersModel)
 
     @field_validator("base_url", "metrics_url")
     @classmethod
@@ -167,6 +194,7 @@ class Environment:
     p95_paths: tuple[str, ...] = ("/health",)
     thresholds: Mapping[str, ThresholdOverride] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
+    exporters: ExportersModel = field(default_factory=ExportersModel)
 
     def __repr__(self) -> str:
         # Shown in tracebacks with --showlocals: no header value, no URL password.
@@ -314,7 +342,13 @@ def load_config(
     for header, value in chosen.headers.items():
         if is_sensitive_key(header):
             masker.add(value)
-    for url in (chosen.base_url, chosen.redis_url, chosen.postgres_dsn, chosen.metrics_url):
+    for url in (
+        chosen.base_url,
+        chosen.redis_url,
+        chosen.postgres_dsn,
+        chosen.metrics_url,
+        chosen.exporters.pushgateway_url,
+    ):
         masker.add(*_url_secrets(url))
 
     state = chosen.state or model.state
@@ -331,6 +365,7 @@ def load_config(
             chosen,
             name=name,
             log_files=tuple(str(base / f) for f in chosen.log_files),
+            exporters=_exporters(chosen.exporters, base),
             state=state,
             thresholds=_thresholds(chosen),
         ),
@@ -378,6 +413,14 @@ def _environment(model: EnvironmentModel, **resolved: Any) -> Environment:
             else value
         )  # fmt: skip
     return Environment(**values)
+
+
+def _exporters(exporters: ExportersModel, base: Path) -> ExportersModel:
+    """Paths in the config are relative to the config file, as log files are."""
+    if exporters.prometheus_textfile and not Path(exporters.prometheus_textfile).is_absolute():
+        textfile = str(base / exporters.prometheus_textfile)
+        return exporters.model_copy(update={"prometheus_textfile": textfile})
+    return exporters
 
 
 def _thresholds(environment: EnvironmentModel) -> dict[str, ThresholdOverride]:

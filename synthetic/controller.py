@@ -66,10 +66,19 @@ class Controller:
         state.save_state(run)
         self.config.hook.pytest_synthetic_run_finished(run=run, config=self.config)
         self._github_summary(run)
+        self._export(run)
         self._alert(run)
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             failed = bool(state.errors) or fails(run.worst, state.fail_on)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
+
+    def _export(self, run: RunResult) -> None:
+        settings = self.state.config.environment.exporters
+        if not settings.model_dump(exclude_defaults=True):
+            return
+        from synthetic.exporters import export_all
+
+        self.state.exports = export_all(run, settings, masker=self.state.config.masker)
 
     def _github_summary(self, run: RunResult) -> None:
         """In a GitHub Actions job, the results table goes to the job's summary page."""
@@ -132,6 +141,10 @@ class Controller:
         terminalreporter.line(masker.text(headline(run)))
         if self.state.results_path is not None:
             terminalreporter.line(f"results: {self.state.results_path}")
+        if self.state.exports:
+            terminalreporter.section("synthetic exporters", sep="-")
+            for line in self.state.exports:
+                terminalreporter.line(line, red=": failed: " in line)
         report = self.state.alert_report
         if report is not None:
             from synthetic.alerts.pipeline import summary_lines

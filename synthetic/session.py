@@ -152,6 +152,7 @@ class RunState:
     run: RunResult | None = None
     results_path: Path | None = None
     alert_report: Any = None  # synthetic.alerts.pipeline.AlertReport, once decided
+    exports: list[str] = field(default_factory=list)  # one line per exporter that ran
 
     @classmethod
     def create(cls, pytest_config: pytest.Config) -> RunState:

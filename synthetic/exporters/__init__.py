@@ -1,0 +1,93 @@
+"""Exporters: a run's results as metrics for Prometheus, CloudWatch and DataDog.
+
+Each takes a RunResult and raises ExportError (one line) when it cannot deliver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from synthetic.errors import SyntheticError
+
+if TYPE_CHECKING:
+    from synthetic.config import ExportersModel
+    from synthetic.redact import Masker
+    from synthetic.results import RunResult
+
+
+class ExportError(SyntheticError):
+    """An exporter could not deliver a run's metrics; the message is one line."""
+
+
+def export_all(run: RunResult, settings: ExportersModel, *, masker: Masker) -> list[str]:
+    """Run every exporter the environment configures; one line each, saying
+    what it did or why it could not. A failing exporter never raises: the
+    checks' outcomes do not depend on where their metrics go."""
+    lines: list[str] = []
+
+    def attempt(name: str, export: Callable[[], str]) -> None:
+        try:
+            lines.append(f"{name}: {export()}")
+        except ExportError as exc:
+            lines.append(f"{name}: failed: {exc}")
+        except Exception as exc:  # a bug or a library surprise costs only this exporter
+            lines.append(f"{name}: failed: {type(exc).__name__}: {exc}")
+
+    if settings.prometheus_textfile:
+        path = Path(settings.prometheus_textfile)
+
+        def textfile() -> str:
+            from synthetic.exporters import prometheus
+
+            prometheus.write_textfile(run, path)
+            return f"wrote {path}"
+
+        attempt("prometheus textfile", textfile)
+    if settings.pushgateway_url:
+        url = settings.pushgateway_url
+
+        def pushgateway() -> str:
+            from synthetic.exporters import prometheus
+
+            prometheus.push(run, url, job=settings.pushgateway_job, timeout_s=settings.timeout_s)
+            return f"pushed to {url} (job {settings.pushgateway_job})"
+
+        attempt("pushgateway", pushgateway)
+    if settings.cloudwatch_namespace:
+        namespace = settings.cloudwatch_namespace
+
+        def cloudwatch() -> str:
+            import boto3
+            from botocore.config import Config as BotoConfig
+
+            from synthetic.exporters import cloudwatch as cw
+
+            client = boto3.client(
+                "cloudwatch",
+                region_name=settings.cloudwatch_region,
+                endpoint_url=settings.cloudwatch_endpoint_url,
+                config=BotoConfig(
+                    connect_timeout=settings.timeout_s,
+                    read_timeout=settings.timeout_s,
+                    retries={"max_attempts": 2, "mode": "standard"},
+                ),
+            )
+            sent = cw.put(run, namespace=namespace, client=client)
+            return f"{sent} metrics to {namespace}"
+
+        attempt("cloudwatch", cloudwatch)
+    if settings.dogstatsd:
+        host, _, port = settings.dogstatsd.rpartition(":")
+
+        def dogstatsd() -> str:
+            from synthetic.exporters import dogstatsd as dd
+
+            sent = dd.send(
+                run, host=host.strip("[]"), port=int(port), tags=tuple(settings.dogstatsd_tags)
+            )
+            return f"{sent} gauges to {settings.dogstatsd}"
+
+        attempt("dogstatsd", dogstatsd)
+    return [masker.text(line) for line in lines]
