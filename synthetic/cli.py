@@ -1,7 +1,8 @@
-"""The ``synthetic`` command: run, gate, list, sandbox, demo, alerts, silence.
+"""The ``synthetic`` command: run, gate, watch, list, sandbox, demo, alerts, silence.
 
-Each command builds pytest arguments and calls ``pytest.main`` in-process;
-any argument it does not know is passed to pytest (``-n 2``, ``-k queue``,
+Each command builds pytest arguments and calls ``pytest.main`` in-process
+(``watch`` runs each round as a ``synthetic run`` child process); any
+argument it does not know is passed to pytest (``-n 2``, ``-k queue``,
 ``--alluredir DIR``), after ``--`` too.
 """
 
@@ -14,6 +15,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,8 @@ from synthetic.outcome import one_line
 from synthetic.results import FAIL_ON_CHOICES, RunResult, Severity, fails
 from synthetic.session import SPEC_KEY, option, run_state
 from synthetic.spec import CheckSpec
+from synthetic.state import write_json_atomic
+from synthetic.watch import REPORT_OPTION
 
 # Checks are check_* functions in check_*.py files; test_* still works.
 COLLECT_ARGS = (
@@ -43,6 +47,7 @@ class _RunCapture:
     def __init__(self) -> None:
         self.run: RunResult | None = None
         self.fail_on = "critical"
+        self.results_path: Path | None = None  # the results.json the run wrote
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -60,6 +65,7 @@ class _RunCapture:
 
     def pytest_synthetic_run_finished(self, run: RunResult, config: pytest.Config) -> None:
         self.run = run
+        self.results_path = run_state(config).results_path
 
 
 class _CatalogCapture:
@@ -100,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="nagios: print only a plugin status line with performance data (Nagios, Icinga, "
         "Sensu), exit 0/1/2/3",
     )
+    run.add_argument(REPORT_OPTION, help=argparse.SUPPRESS)  # for `watch`: where results went
 
     gate = sub.add_parser(
         "gate",
@@ -113,6 +120,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--fail-on",
         choices=FAIL_ON_CHOICES,
         help="lowest severity that stops the deploy (default: SYNTHETIC_FAIL_ON, ini, critical)",
+    )
+    gate.add_argument(
+        "--settle",
+        type=_duration,
+        default=0.0,
+        metavar="DURATION",
+        help="re-run the checks that fail the gate until they pass or this is spent, for a "
+        "service still warming up (2m, 90s; default 0: decide on the first run)",
+    )
+    gate.add_argument(
+        "--settle-every",
+        type=_duration,
+        default=10.0,
+        metavar="DURATION",
+        help="time between the starts of two attempts while settling (default 10s)",
+    )
+
+    watcher = sub.add_parser(
+        "watch",
+        allow_abbrev=False,
+        help="run the checks in rounds, each a fresh `synthetic run` process, until stopped",
+        description="Run the checks every --every until Ctrl-C or SIGTERM (or --rounds); "
+        "one line per round; exit with the last finished round's code.",
+    )
+    _common(watcher)
+    _alerts_option(watcher, "default: as run: SYNTHETIC_ALERTS, ini synthetic_alerts, dry-run")
+    watcher.add_argument(
+        "--every",
+        type=_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="from the start of one round to the start of the next (default 30s); a round "
+        "that takes longer is followed at once, never overlapped",
+    )
+    watcher.add_argument(
+        "--rounds", type=_positive_int, help="stop after this many rounds (default: never)"
     )
 
     lister = sub.add_parser(
@@ -153,6 +196,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _duration(text: str) -> float:
+    from synthetic.alerts.settings import duration_s
+
+    try:
+        return duration_s(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1 (got {text!r})")
+    return value
+
+
 def _alerts_option(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument(
         "--alerts",
@@ -178,6 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if passthrough:
                 parser.error(f"unrecognized arguments: {' '.join(passthrough)}")
             return commands.run(args)
+        if args.command == "watch":
+            return _watch(args, passthrough)
+        if args.command == "gate" and args.settle > 0:
+            return _settling_gate(args, passthrough)
         return _run(args, passthrough, gate=args.command == "gate")
     except BrokenPipeError:
         # `synthetic list --json | head`: the reader left; that is not an error.
@@ -220,10 +286,90 @@ def _alerts_mode(args: argparse.Namespace) -> str | None:
 
 def _run(args: argparse.Namespace, passthrough: list[str], *, gate: bool) -> int:
     capture = _RunCapture()
+    report = getattr(args, "report_results_path", None)
     if getattr(args, "format", "text") == "nagios":
-        return _nagios(args, passthrough, capture)
-    code = pytest.main(_pytest_args(args, passthrough), plugins=[capture])
-    return _exit_code(capture, int(code), gate=gate)
+        code = _nagios(args, passthrough, capture)
+    else:
+        code = _exit_code(
+            capture, int(pytest.main(_pytest_args(args, passthrough), plugins=[capture])), gate=gate
+        )
+    if report:
+        Path(report).write_text(str(capture.results_path or ""), encoding="utf-8")
+    return code
+
+
+def _settling_gate(args: argparse.Namespace, passthrough: list[str]) -> int:
+    """The gate with ``--settle``: failing checks get until the settle time is spent.
+
+    results.json then holds the decision: the first run, each re-run check
+    replaced by its last result.
+    """
+    from synthetic.settle import describe, duration_text, failing, gate_fails, settle
+
+    capture = _RunCapture()
+    code = int(pytest.main(_pytest_args(args, passthrough), plugins=[capture]))
+    first = capture.run
+    # An incomplete run is not waited for: a crash or a bad threshold does not settle.
+    if first is None or not first.complete or not gate_fails(first, capture.fail_on):
+        return _exit_code(capture, code, gate=True)
+
+    def rerun(ids: Sequence[str]) -> RunResult | None:
+        again = _RunCapture()
+        pytest.main(_pytest_args(args, [*passthrough, *ids]), plugins=[again])
+        return again.run
+
+    def say(line: str) -> None:
+        print(f"synthetic gate: {line}", flush=True)
+
+    try:
+        outcome = settle(
+            first,
+            capture.fail_on,
+            rerun,
+            settle_s=args.settle,
+            every_s=args.settle_every,
+            say=say,
+        )
+    except KeyboardInterrupt:
+        print("synthetic gate: FAILED (interrupted while settling)", file=sys.stderr)
+        return 1
+    run = outcome.run
+    if outcome.settled:
+        say(f"settled after {duration_text(outcome.waited_s)}")
+    else:
+        still = failing(run, capture.fail_on)
+        why = describe(still) if still else "the last attempt is incomplete"
+        say(f"not settled after {duration_text(outcome.waited_s)}: {why}")
+    if capture.results_path is not None:
+        _write_results(capture.results_path, run)
+    capture.run = run
+    return _exit_code(capture, code, gate=True)
+
+
+def _write_results(path: Path, run: RunResult) -> None:
+    document = run.to_json()
+    for check in document["checks"]:
+        check.pop("samples", None)  # as the plugin writes it: samples live in the state store
+    try:
+        write_json_atomic(path, document, indent=2)
+    except OSError as exc:
+        print(f"synthetic gate: cannot write {path}: {exc.strerror}", file=sys.stderr)
+
+
+def _watch(args: argparse.Namespace, passthrough: list[str]) -> int:
+    from synthetic.watch import watch
+
+    run_args: list[str] = []
+    for flag in ("env", "config", "results_dir", "alerts"):
+        value = getattr(args, flag)
+        if value:
+            run_args.append(f"--{flag.replace('_', '-')}={value}")
+    run_args += passthrough  # as given: run's own options (--format) and pytest's
+
+    def say(line: str) -> None:
+        print(f"synthetic watch: {line}", flush=True)
+
+    return watch(run_args, every_s=args.every, rounds=args.rounds, say=say)
 
 
 def _nagios(args: argparse.Namespace, passthrough: list[str], capture: _RunCapture) -> int:
