@@ -406,7 +406,9 @@ def test_slow_answers_time_out_and_the_budget_bounds_the_send(deliverer: Deliver
 
 
 def test_connection_refused_fails(deliverer: Deliverer, refused_port: int) -> None:
-    receiver = Receiver("w", "webhook", url=f"http://{LOOPBACK}:{refused_port}/x", budget_s=0.5)
+    # A budget with room for a second attempt after the first backoff (0.25 s
+    # plus up to 0.25 s of jitter), even on a loaded machine.
+    receiver = Receiver("w", "webhook", url=f"http://{LOOPBACK}:{refused_port}/x", budget_s=2.0)
     result = deliverer.send(receiver, make(), now=NOW)
     assert result.status == "failed"
     assert result.attempts >= 2
