@@ -17,25 +17,20 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from synthetic.sandbox.processes import LOOPBACK, free_port, log_tail
-from tests.servers import ServerError
+from synthetic.sandbox.processes import LOOPBACK
+from tests.servers import ServerError, fail_on_server_error, http_ready, server_process
 
 __all__ = ["Alertmanager", "alertmanager_server", "find_alertmanager", "start_alertmanager_or_fail"]
 
 START_TIMEOUT_S = 10.0
-STOP_TIMEOUT_S = 5.0
-_PORT_ATTEMPTS = 3
 _KNOWN_LOCATIONS = ("/usr/bin/prometheus-alertmanager", "/usr/local/bin/alertmanager")
 
 # Every label set is its own group ("..."), so one webhook call carries one alert.
@@ -100,82 +95,25 @@ def alertmanager_server(
         config.write_text(CONFIG.format(webhook_url=json.dumps(webhook_url)), encoding="utf-8")
         (directory / "data").mkdir(exist_ok=True)
         log = directory / "alertmanager.log"
-        problem = "not started"
-        for _ in range(_PORT_ATTEMPTS):
-            port = free_port()
-            process = _start(executable, config, directory / "data", port, log)
-            try:
-                problem = _wait_ready(process, port, timeout_s)
-                if not problem:
-                    yield Alertmanager(url=f"http://{LOOPBACK}:{port}", pid=process.pid)
-                    return
-            finally:
-                _stop(process)
-            if "address already in use" not in log_tail(log).lower():
-                break  # not a lost race for the port: another try will not help
-        raise ServerError(f"prometheus-alertmanager {problem}: {log_tail(log)}")
-
-
-def _start(
-    executable: str, config: Path, data: Path, port: int, log: Path
-) -> subprocess.Popen[bytes]:
-    with log.open("ab") as output:
-        return subprocess.Popen(
-            [
-                executable,
-                f"--config.file={config}",
-                f"--storage.path={data}",
-                f"--web.listen-address={LOOPBACK}:{port}",
-                "--cluster.listen-address=",
-                "--log.level=warn",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _wait_ready(process: subprocess.Popen[bytes], port: int, timeout_s: float) -> str:
-    """'' once ``GET /-/ready`` answers 200; otherwise why not."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return f"exited with code {process.returncode}"
-        try:
-            if httpx.get(f"http://{LOOPBACK}:{port}/-/ready", timeout=1).status_code == 200:
-                return ""
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    return f"not ready within {timeout_s} s"
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        command = [
+            executable,
+            f"--config.file={config}",
+            f"--storage.path={directory / 'data'}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ]
+        with server_process(
+            "prometheus-alertmanager",
+            lambda port: [*command, f"--web.listen-address={LOOPBACK}:{port}"],
+            ready=http_ready(f"http://{LOOPBACK}:{{port}}/-/ready"),
+            log=log,
+            timeout_s=timeout_s,
+        ) as (port, pid):
+            yield Alertmanager(url=f"http://{LOOPBACK}:{port}", pid=pid)
 
 
 def start_alertmanager_or_fail(
     webhook_url: str, **options: Any
 ) -> contextlib.AbstractContextManager[Alertmanager]:
     """`alertmanager_server` for a test body: a missing or broken server fails the test."""
-    return _fail_on_server_error(alertmanager_server(webhook_url, **options))
-
-
-@contextlib.contextmanager
-def _fail_on_server_error(
-    manager: contextlib.AbstractContextManager[Alertmanager],
-) -> Iterator[Alertmanager]:
-    problem: str | None = None
-    try:
-        with manager as server:
-            yield server
-    except ServerError as exc:
-        problem = str(exc)
-    if problem is not None:
-        pytest.fail(problem, pytrace=False)
+    return fail_on_server_error(alertmanager_server(webhook_url, **options))

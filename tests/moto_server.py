@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +25,10 @@ from typing import Any
 
 import boto3
 import httpx
-import pytest
 from botocore.config import Config
 
-from synthetic.sandbox.processes import LOOPBACK, free_port, log_tail
-from tests.servers import ServerError
+from synthetic.sandbox.processes import LOOPBACK
+from tests.servers import ServerError, fail_on_server_error, server_process
 
 __all__ = [
     "MotoServer",
@@ -42,9 +39,7 @@ __all__ = [
 ]
 
 START_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = 5.0
 REGION = "us-east-1"
-_PORT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -100,72 +95,25 @@ def moto_server(
         if directory is None:
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="synth-moto-")))
         log = directory / "moto.log"
-        problem = "not started"
-        for _ in range(_PORT_ATTEMPTS):
-            port = free_port()
-            process = _start(executable, port, log)
-            try:
-                problem = _wait_ready(process, port, timeout_s)
-                if not problem:
-                    yield MotoServer(url=f"http://{LOOPBACK}:{port}", pid=process.pid)
-                    return
-            finally:
-                _stop(process)
-            if "address already in use" not in log_tail(log).lower():
-                break  # not a lost race for the port: another try will not help
-        raise ServerError(f"moto_server {problem}: {log_tail(log)}")
+        with server_process(
+            "moto_server",
+            lambda port: [executable, "-H", LOOPBACK, "-p", str(port)],
+            ready=_answers,
+            log=log,
+            timeout_s=timeout_s,
+        ) as (port, pid):
+            yield MotoServer(url=f"http://{LOOPBACK}:{port}", pid=pid)
 
 
-def _start(executable: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as output:
-        return subprocess.Popen(
-            [executable, "-H", LOOPBACK, "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _wait_ready(process: subprocess.Popen[bytes], port: int, timeout_s: float) -> str:
-    """'' once moto answers HTTP at all; otherwise why not."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return f"exited with code {process.returncode}"
-        try:
-            httpx.get(f"http://{LOOPBACK}:{port}/moto-api/", timeout=1)
-        except httpx.HTTPError:
-            time.sleep(0.05)
-        else:
-            return ""
-    return f"not answering within {timeout_s} s"
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def _answers(port: int) -> bool:
+    """moto is ready once it answers HTTP at all."""
+    try:
+        httpx.get(f"http://{LOOPBACK}:{port}/moto-api/", timeout=1)
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 def start_moto_or_fail(**options: Any) -> contextlib.AbstractContextManager[MotoServer]:
     """`moto_server` for a test body or fixture: a missing or broken server fails the test."""
-    return _fail_on_server_error(moto_server(**options))
-
-
-@contextlib.contextmanager
-def _fail_on_server_error(
-    manager: contextlib.AbstractContextManager[MotoServer],
-) -> Iterator[MotoServer]:
-    problem: str | None = None
-    try:
-        with manager as server:
-            yield server
-    except ServerError as exc:
-        problem = str(exc)
-    if problem is not None:
-        # Outside the except block: the report shows the message alone.
-        pytest.fail(problem, pytrace=False)
+    return fail_on_server_error(moto_server(**options))

@@ -14,24 +14,19 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 
-from synthetic.sandbox.processes import LOOPBACK, free_port, log_tail
-from tests.servers import ServerError
+from synthetic.sandbox.processes import LOOPBACK
+from tests.servers import ServerError, fail_on_server_error, http_ready, server_process
 
 __all__ = ["Pushgateway", "find_pushgateway", "pushgateway_server", "start_pushgateway_or_fail"]
 
 START_TIMEOUT_S = 10.0
-STOP_TIMEOUT_S = 5.0
-_PORT_ATTEMPTS = 3
 _KNOWN_LOCATIONS = ("/usr/bin/prometheus-pushgateway", "/usr/local/bin/pushgateway")
 
 
@@ -88,68 +83,21 @@ def pushgateway_server(
             web_config = directory / "web.yml"
             users = "".join(f"  {json.dumps(u)}: {json.dumps(h)}\n" for u, h in basic_auth.items())
             web_config.write_text(f"basic_auth_users:\n{users}", encoding="utf-8")
-        problem = "not started"
-        for _ in range(_PORT_ATTEMPTS):
-            port = free_port()
-            process = _start(executable, directory / "metrics.store", port, log, web_config)
-            try:
-                problem = _wait_ready(process, port, timeout_s, login)
-                if not problem:
-                    yield Pushgateway(url=f"http://{LOOPBACK}:{port}", pid=process.pid, auth=login)
-                    return
-            finally:
-                _stop(process)
-            if "address already in use" not in log_tail(log).lower():
-                break  # not a lost race for the port: another try will not help
-        raise ServerError(f"prometheus-pushgateway {problem}: {log_tail(log)}")
-
-
-def _start(
-    executable: str, store: Path, port: int, log: Path, web_config: Path | None
-) -> subprocess.Popen[bytes]:
-    command = [
-        executable,
-        f"--web.listen-address={LOOPBACK}:{port}",
-        f"--persistence.file={store}",
-        "--log.level=warn",
-    ]
-    if web_config is not None:
-        command.append(f"--web.config.file={web_config}")
-    with log.open("ab") as output:
-        return subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _wait_ready(
-    process: subprocess.Popen[bytes], port: int, timeout_s: float, login: tuple[str, str] | None
-) -> str:
-    """'' once ``GET /-/ready`` answers 200; otherwise why not."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return f"exited with code {process.returncode}"
-        try:
-            answer = httpx.get(f"http://{LOOPBACK}:{port}/-/ready", auth=login, timeout=1)
-            if answer.status_code == 200:
-                return ""
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    return f"not ready within {timeout_s} s"
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        command = [
+            executable,
+            f"--persistence.file={directory / 'metrics.store'}",
+            "--log.level=warn",
+        ]
+        if web_config is not None:
+            command.append(f"--web.config.file={web_config}")
+        with server_process(
+            "prometheus-pushgateway",
+            lambda port: [*command, f"--web.listen-address={LOOPBACK}:{port}"],
+            ready=http_ready(f"http://{LOOPBACK}:{{port}}/-/ready", auth=login),
+            log=log,
+            timeout_s=timeout_s,
+        ) as (port, pid):
+            yield Pushgateway(url=f"http://{LOOPBACK}:{port}", pid=pid, auth=login)
 
 
 def start_pushgateway_or_fail(
@@ -160,20 +108,6 @@ def start_pushgateway_or_fail(
     timeout_s: float = START_TIMEOUT_S,
 ) -> contextlib.AbstractContextManager[Pushgateway]:
     """`pushgateway_server` for a test body: a missing or broken server fails the test."""
-    return _fail_on_server_error(
+    return fail_on_server_error(
         pushgateway_server(directory, basic_auth=basic_auth, login=login, timeout_s=timeout_s)
     )
-
-
-@contextlib.contextmanager
-def _fail_on_server_error(
-    manager: contextlib.AbstractContextManager[Pushgateway],
-) -> Iterator[Pushgateway]:
-    problem: str | None = None
-    try:
-        with manager as server:
-            yield server
-    except ServerError as exc:
-        problem = str(exc)
-    if problem is not None:
-        pytest.fail(problem, pytrace=False)

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx
 import pytest
 
-from synthetic.sandbox.processes import LOOPBACK, free_port
+from synthetic.sandbox.processes import LOOPBACK, free_port, log_tail
 from synthetic.sandbox.redis_server import (
     START_TIMEOUT_S,
     RedisServer,
@@ -31,12 +34,18 @@ __all__ = [
     "LOOPBACK",
     "ServerError",
     "closed_port",
+    "fail_on_server_error",
     "free_port",
+    "http_ready",
     "redis_server",
     "redis_url",
     "refused_port",
+    "server_process",
     "start_redis_or_fail",
+    "stop_process",
 ]
+
+T = TypeVar("T")
 
 
 class ServerError(RuntimeError):
@@ -97,20 +106,94 @@ def redis_server(
 
 def start_redis_or_fail(**options: Any) -> contextlib.AbstractContextManager[str]:
     """`redis_server` for a test body: a missing or broken server fails the test with why."""
-    return _fail_on_server_error(redis_server(**options))
+    return fail_on_server_error(redis_server(**options))
 
 
 @contextlib.contextmanager
-def _fail_on_server_error(manager: contextlib.AbstractContextManager[str]) -> Iterator[str]:
+def fail_on_server_error(manager: contextlib.AbstractContextManager[T]) -> Iterator[T]:
+    """``manager`` for a test body: a `ServerError` fails the test with its message."""
     problem: str | None = None
     try:
-        with manager as url:
-            yield url
+        with manager as server:
+            yield server
     except ServerError as exc:
         problem = str(exc)
     if problem is not None:
         # Outside the except block: the report shows the message alone.
         pytest.fail(problem, pytrace=False)
+
+
+def http_ready(url: str, **options: Any) -> Callable[[int], bool]:
+    """A readiness probe: ``url`` (with ``{port}``) answers 200."""
+
+    def ready(port: int) -> bool:
+        try:
+            return httpx.get(url.format(port=port), timeout=1, **options).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return ready
+
+
+@contextlib.contextmanager
+def server_process(
+    name: str,
+    command: Callable[[int], list[str]],
+    *,
+    ready: Callable[[int], bool],
+    log: Path,
+    timeout_s: float = START_TIMEOUT_S,
+    attempts: int = 3,
+) -> Iterator[tuple[int, int]]:
+    """Run ``command(port)`` on a free loopback port until the block ends.
+
+    Yields ``(port, pid)`` once ``ready(port)``; stops the process by PID.
+    Another process may take the free port first: then it tries another, a
+    few times. A server that exits or is not ready within ``timeout_s`` is a
+    `ServerError` with the end of its log.
+    """
+    problem = "not started"
+    for _ in range(attempts):
+        port = free_port()
+        with log.open("ab") as output:
+            process = subprocess.Popen(
+                command(port), stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
+            )
+        try:
+            problem = _wait(process, port, ready, timeout_s)
+            if not problem:
+                yield port, process.pid
+                return
+        finally:
+            stop_process(process)
+        if "address already in use" not in log_tail(log).lower():
+            break  # not a lost race for the port: another try will not help
+    raise ServerError(f"{name} {problem}: {log_tail(log)}")
+
+
+def _wait(
+    process: subprocess.Popen[bytes], port: int, ready: Callable[[int], bool], timeout_s: float
+) -> str:
+    """'' once ``ready(port)``; otherwise why not."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"exited with code {process.returncode}"
+        if ready(port):
+            return ""
+        time.sleep(0.05)
+    return f"not ready within {timeout_s} s"
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 5.0) -> None:
+    """Terminate, then kill if it lingers; always reaped."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture(scope="session")
