@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
+from synthetic import allure_report
 from synthetic.errors import MeasurementError, ThresholdBreach
 from synthetic.outcome import Outcome, classify, evaluate, one_line
 from synthetic.redact import mask_exception
 from synthetic.results import Severity
-from synthetic.session import OUTCOME_KEY, RunState
+from synthetic.session import OUTCOME_KEY, RUN_KEY, RunState
 from synthetic.spec import CheckSpec
 
 # Exceptions a check raises on purpose, already carrying the reason to show.
@@ -67,6 +68,9 @@ def evaluate_returned(item: pytest.Function, spec: CheckSpec, returned: list[Any
         value = asyncio.run(value)
     outcome = evaluate(spec, value)
     item.stash[OUTCOME_KEY] = outcome
+    state = item.config.stash.get(RUN_KEY, None)
+    if state is not None:
+        allure_report.annotate(item, spec, outcome, state)
     _raise_for(outcome, spec.metric)
 
 
