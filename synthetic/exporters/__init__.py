@@ -5,6 +5,7 @@ Each takes a RunResult and raises ExportError (one line) when it cannot deliver.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,11 +15,33 @@ from synthetic.errors import SyntheticError
 if TYPE_CHECKING:
     from synthetic.config import ExportersModel
     from synthetic.redact import Masker
-    from synthetic.results import RunResult
+    from synthetic.results import CheckResult, RunResult
 
 
 class ExportError(SyntheticError):
     """An exporter could not deliver a run's metrics; the message is one line."""
+
+
+# Metrics whose value is a status word: exported as 1 when "ok", else 0, so
+# the guide's HealthStatus alarms (CloudWatch) and monitors (DataDog) can read them.
+STATUS_METRICS = frozenset({"health.status", "health.check"})
+
+
+def numeric_value(check: CheckResult) -> int | float | None:
+    """The number a metrics backend gets for ``check``, or None when it has none.
+
+    Status words of `STATUS_METRICS` become 1 (``ok``) or 0; a bool is 0 or 1;
+    other text, a missing value and NaN or infinities (which backends refuse)
+    give None. An int stays an int.
+    """
+    value = check.value
+    if check.metric in STATUS_METRICS and isinstance(value, str):
+        return 1 if value == "ok" else 0
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float) and math.isfinite(value):
+        return value
+    return None
 
 
 def export_all(run: RunResult, settings: ExportersModel, *, masker: Masker) -> list[str]:

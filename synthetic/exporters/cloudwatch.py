@@ -22,7 +22,8 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from synthetic.exporters import ExportError
+from synthetic.exporters import STATUS_METRICS, ExportError
+from synthetic.exporters import numeric_value as exported_value
 from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.units import unit_kind
 
@@ -56,7 +57,6 @@ GUIDE_NAMES: Final[Mapping[str, str]] = {
 }
 """Our metric ids -> the CloudWatch metric names of the monitoring guide."""
 
-STATUS_METRICS: Final = frozenset({"health.status", "health.check"})
 """Metrics whose value is a status word: sent as 1 when it is ``ok``, else 0."""
 
 # Our units -> CloudWatch's. A convertible unit without a CloudWatch
@@ -123,19 +123,9 @@ def cloudwatch_unit(unit: str | None) -> str:
 
 
 def numeric_value(check: CheckResult) -> float | None:
-    """The number CloudWatch gets for ``check``, or None when it has none to give.
-
-    Status words of `STATUS_METRICS` become 1 (``ok``) or 0; other text, a
-    missing value and NaN or infinities (which CloudWatch refuses) give None.
-    """
-    value = check.value
-    if check.metric in STATUS_METRICS and isinstance(value, str):
-        return 1.0 if value == "ok" else 0.0
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return None
+    """The number CloudWatch gets for ``check`` (see `synthetic.exporters.numeric_value`)."""
+    value = exported_value(check)
+    return None if value is None else float(value)
 
 
 def metric_data(run: RunResult, *, now: datetime | None = None) -> list[dict[str, Any]]:

@@ -13,14 +13,13 @@ Every check that ran also gives ``portal.synthetic.severity`` (0 OK,
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Final
 
 from datadog.dogstatsd.base import DogStatsd
 
-from synthetic.exporters import ExportError
-from synthetic.results import CheckResult, RunResult, Severity
+from synthetic.exporters import STATUS_METRICS, ExportError, numeric_value
+from synthetic.results import RunResult, Severity
 
 __all__ = ["GUIDE_NAMES", "SEVERITY_METRIC", "STATUS_METRICS", "gauges", "metric_name", "send"]
 
@@ -34,7 +33,6 @@ GUIDE_NAMES: Final[Mapping[str, str]] = {
 
 SEVERITY_METRIC: Final = "portal.synthetic.severity"
 
-STATUS_METRICS: Final = frozenset({"health.status", "health.check"})
 """Metrics whose value is a status word: sent as 1 when it is ``ok``, else 0."""
 
 
@@ -55,23 +53,12 @@ def gauges(run: RunResult, tags: Sequence[str] = ()) -> list[tuple[str, float, l
             continue
         labels = [f"{k}:{v}" for k, v in sorted(check.labels.items())]
         common = [f"environment:{run.environment}", *labels, *tags]
-        value = _numeric_value(check)
+        value = numeric_value(check)
         if value is not None:
             found.append((metric_name(check.metric), value, common))
         severity_tags = [common[0], f"metric:{check.metric}", *common[1:]]
         found.append((SEVERITY_METRIC, check.severity.nagios_code, severity_tags))
     return found
-
-
-def _numeric_value(check: CheckResult) -> float | None:
-    value = check.value
-    if check.metric in STATUS_METRICS and isinstance(value, str):
-        return 1 if value == "ok" else 0
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int | float) and math.isfinite(value):
-        return value
-    return None
 
 
 def send(
