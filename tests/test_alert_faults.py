@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import datetime
 import json
-import multiprocessing
 import random
 import socket
 import threading
@@ -54,6 +53,7 @@ from tests.alert_receivers import (
     slow,
     throttle,
 )
+from tests.spawn import run_at_once
 
 # redis_url (a session-wide redis-server) and refused_port come from tests/conftest.py.
 
@@ -577,24 +577,11 @@ def test_four_runners_at_once_send_one_trigger_and_one_resolve_per_incident(
     pd, slack, _ = receivers
     environment = unique("prod")
     config_path = write_config(tmp_path, environment, state=redis_url, pd=pd, slack=slack)
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(RUNNERS)
-    processes = [
-        context.Process(
-            target=_concurrent_runner,
-            args=(str(config_path), environment, number, barrier, str(tmp_path)),
-        )
-        for number in range(RUNNERS)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=60)
-    codes = [process.exitcode for process in processes]
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-            process.join()
+    codes = run_at_once(
+        RUNNERS,
+        _concurrent_runner,
+        lambda number, barrier: (str(config_path), environment, number, barrier, str(tmp_path)),
+    )
     assert codes == [0] * RUNNERS
 
     reports = [

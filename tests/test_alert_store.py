@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import json
-import multiprocessing
 import re
 import threading
 import time
@@ -32,6 +31,7 @@ from synthetic.alerts.store import (
 from synthetic.errors import ConfigError
 from synthetic.sandbox.redis_server import RedisServer, RedisServerError
 from synthetic.state import StateError
+from tests.spawn import run_at_once
 
 # redis_url (a real redis-server) and refused_port come from tests/conftest.py.
 
@@ -255,21 +255,11 @@ INCIDENTS = 25
 
 
 def run_runners(job: str, kind: str, where: str, environment: str, out: Path) -> None:
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(WORKERS)
-    processes = [
-        context.Process(target=_runner, args=(job, kind, where, environment, n, barrier, str(out)))
-        for n in range(WORKERS)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=60)
-    codes = [process.exitcode for process in processes]
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-            process.join()
+    codes = run_at_once(
+        WORKERS,
+        _runner,
+        lambda n, barrier: (job, kind, where, environment, n, barrier, str(out)),
+    )
     assert codes == [0] * WORKERS
 
 
