@@ -7,6 +7,7 @@ a serial run, or the controller of an xdist run (never a worker).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,6 +67,7 @@ class Controller:
         state.save_state(run)
         self.config.hook.pytest_synthetic_run_finished(run=run, config=self.config)
         self._github_summary(run)
+        self._allure(run)
         self._export(run)
         self._alert(run)
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
@@ -79,6 +81,23 @@ class Controller:
         from synthetic.exporters import export_all
 
         self.state.exports = export_all(run, settings, masker=self.state.config.masker)
+
+    def _allure(self, run: RunResult) -> None:
+        directory = self.config.getoption("allure_report_dir", None)
+        if not directory:
+            return
+        from synthetic.allure_report import write_run_files
+        from synthetic.session import option
+
+        try:
+            write_run_files(
+                Path(directory),
+                run,
+                version=option(self.config, "synthetic_target_version"),
+                masker=self.state.config.masker,
+            )
+        except OSError as exc:
+            self.state.notes.append(one_line(f"allure: cannot write to {directory}: {exc}"))
 
     def _github_summary(self, run: RunResult) -> None:
         """In a GitHub Actions job, the results table goes to the job's summary page."""

@@ -114,7 +114,10 @@ def classify(spec: CheckSpec, exc: BaseException) -> Outcome:
         reason = f"{name}: unreachable: no answer within the check's time limit ({exc})"
         return Outcome(spec.unreachable, one_line(reason), unit=spec.unit, unreachable=True)
     if isinstance(exc, Unreachable) or is_unreachable(exc):
-        reason = f"{name}: unreachable: {describe(exc)}"
+        # Our own Unreachable already says what did not answer; a client's
+        # error needs its type (ConnectError, ReadTimeout) to say it.
+        told = str(exc) if isinstance(exc, Unreachable) and str(exc) else describe(exc)
+        reason = f"{name}: unreachable: {told}"
         return Outcome(
             spec.unreachable, one_line(reason), unit=spec.unit, unreachable=True, via=_via(exc)
         )

@@ -96,9 +96,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if not state.is_worker:
         config.pluginmanager.register(Controller(config, state), "synthetic-controller")
     if config.getoption("allure_report_dir", None):
-        from synthetic import allure_masking
+        from synthetic import allure_masking, allure_report
 
         config.stash[_ALLURE_KEY] = allure_masking.register(state.config.masker)
+        allure_report.register(config)  # after the masker: called before it
 
 
 def _collect_configured_checks(config: pytest.Config, state: RunState) -> None:
@@ -119,9 +120,10 @@ def _collect_configured_checks(config: pytest.Config, state: RunState) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     plugin = config.stash.get(_ALLURE_KEY, None)
     if plugin is not None:
-        from synthetic import allure_masking
+        from synthetic import allure_masking, allure_report
 
         allure_masking.unregister(plugin)
+        allure_report.unregister(config)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

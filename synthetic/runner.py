@@ -22,7 +22,7 @@ from synthetic.errors import MeasurementError, ThresholdBreach
 from synthetic.outcome import Outcome, classify, evaluate, one_line
 from synthetic.redact import mask_exception
 from synthetic.results import Severity
-from synthetic.session import OUTCOME_KEY, RUN_KEY, RunState
+from synthetic.session import OUTCOME_KEY, RunState
 from synthetic.spec import CheckSpec
 
 # Exceptions a check raises on purpose, already carrying the reason to show.
@@ -68,9 +68,6 @@ def evaluate_returned(item: pytest.Function, spec: CheckSpec, returned: list[Any
         value = asyncio.run(value)
     outcome = evaluate(spec, value)
     item.stash[OUTCOME_KEY] = outcome
-    state = item.config.stash.get(RUN_KEY, None)
-    if state is not None:
-        allure_report.annotate(item, spec, outcome, state)
     _raise_for(outcome, spec.metric)
 
 
@@ -123,6 +120,7 @@ def record_result(
     if outcome is not None:
         result = state.make_result(item, spec, outcome, call.duration)
         report.synthetic = result.to_json()  # type: ignore[attr-defined]
+        allure_report.annotate(item, result, state.config.environment.name)
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

@@ -108,6 +108,15 @@ OPTIONS = (
         "send delivers them (choose it explicitly)",
         ("off", "dry-run", "send"),
     ),
+    Option(
+        "synthetic_target_version",
+        ("--target-version",),
+        "synthetic_target_version",
+        "SYNTHETIC_TARGET_VERSION",
+        None,
+        "version of the target being checked (a release or commit), written to the Allure "
+        "report's environment",
+    ),
 )
 
 

@@ -1,12 +1,17 @@
-"""Allure results of checks: severity, labels, runbook link, parameters, evidence."""
+"""Allure results of checks: severity, labels, runbook link, parameters, evidence,
+statuses and messages from severity, and the run's files (environment, executor,
+categories). The rendered HTML reports are tested in test_allure_html.py."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from synthetic.allure_report import CATEGORIES, executor_info
 
 INI = """
 [pytest]
@@ -150,3 +155,216 @@ def test_without_alluredir_nothing_is_written(checks: pytest.Pytester) -> None:
     assert not (checks.path / "allure").exists()
     assert not list(checks.path.rglob("*-result.json"))
     assert not list(checks.path.rglob("*-attachment*"))
+
+
+MIXED = """
+import pytest
+from synthetic import MeasurementError, Unreachable
+
+@pytest.fixture
+def snapshot():
+    raise Unreachable("redis at 127.0.0.1:9: connection refused", target="redis")
+
+@pytest.mark.metric("health.status", component="bff", priority="P1")
+@pytest.mark.critical("!= 'ok'")
+def check_health(bff):
+    return bff.json("/health")["status"]
+
+@pytest.mark.metric("redis.memory", unit="%")
+@pytest.mark.critical("> 90%")
+def check_memory(snapshot):
+    return snapshot
+
+@pytest.mark.metric("cache.hit_rate", unit="%")
+@pytest.mark.critical("< 50%")
+def check_cache():
+    raise MeasurementError("INFO has no keyspace_hits")
+
+@pytest.mark.metric("integration.health", unreachable="unknown")
+@pytest.mark.critical("!= 'ok'")
+def check_integration(bff):
+    return bff.json("/auth/health-check")["status"]
+
+@pytest.mark.metric("queue.optional")
+@pytest.mark.critical("> 1")
+def check_skipped():
+    pytest.skip("not configured")
+"""
+
+
+def status_line(result: dict[str, Any]) -> tuple[str, str]:
+    return result["status"], (result.get("statusDetails") or {}).get("message", "")
+
+
+def test_status_and_message_follow_the_severity(checks: pytest.Pytester) -> None:
+    checks.makepyfile(check_mixed=MIXED)
+    checks.runpytest("--env", "staging", "--alluredir=allure")
+    found = allure_results(checks.path / "allure")
+    # A breach is failed; so is an unreachable target, raised in the check or
+    # in a fixture (allure-pytest alone calls both broken).
+    assert status_line(found["check_queue"]) == (
+        "failed",
+        "CRITICAL: whmcs.queue_size = 57 requests (critical > 50)",
+    )
+    status, message = status_line(found["check_health"])
+    assert status == "failed"
+    assert message.startswith("CRITICAL: health.status: unreachable: ConnectError")
+    assert status_line(found["check_memory"]) == (
+        "failed",
+        "CRITICAL: redis.memory: unreachable: redis at 127.0.0.1:9: connection refused",
+    )
+    # Could not measure: broken, unreachable="unknown" included.
+    assert status_line(found["check_cache"]) == (
+        "broken",
+        "UNKNOWN: cache.hit_rate: INFO has no keyspace_hits",
+    )
+    assert status_line(found["check_integration"])[0] == "broken"
+    assert "unreachable: ConnectError" in status_line(found["check_integration"])[1]
+    # A warning passes, visibly: a message, a label and a tag.
+    assert status_line(found["check_latency"]) == (
+        "passed",
+        "WARNING: app.latency = 2500 ms (warning > 2s)",
+    )
+    assert status_line(found["check_disk"]) == ("passed", "")
+    assert found["check_skipped"]["status"] == "skipped"
+    # Checks that raise carry the same labels as checks that measured.
+    for name in ("check_health", "check_memory", "check_cache"):
+        assert labels(found[name], "environment") == ["staging"], name
+        assert labels(found[name], "metric"), name
+    assert labels(found["check_memory"], "synthetic_severity") == ["critical"]
+    assert "unreachable" in labels(found["check_memory"], "tag")
+    assert labels(found["check_health"], "severity") == ["blocker"]
+
+
+def test_status_under_xdist(checks: pytest.Pytester) -> None:
+    checks.makepyfile(check_mixed=MIXED)
+    checks.runpytest("--env", "staging", "--alluredir=allure", "-n", "2")
+    found = allure_results(checks.path / "allure")
+    assert found["check_memory"]["status"] == "failed"
+    assert found["check_cache"]["status"] == "broken"
+    assert status_line(found["check_latency"])[1].startswith("WARNING: ")
+
+
+GITHUB_ENV = {
+    "GITHUB_ACTIONS": "true",
+    "GITHUB_SERVER_URL": "https://github.com",
+    "GITHUB_REPOSITORY": "acme/portal",
+    "GITHUB_RUN_ID": "4242",
+    "GITHUB_RUN_NUMBER": "17",
+    "GITHUB_WORKFLOW": "synthetic (scheduled)",
+}
+CI_VARIABLES = ("GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL")
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_run_files_in_a_github_actions_job(
+    checks: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in GITHUB_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SYNTHETIC_TARGET_VERSION", "v2.4.1")
+    run(checks)
+    folder = checks.path / "allure"
+    properties = read_properties(folder / "environment.properties")
+    assert properties["environment"] == "staging"
+    assert properties["target"] == "http://127.0.0.1:9/"
+    assert properties["version"] == "v2.4.1"
+    assert properties["synthetic.run_id"]
+    assert json.loads((folder / "executor.json").read_text(encoding="utf-8")) == {
+        "name": "GitHub Actions",
+        "type": "github",
+        "url": "https://github.com/acme/portal",
+        "buildOrder": 17,
+        "buildName": "synthetic (scheduled) 17",
+        "buildUrl": "https://github.com/acme/portal/actions/runs/4242",
+    }
+    assert json.loads((folder / "categories.json").read_text(encoding="utf-8")) == list(CATEGORIES)
+    allurerc = json.loads((folder / "allurerc.json").read_text(encoding="utf-8"))
+    assert [rule["name"] for rule in allurerc["categories"]["rules"]] == [
+        "Unreachable targets",
+        "Critical breaches",
+        "Warnings",
+        "Broken checks",
+    ]
+
+
+def test_no_executor_outside_ci_and_the_target_version_option(
+    checks: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in CI_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    run(checks, "--target-version", "abc123")
+    folder = checks.path / "allure"
+    assert not (folder / "executor.json").exists()
+    assert read_properties(folder / "environment.properties")["version"] == "abc123"
+
+
+def test_a_secret_in_the_target_is_masked_in_the_run_files(
+    checks: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORTAL_HOST", TOKEN)
+    checks.makefile(
+        ".toml",
+        synthetic=CONFIG.replace("127.0.0.1:9/", "127.0.0.1:9/tenant/${PORTAL_HOST}/"),
+    )
+    checks.runpytest("--env", "staging", "--alluredir=allure", "--alerts=off")
+    text = (checks.path / "allure" / "environment.properties").read_text(encoding="utf-8")
+    assert "target=http://127.0.0.1:9/tenant/***/" in text.splitlines()
+    assert TOKEN not in text
+
+
+def test_executor_from_gitlab_and_jenkins() -> None:
+    gitlab = executor_info(
+        {
+            "GITLAB_CI": "true",
+            "CI_PROJECT_URL": "https://gitlab.example/acme/portal",
+            "CI_PIPELINE_IID": "88",
+            "CI_JOB_NAME": "synthetic",
+            "CI_JOB_URL": "https://gitlab.example/acme/portal/-/jobs/9",
+        }
+    )
+    assert gitlab == {
+        "name": "GitLab CI",
+        "type": "gitlab",
+        "url": "https://gitlab.example/acme/portal",
+        "buildOrder": 88,
+        "buildName": "synthetic",
+        "buildUrl": "https://gitlab.example/acme/portal/-/jobs/9",
+    }
+    jenkins = executor_info({"JENKINS_URL": "https://ci.example/", "BUILD_NUMBER": "x"})
+    assert jenkins == {"name": "Jenkins", "type": "jenkins", "url": "https://ci.example/"}
+    assert executor_info({"CI": "true"}) is None
+
+
+MESSAGES = {
+    "CRITICAL: whmcs.queue_size = 57 requests (critical > 50)": ("failed", "Critical breaches"),
+    "CRITICAL: health.status: unreachable: ConnectError: refused": (
+        "failed",
+        "Unreachable targets",
+    ),
+    "UNKNOWN: integration.health: unreachable: timed out": ("broken", "Unreachable targets"),
+    "UNKNOWN: cache.hit_rate: INFO has no keyspace_hits\nsecond line": (
+        "broken",
+        "Broken checks",
+    ),
+    "ValueError: a fixture broke": ("broken", "Broken checks"),
+    "WARNING: app.latency = 2500 ms (warning > 2s)": ("passed", "Warnings"),
+}
+
+
+@pytest.mark.parametrize(("message", "expected"), MESSAGES.items())
+def test_each_message_falls_in_exactly_one_category(
+    message: str, expected: tuple[str, str]
+) -> None:
+    # Java's `matches` semantics (Allure 2): the whole message must match.
+    status, category = expected
+    matched = [
+        rule["name"]
+        for rule in CATEGORIES
+        if status in rule["matchedStatuses"] and re.fullmatch(rule["messageRegex"], message)
+    ]
+    assert matched == [category]
