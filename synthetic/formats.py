@@ -1,10 +1,12 @@
-"""A run as text other tools read: a Nagios plugin line, a GitHub job summary.
+"""A run as text other tools read: a Nagios plugin line, a GitHub job summary,
+a check's JUnit properties.
 
-Pure: a `RunResult` in, text out.
+Pure: results in, text out.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -18,6 +20,34 @@ from synthetic.units import format_value
 # guidelines); any other unit is left out of the performance data.
 _NAGIOS_UOM = {"s": "s", "ms": "ms", "us": "us", "%": "%", "B": "B", "KB": "KB", "MB": "MB"}
 MAX_SUMMARY_CHECKS = 3
+
+
+def junit_properties(result: CheckResult) -> list[tuple[str, str]]:
+    """A check's ``<property>`` elements in JUnit XML: severity, value, unit, thresholds.
+
+    JUnit has only passed/failed/error/skipped; these say what the check
+    found, for a CI's test view or any JUnit reader.
+    """
+    fields = {
+        "synthetic.severity": result.severity.value,
+        "synthetic.metric": result.key,
+        "synthetic.value": result.value,
+        "synthetic.unit": result.unit,
+        "synthetic.warning": result.warning,
+        "synthetic.critical": result.critical,
+        "synthetic.reason": result.reason,
+    }
+    return [(name, _property(value)) for name, value in fields.items() if value is not None]
+
+
+def _property(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def nagios(run: RunResult) -> str:

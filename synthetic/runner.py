@@ -19,6 +19,7 @@ import pytest
 
 from synthetic import allure_report
 from synthetic.errors import MeasurementError, ThresholdBreach
+from synthetic.formats import junit_properties
 from synthetic.outcome import Outcome, classify, evaluate, one_line
 from synthetic.redact import mask_exception
 from synthetic.results import Severity
@@ -120,6 +121,9 @@ def record_result(
     if outcome is not None:
         result = state.make_result(item, spec, outcome, call.duration)
         report.synthetic = result.to_json()  # type: ignore[attr-defined]
+        # JUnit XML takes a test case's properties from the teardown report,
+        # made from item.user_properties after this.
+        item.user_properties.extend(junit_properties(result))
         allure_report.annotate(item, result, state.config.environment.name)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from synthetic.formats import github_summary, nagios, perfdata
+from synthetic.formats import github_summary, junit_properties, nagios, perfdata
 from synthetic.results import CheckResult, RunResult, Severity
 from tests.test_cli import project, synthetic_cmd  # noqa: F401 - the fixture is used
 
@@ -124,3 +124,82 @@ def test_a_run_in_github_actions_writes_the_job_summary(project: Path) -> None: 
     written = summary.read_text(encoding="utf-8")
     assert written.startswith("earlier step\n### 🟡 synthetic: WARNING (sandbox)")
     assert "| 🟡 warning | `check_project.py::check_queue` | 11 requests | > 10 | > 50 |" in written
+
+
+def test_junit_properties_carry_severity_value_and_thresholds() -> None:
+    queue = result(
+        "whmcs.queue_size", Severity.CRITICAL, 57, unit="requests", warning="> 10", critical="> 50"
+    )
+    assert junit_properties(queue) == [
+        ("synthetic.severity", "critical"),
+        ("synthetic.metric", "whmcs.queue_size"),
+        ("synthetic.value", "57"),
+        ("synthetic.unit", "requests"),
+        ("synthetic.warning", "> 10"),
+        ("synthetic.critical", "> 50"),
+        ("synthetic.reason", "whmcs.queue_size = 57 (critical)"),
+    ]
+    labelled = result("integration.health", Severity.OK, "ok", labels={"integration": "whmcs"})
+    assert dict(junit_properties(labelled))["synthetic.metric"] == (
+        'integration.health{integration="whmcs"}'
+    )
+    assert dict(junit_properties(result("x", Severity.OK, True)))["synthetic.value"] == "true"
+    assert dict(junit_properties(result("x", Severity.OK, {"b": 1})))["synthetic.value"] == (
+        '{"b": 1}'
+    )
+    unknown = result("cache.hit_rate", Severity.UNKNOWN, None)
+    assert "synthetic.value" not in dict(junit_properties(unknown))
+
+
+JUNIT_CHECKS = """
+import pytest
+from synthetic import MeasurementError
+
+@pytest.mark.metric("whmcs.queue_size", unit="requests")
+@pytest.mark.warning("> 10")
+@pytest.mark.critical("> 50")
+def check_queue():
+    return 57
+
+@pytest.mark.metric("app.latency", unit="ms")
+@pytest.mark.warning("> 2s")
+@pytest.mark.critical("> 5s")
+def check_latency():
+    return 2500
+
+@pytest.mark.metric("cache.hit_rate", unit="%")
+@pytest.mark.critical("< 50%")
+def check_cache():
+    raise MeasurementError("INFO has no keyspace_hits")
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_junit_xml_carries_each_checks_severity_and_value(
+    pytester: pytest.Pytester, workers: list[str]
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    pytester.makeini("[pytest]\npython_files = check_*.py\npython_functions = check_*\n")
+    pytester.makefile(
+        ".toml", synthetic='[environments.sandbox]\nbase_url = "http://127.0.0.1:9/"\n'
+    )
+    pytester.makepyfile(check_all=JUNIT_CHECKS)
+    pytester.runpytest("--junitxml=junit.xml", "--alerts=off", *workers)
+    cases = {
+        case.get("name"): case for case in ET.parse(pytester.path / "junit.xml").iter("testcase")
+    }
+    properties = {
+        name: {p.get("name"): p.get("value") for p in case.iter("property")}
+        for name, case in cases.items()
+    }
+    assert properties["check_queue"]["synthetic.severity"] == "critical"
+    assert properties["check_queue"]["synthetic.value"] == "57"
+    assert properties["check_queue"]["synthetic.critical"] == "> 50"
+    assert properties["check_latency"]["synthetic.severity"] == "warning"
+    assert properties["check_latency"]["synthetic.value"] == "2500"
+    assert properties["check_cache"]["synthetic.severity"] == "unknown"
+    assert "no keyspace_hits" in properties["check_cache"]["synthetic.reason"]
+    # The JUnit status agrees: a breach fails, a warning passes.
+    assert cases["check_queue"].find("failure") is not None
+    assert cases["check_latency"].find("failure") is None
