@@ -306,17 +306,14 @@ def _keep_evidence(run: _Run, frame: pl.DataFrame, parsed: Parsed, chunk: bytes,
         if rows.height == 0:
             continue
         lines = raw_lines(parsed, chunk, rows["row"].to_list())
-        for (ms, duration), line in zip(
-            rows.select("ms", "duration").iter_rows(), lines, strict=True
+        for (ms, duration, dependency), line in zip(
+            rows.select("ms", "duration", "dep").iter_rows(), lines, strict=True
         ):
-            run.entries[kind].append(
-                {
-                    "at": ms,
-                    "duration": duration,
-                    "file": name,
-                    "line": evidence.line_evidence(line, personal),
-                }
-            )
+            entry = {"at": ms, "duration": duration, "file": name}
+            if dependency is not None:
+                entry["dependency"] = dependency
+            entry["line"] = evidence.line_evidence(line, personal)
+            run.entries[kind].append(entry)
     run.entries["errors"] = evidence.latest(run.entries["errors"], since_ms=0)
     run.entries["external_errors"] = evidence.latest(run.entries["external_errors"], since_ms=0)
     run.entries["slowest"] = evidence.slowest_per_minute(run.entries["slowest"], since_ms=0)
