@@ -24,7 +24,8 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,9 +114,7 @@ def analyse(
         reader = LogReader(Path(path), old)
         report: dict[str, Any] = {"error": None}
         try:
-            for chunk in reader.chunks():
-                if chunk:
-                    _fold(run, chunk, path)
+            _fold_all(run, reader.chunks(), path)
         except LogFileError as exc:
             report["error"] = str(exc)
         position = reader.position if report["error"] is None else old
@@ -167,10 +166,24 @@ def _timed(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_row_index("row").with_columns(ms=moment)
 
 
-def _fold(run: _Run, chunk: bytes, path: str) -> None:
-    """Parse one chunk and add it to the run's aggregates and evidence."""
+def _fold_all(run: _Run, chunks: Iterator[bytes], path: str) -> None:
+    """Parse the next chunk while this one is folded (polars releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="logs-parse") as pool:
+        pending: tuple[bytes, Future[Parsed]] | None = None
+        for chunk in chunks:
+            if not chunk:
+                continue
+            upcoming = (chunk, pool.submit(parse_chunk, chunk, run.settings))
+            if pending is not None:
+                _fold(run, pending[0], pending[1].result(), path)
+            pending = upcoming
+        if pending is not None:
+            _fold(run, pending[0], pending[1].result(), path)
+
+
+def _fold(run: _Run, chunk: bytes, parsed: Parsed, path: str) -> None:
+    """Add one parsed chunk to the run's aggregates and evidence."""
     settings = run.settings
-    parsed = parse_chunk(chunk, settings)
     frame = _timed(parsed.frame)
     stats = run.stats
     stats["skipped"] += parsed.skipped
