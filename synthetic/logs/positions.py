@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 HEAD_BYTES = 256
-CHUNK_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 4 * 1024 * 1024
 MAX_LINE = 1024 * 1024
 
 
