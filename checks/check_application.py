@@ -3,10 +3,11 @@
 - ``app.response_time_p95``: a burst of timed GET requests, its 95th percentile.
 - ``app.active_connections``: the BFF's open HTTP connections (a gauge of its
   Prometheus ``/metrics``) as a share of the configured capacity.
+- ``app.error_rate``: the share of requests answered with a 5xx in the last
+  hour, from the BFF's Pino logs (``log_files``), as the guide measures it.
 
-The log-derived application metrics of the monitoring guide (``app.error_rate``,
-slow requests, ...) come with the log-reading issue and belong in this file,
-below the two checks here.
+The other log-derived metrics (error lines, slow requests, p95 from the
+logs) are in check_logs.py; the external dependencies' in check_external.py.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from synthetic import BFFClient, Environment, Measurement, MeasurementError
+from synthetic.logs.metrics import LogMetrics
 from synthetic.prometheus import gauge_value
 
 pytestmark = pytest.mark.metric(component="bff", runbook="incident-response")
@@ -147,3 +149,13 @@ def check_active_connections(bff: BFFClient, synthetic_env: Environment) -> Meas
         raise MeasurementError(f"{name} is negative ({connections:g})")
     evidence = {"metric": name, "connections": connections, "capacity": capacity}
     return Measurement(connections / capacity * 100, unit="%", evidence=evidence)
+
+
+# The guide's "Error rate | Logs | >1% | >5%": requests with statusCode >= 500
+# in the last hour (rate_window_minutes), from the log lines, not from probes.
+@pytest.mark.metric("app.error_rate", unit="%", priority="P2")
+@pytest.mark.warning("> 1%")
+@pytest.mark.critical("> 5%")
+def check_error_rate(log_analysis: LogMetrics) -> Measurement:
+    """Share of request lines with statusCode >= 500 in the last hour of log_files."""
+    return log_analysis.error_rate()

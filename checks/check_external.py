@@ -1,13 +1,22 @@
-"""Integrations behind the BFF (GET /auth/health-check) and the catalog cache."""
+"""Integrations behind the BFF: their health (GET /auth/health-check), the catalog
+cache, and, from the BFF's Pino logs, their response times and error rates.
+
+Which log lines are calls to which dependency is configured in the
+environment's ``logs`` table (``dependency_pattern`` or ``dependency_field``);
+the default matches the guide's ``(WHMCS|Salesforce|Freebit)`` grep. A
+dependency with no calls in the window is skipped: nothing to measure.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from checks.conftest import dig
-from synthetic import BFFClient
+from synthetic import BFFClient, Measurement
+from synthetic.logs.metrics import LogMetrics, NoLogData
 
 pytestmark = pytest.mark.metric(
     component="integrations", runbook="external-dependencies", priority="P2"
@@ -31,3 +40,46 @@ def check_catalog_cache(bff: BFFClient) -> Any:
     A degraded cache is not a failing endpoint: its hit rate is cache.hit_rate's job.
     """
     return dig(bff.json("/health/catalog/cache"), "status")
+
+
+def _or_skip(measure: Callable[[], Measurement]) -> Measurement:
+    try:
+        return measure()
+    except NoLogData as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.mark.parametrize("dependency", ["salesforce", "whmcs"])
+@pytest.mark.metric("external.response_time_p95", unit="ms", priority="P3")
+@pytest.mark.warning("> 2s")
+@pytest.mark.critical("> 5s")
+def check_external_response_time_p95(log_analysis: LogMetrics, dependency: str) -> Measurement:
+    """p95 duration of the dependency's calls in the logs' recent window (5 min)."""
+    return _or_skip(lambda: log_analysis.response_time_p95(f"dep:{dependency}"))
+
+
+# Freebit is slower by nature: the guide gives it its own limits.
+@pytest.mark.parametrize("dependency", ["freebit"])
+@pytest.mark.metric("external.response_time_p95", unit="ms", priority="P3")
+@pytest.mark.warning("> 3s")
+@pytest.mark.critical("> 10s")
+def check_freebit_response_time_p95(log_analysis: LogMetrics, dependency: str) -> Measurement:
+    """p95 duration of Freebit's calls in the logs' recent window (5 min)."""
+    return _or_skip(lambda: log_analysis.response_time_p95(f"dep:{dependency}"))
+
+
+@pytest.mark.metric("external.error_rate", unit="%")
+@pytest.mark.warning("> 1%")
+@pytest.mark.critical("> 5%")
+def check_external_error_rate(log_analysis: LogMetrics) -> Measurement:
+    """Failed external calls among all external calls in the last hour of the logs."""
+    return _or_skip(log_analysis.external_error_rate)
+
+
+@pytest.mark.parametrize("dependency", ["salesforce", "whmcs", "freebit"])
+@pytest.mark.metric("external.error_rate", unit="%")
+@pytest.mark.warning("> 1%")
+@pytest.mark.critical("> 5%")
+def check_dependency_error_rate(log_analysis: LogMetrics, dependency: str) -> Measurement:
+    """Failed calls to one dependency among its calls in the last hour of the logs."""
+    return _or_skip(lambda: log_analysis.external_error_rate(dependency))

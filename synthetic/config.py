@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from synthetic.alerts.settings import AlertSettings, AlertsModel, Receiver, resolve_alerts
 from synthetic.errors import ConfigError
+from synthetic.logs.settings import LogsSettings
 from synthetic.redact import Masker, is_sensitive_key
 
 SANDBOX = "sandbox"
@@ -92,6 +93,7 @@ class EnvironmentModel(_Model):
     postgres_dsn: str | None = None
     metrics_url: str | None = None
     log_files: list[str] = Field(default_factory=list)
+    logs: LogsSettings = Field(default_factory=LogsSettings)
     state: str | None = None
     runbook_base_url: str | None = None
     bullmq_queues: list[str] = Field(default_factory=list)
@@ -183,6 +185,7 @@ class Environment:
     postgres_dsn: str | None = None
     metrics_url: str | None = None
     log_files: tuple[str, ...] = ()
+    logs: LogsSettings = field(default_factory=LogsSettings)
     state: str | None = None
     bullmq_queues: tuple[str, ...] = ()
     bullmq_prefix: str = "bull"

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import psycopg
     import redis
 
+    from synthetic.logs.metrics import LogMetrics
+
 
 def _require(environment: Environment, key: str) -> Any:
     """The configured value, or skip the check naming what is missing."""
@@ -104,3 +106,32 @@ def postgres(synthetic_env: Environment) -> Iterator[psycopg.Connection[Any]]:
     )
     yield connection
     connection.close()
+
+
+@pytest.fixture(scope="session")
+def log_analysis(request: pytest.FixtureRequest, synthetic_env: Environment) -> LogMetrics:
+    """The run's analysis of the environment's ``log_files``: new lines since the
+    previous run folded into per-minute aggregates, read once per run however
+    many processes ask (see `synthetic.logs.shared`). Skips when ``log_files``
+    is unset; a file that cannot be read makes the log checks UNKNOWN, naming it.
+    """
+    from synthetic.errors import MeasurementError
+    from synthetic.logs.analysis import analyse
+    from synthetic.logs.metrics import LogMetrics
+    from synthetic.logs.shared import analysis_once
+
+    files: tuple[str, ...] = _require(synthetic_env, "log_files")
+    state = run_state(request.config)
+    settings = synthetic_env.logs
+
+    def compute() -> dict[str, Any]:
+        return analyse(files, settings, state.previous.get("logs"))
+
+    document = analysis_once(
+        state.results_dir, state.run_id, compute, timeout_s=synthetic_env.check_timeout_s
+    )
+    metrics = LogMetrics(document, settings)
+    errors = metrics.file_errors()
+    if errors:
+        raise MeasurementError("; ".join(errors))
+    return metrics

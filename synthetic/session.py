@@ -273,11 +273,16 @@ class RunState:
         return path
 
     def save_state(self, run: RunResult) -> None:
+        from synthetic.logs.shared import take_state
+
+        logs = take_state(self.results_dir, self.run_id)  # cleans up the run's files too
         if self.store is None:
             return
         document = self.previous
         for check in run.checks:
             merge_samples(document, check.key, check.samples)
+        if logs is not None:
+            document["logs"] = logs
         try:
             self.store.save(document)
         except StateError as exc:

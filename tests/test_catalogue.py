@@ -91,7 +91,16 @@ CATALOGUE: dict[str, tuple[str | None, list[tuple[Any, Severity]]]] = {
     "redis.latency": ("ms", upper(10, 50)),
     "redis.evictions": ("/min", [(0, OK), (0.01, WARNING), (100, WARNING), (100.01, CRITICAL)]),
     "catalog.cache": (None, [("ok", OK), ("degraded", OK), ("failing", CRITICAL)]),
+    # From the BFF's Pino logs (issue 6).
+    "app.error_rate": ("%", upper(1, 5)),
+    "logs.error_count": ("lines", upper(10, 50)),
+    "logs.response_time_p95": ("ms", upper(2000, 5000)),
+    "logs.slow_requests": ("requests", upper(10, 100)),
+    "external.error_rate": ("%", upper(1, 5)),
 }
+# Freebit has its own limits in the guide: one table per dependency.
+EXTERNAL_P95 = {"salesforce": upper(2000, 5000), "whmcs": upper(2000, 5000),
+                "freebit": upper(3000, 10000)}  # fmt: skip
 
 RUNBOOKS = {"incident-response", "database-operations", "queue-management", "external-dependencies"}
 
@@ -145,6 +154,15 @@ def test_thresholds_follow_the_guide(catalogue: dict[str, list[CheckSpec]], metr
         for value, expected in table:
             outcome = evaluate(spec, value)
             assert outcome.severity is expected, f"{spec.id}: {value!r} -> {outcome.reason}"
+
+
+def test_external_response_time_per_dependency(catalogue: dict[str, list[CheckSpec]]) -> None:
+    specs = catalogue["external.response_time_p95"]
+    assert sorted(spec.labels["dependency"] for spec in specs) == sorted(EXTERNAL_P95)
+    for spec in specs:
+        assert spec.unit == "ms"
+        for value, expected in EXTERNAL_P95[spec.labels["dependency"]]:
+            assert evaluate(spec, value).severity is expected, f"{spec.id}: {value!r}"
 
 
 def test_checks_carry_runbook_priority_and_component(

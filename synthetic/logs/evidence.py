@@ -1,0 +1,75 @@
+"""The log lines attached to a result, redacted before they are kept.
+
+What the guide's greps show: the slowest requests and the latest errors. A
+line is kept as parsed JSON with secrets (``authorization``, ``password``,
+``token``, ...) and personal data (the configured ``redact_fields``: email,
+name, phone, ip, ...) masked, e-mail addresses masked inside any text, and
+long text cut. Redacted here, before the state store or a worker's result
+ever holds it; the run's masker still masks known secrets at the edges.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from synthetic.redact import MASK, is_sensitive_key
+
+KEEP = 20
+MAX_TEXT = 500
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}\.[A-Za-z]{2,24}")
+
+
+def redact(value: Any, personal: frozenset[str], *, depth: int = 0) -> Any:
+    """A copy of a parsed line with secret and personal fields masked."""
+    if isinstance(value, dict):
+        if depth > 4:
+            return MASK
+        return {
+            key: MASK
+            if (is_sensitive_key(key) or key.lower() in personal) and item is not None
+            else redact(item, personal, depth=depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(item, personal, depth=depth + 1) for item in value[:KEEP]]
+    if isinstance(value, str):
+        text = _EMAIL.sub(MASK, value)
+        return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "..."
+    return value
+
+
+def line_evidence(line: bytes, personal: frozenset[str]) -> Any:
+    """One raw line as redacted JSON (or its redacted text, if it is not JSON)."""
+    try:
+        return redact(orjson.loads(line), personal)
+    except orjson.JSONDecodeError:
+        return redact(line.decode("utf-8", "replace"), personal)
+
+
+def latest(entries: Iterable[dict[str, Any]], *, since_ms: int) -> list[dict[str, Any]]:
+    """The `KEEP` latest entries at or after ``since_ms``, newest first."""
+    kept = [e for e in entries if e["at"] >= since_ms]
+    return sorted(kept, key=lambda e: (e["at"], e.get("seq", 0)), reverse=True)[:KEEP]
+
+
+def slowest(entries: Iterable[dict[str, Any]], *, since_ms: int) -> list[dict[str, Any]]:
+    """The `KEEP` slowest entries at or after ``since_ms``, slowest first."""
+    kept = [e for e in entries if e["at"] >= since_ms]
+    return sorted(kept, key=lambda e: (e["duration"], e["at"]), reverse=True)[:KEEP]
+
+
+def slowest_per_minute(entries: Iterable[dict[str, Any]], *, since_ms: int) -> list[dict[str, Any]]:
+    """The `KEEP` slowest of each minute at or after ``since_ms``.
+
+    What the state keeps: the window's 20 slowest are among them whichever
+    minutes later leave the window.
+    """
+    by_minute: dict[int, list[dict[str, Any]]] = {}
+    for entry in entries:
+        if entry["at"] >= since_ms:
+            by_minute.setdefault(entry["at"] // 60_000, []).append(entry)
+    return [e for group in by_minute.values() for e in slowest(group, since_ms=since_ms)]

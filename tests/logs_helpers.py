@@ -1,0 +1,65 @@
+"""Generated Pino logs and a straightforward reference computation, for the log tests."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from synthetic.sandbox.pino import external_line, request_line
+
+NOW_MS = 1_736_937_000_000  # 2025-01-15T10:30:00Z, a minute boundary
+PATHS = ("/api/invoices", "/api/subscriptions", "/api/catalog", "/health")
+
+
+@dataclass(frozen=True)
+class Line:
+    at: int
+    kind: str  # request | salesforce | whmcs | freebit
+    duration: float
+    status: int | None
+    failed: bool
+    raw: bytes
+
+
+def generate(count: int, *, seed: int = 1, span_ms: int = 90 * 60_000) -> list[Line]:
+    """``count`` lines spread (out of order a little) over ``span_ms`` before NOW_MS."""
+    rng = random.Random(seed)
+    lines = []
+    for i in range(count):
+        at = NOW_MS - span_ms + i * span_ms // count + rng.randint(-3000, 3000)
+        at = min(at, NOW_MS)
+        duration = float(round(rng.lognormvariate(5.5, 1.0)))
+        if rng.random() < 0.2:
+            dependency = rng.choice(["salesforce", "whmcs", "freebit"])
+            failed = rng.random() < 0.05
+            raw = external_line(
+                time_ms=at, dependency=dependency, operation="q", duration_ms=duration,
+                correlation_id=f"req-{i}", failed=failed,
+            )  # fmt: skip
+            lines.append(Line(at, dependency, duration, None, failed, raw))
+        else:
+            status = 500 if rng.random() < 0.03 else 200
+            raw = request_line(
+                time_ms=at, method="GET", path=rng.choice(PATHS), status=status,
+                duration_ms=duration, correlation_id=f"req-{i}",
+                extra={"email": f"user{i}@example.com"},
+            )  # fmt: skip
+            lines.append(Line(at, "request", duration, status, status >= 500, raw))
+    return lines
+
+
+def write(path: Path, lines: list[Line]) -> None:
+    path.write_bytes(b"".join(line.raw for line in lines))
+
+
+def in_window(line: Line, minutes: int, now_ms: int = NOW_MS) -> bool:
+    now_minute = now_ms // 60_000
+    return now_minute - minutes < line.at // 60_000 <= now_minute
+
+
+def rank_value(values: list[float], q: float) -> float:
+    """The value DDSketch's quantile estimates: sorted(values)[floor(q * (n - 1))]."""
+    ordered = sorted(values)
+    return ordered[math.floor(q * (len(ordered) - 1))]

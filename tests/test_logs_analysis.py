@@ -1,0 +1,180 @@
+"""The log analysis against a straightforward reference computation, on real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from synthetic.errors import MeasurementError
+from synthetic.logs.aggregate import RELATIVE_ACCURACY
+from synthetic.logs.analysis import analyse
+from synthetic.logs.metrics import LogMetrics, NoLogData
+from synthetic.logs.settings import LogsSettings
+from tests.logs_helpers import NOW_MS, Line, generate, in_window, rank_value, write
+
+SETTINGS = LogsSettings()
+
+
+def metrics(paths: list[Path], previous: Any = None, now_ms: int = NOW_MS) -> LogMetrics:
+    document = analyse([str(p) for p in paths], SETTINGS, previous, now_ms=now_ms)
+    return LogMetrics(json.loads(json.dumps(document)), SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def lines() -> list[Line]:
+    return generate(6000)
+
+
+def test_counts_and_rates_match_the_reference(tmp_path: Path, lines: list[Line]) -> None:
+    log = tmp_path / "combined.log"
+    write(log, lines)
+    result = metrics([log])
+
+    hour = [line for line in lines if in_window(line, 60)]
+    requests = [line for line in hour if line.kind == "request"]
+    errors_5xx = [line for line in requests if line.failed]
+    assert result.error_rate().value == pytest.approx(len(errors_5xx) / len(requests) * 100)
+
+    recent = [line for line in lines if in_window(line, 5)]
+    level50 = [line for line in recent if line.failed]
+    assert result.error_count().value == len(level50)
+
+    recent_requests = [line for line in recent if line.kind == "request"]
+    slow = [line for line in recent_requests if line.duration > 2000]
+    assert result.slow_requests().value == len(slow)
+
+    external = [line for line in hour if line.kind != "request"]
+    assert result.external_error_rate().value == pytest.approx(
+        sum(line.failed for line in external) / len(external) * 100
+    )
+    for dependency in ("salesforce", "whmcs", "freebit"):
+        calls = [line for line in external if line.kind == dependency]
+        measured = result.external_error_rate(dependency)
+        assert measured.value == pytest.approx(sum(c.failed for c in calls) / len(calls) * 100)
+
+
+def test_p95_within_the_sketch_accuracy(tmp_path: Path, lines: list[Line]) -> None:
+    log = tmp_path / "combined.log"
+    write(log, lines)
+    result = metrics([log])
+    recent = [line for line in lines if in_window(line, 5)]
+    for series, kind in [("requests", "request"), ("dep:whmcs", "whmcs")]:
+        expected = rank_value([line.duration for line in recent if line.kind == kind], 0.95)
+        measured = result.response_time_p95(series).value
+        assert abs(measured - expected) <= RELATIVE_ACCURACY * expected + 0.1, series
+
+
+def test_window_edges_are_whole_minutes(tmp_path: Path) -> None:
+    from synthetic.sandbox.pino import request_line
+
+    def at(ms: int) -> bytes:
+        return request_line(
+            time_ms=ms, method="GET", path="/x", status=500, duration_ms=1, correlation_id="c"
+        )
+
+    first_of_window = NOW_MS - 4 * 60_000  # the 5-minute window: this minute and 4 before
+    log = tmp_path / "a.log"
+    log.write_bytes(at(first_of_window) + at(first_of_window - 1) + at(NOW_MS + 59_999))
+    result = metrics([log])
+    assert result.error_count().value == 2  # the line 1 ms before the window is out
+
+
+def test_clock_skew_future_lines_are_counted_apart(tmp_path: Path) -> None:
+    from synthetic.sandbox.pino import request_line
+
+    def at(ms: int) -> bytes:
+        return request_line(
+            time_ms=ms, method="GET", path="/x", status=200, duration_ms=1, correlation_id="c"
+        )
+
+    log = tmp_path / "a.log"
+    # Out of order, one 30 s ahead (within the skew: this minute), one an hour ahead.
+    log.write_bytes(at(NOW_MS - 120_000) + at(NOW_MS - 240_000) + at(NOW_MS + 30_000)
+                    + at(NOW_MS + 3_600_000))  # fmt: skip
+    result = metrics([log])
+    assert result.slow_requests().evidence["requests"] == 3
+    assert result.run["future"] == 1
+
+
+def test_garbage_and_blank_lines_are_skipped_and_counted(tmp_path: Path) -> None:
+    lines = generate(50, span_ms=60_000)
+    log = tmp_path / "a.log"
+    body = b"".join(line.raw for line in lines)
+    log.write_bytes(b"not json at all\n\n" + body + b'{"level":"error","time":%d}\n[1,2]\n'
+                    % (NOW_MS - 1000))  # fmt: skip
+    result = metrics([log])
+    assert result.run["skipped"] == 2
+    assert result.error_count().value == sum(line.failed for line in lines) + 1  # "error" is 50
+
+
+def test_an_empty_file_has_no_data(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_bytes(b"")
+    result = metrics([log])
+    assert result.error_count().value == 0
+    with pytest.raises(NoLogData, match="no request lines"):
+        result.error_rate()
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    result = metrics([tmp_path / "missing.log"])
+    assert result.file_errors() == [f"{tmp_path / 'missing.log'}: log file not found"]
+
+
+def test_errors_written_to_two_files_count_once(tmp_path: Path, lines: list[Line]) -> None:
+    combined, errors = tmp_path / "combined.log", tmp_path / "error.log"
+    write(combined, lines)
+    write(errors, [line for line in lines if line.failed])
+    both = metrics([combined, errors])
+    alone = metrics([combined])
+    assert both.error_count().value == alone.error_count().value > 0
+    assert both.error_rate().value == alone.error_rate().value
+
+
+def test_evidence_is_redacted(tmp_path: Path) -> None:
+    from synthetic.sandbox.pino import request_line
+
+    log = tmp_path / "a.log"
+    log.write_bytes(
+        request_line(
+            time_ms=NOW_MS,
+            method="GET",
+            path="/x",
+            status=200,
+            duration_ms=3000,
+            correlation_id="c",
+            extra={
+                "email": "jane@example.com",
+                "authorization": "Bearer s3cr3t",
+                "note": "mail jane@example.com",
+            },
+        )
+    )
+    evidence = metrics([log]).slow_requests().evidence
+    text = json.dumps(evidence)
+    assert "jane@example.com" not in text
+    assert "s3cr3t" not in text
+    assert evidence["slowest"][0]["line"]["path"] == "/x"
+
+
+def test_a_failed_analysis_is_a_measurement_error() -> None:
+    with pytest.raises(MeasurementError, match="boom"):
+        LogMetrics({"error": "log analysis failed: boom"}, SETTINGS)
+
+
+def test_dependency_field_maps_another_format(tmp_path: Path) -> None:
+    settings = LogsSettings(dependency_field="integration", duration_field="responseTime")
+    log = tmp_path / "a.log"
+    rows = [
+        {"level": 30, "time": NOW_MS, "integration": "WHMCS", "responseTime": 100},
+        {"level": 50, "time": NOW_MS, "integration": "whmcs", "responseTime": 300},
+        {"level": 30, "time": NOW_MS, "msg": "WHMCS mentioned, not a call", "responseTime": 5},
+    ]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    document = analyse([str(log)], settings, None, now_ms=NOW_MS)
+    result = LogMetrics(document, settings)
+    assert result.external_error_rate("whmcs").value == 50
+    assert result.external_error_rate().evidence["calls"] == 2

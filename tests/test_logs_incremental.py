@@ -1,0 +1,137 @@
+"""Reading only what is new: positions, rotation, copy-truncate, partial lines."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from synthetic.logs.analysis import analyse
+from synthetic.logs.metrics import LogMetrics
+from synthetic.logs.settings import LogsSettings
+from tests.logs_helpers import NOW_MS, Line, generate
+
+SETTINGS = LogsSettings()
+
+
+def run(paths: list[Path], previous: Any) -> tuple[dict[str, Any], LogMetrics]:
+    document = json.loads(json.dumps(analyse([str(p) for p in paths], SETTINGS, previous,
+                                             now_ms=NOW_MS)))  # fmt: skip
+    return document["state"], LogMetrics(document, SETTINGS)
+
+
+def numbers(result: LogMetrics) -> dict[str, Any]:
+    return {
+        "error_rate": result.error_rate().value,
+        "error_count": result.error_count().value,
+        "slow": result.slow_requests().value,
+        "p95": result.response_time_p95().value,
+        "external": result.external_error_rate().value,
+        "whmcs_p95": result.response_time_p95("dep:whmcs").value,
+        "minutes": result.state["minutes"],
+    }
+
+
+def append(path: Path, data: bytes) -> None:
+    with path.open("ab") as handle:
+        handle.write(data)
+
+
+def test_incremental_equals_cold(tmp_path: Path) -> None:
+    lines = generate(4000)
+    body = b"".join(line.raw for line in lines)
+    cold_log = tmp_path / "cold.log"
+    cold_log.write_bytes(body)
+    _, cold = run([cold_log], None)
+
+    log = tmp_path / "combined.log"
+    log.write_bytes(b"")
+    state: Any = None
+    # Pieces cut anywhere, mid-line included.
+    for start in range(0, len(body), 99_991):
+        append(log, body[start : start + 99_991])
+        state, warm = run([log], state)
+    assert numbers(warm) == numbers(cold)
+
+
+def test_a_run_reads_only_the_new_bytes(tmp_path: Path) -> None:
+    lines = generate(2000)
+    log = tmp_path / "combined.log"
+    log.write_bytes(b"".join(line.raw for line in lines[:1500]))
+    state, first = run([log], None)
+    assert first.run["bytes_read"] == log.stat().st_size
+
+    added = b"".join(line.raw for line in lines[1500:])
+    append(log, added)
+    state, second = run([log], state)
+    assert second.run["bytes_read"] == len(added)
+    assert second.run["files"][str(log)]["started"] == "continued"
+
+    state, third = run([log], state)
+    assert third.run["bytes_read"] == 0
+    assert numbers(third) == numbers(second)
+
+
+def test_a_partial_line_counts_once_complete(tmp_path: Path) -> None:
+    lines = generate(200, span_ms=60_000)
+    failed = next(line for line in lines if line.failed)
+    log = tmp_path / "a.log"
+    log.write_bytes(failed.raw[:40])
+    state, first = run([log], None)
+    assert first.error_count().value == 0
+    assert first.run["skipped"] == 0
+    append(log, failed.raw[40:])
+    state, second = run([log], state)
+    assert second.error_count().value == 1
+    assert second.run["skipped"] == 0
+
+
+def test_rotation_reads_the_rest_of_the_old_file_then_the_new(tmp_path: Path) -> None:
+    lines = generate(300, span_ms=4 * 60_000)
+    log = tmp_path / "combined.log"
+    log.write_bytes(b"".join(line.raw for line in lines[:100]))
+    state, _ = run([log], None)
+    append(log, b"".join(line.raw for line in lines[100:150]))  # written before the rotation
+    os.rename(log, tmp_path / "combined.log.1")
+    log.write_bytes(b"".join(line.raw for line in lines[150:]))
+    state, result = run([log], state)
+    assert result.run["files"][str(log)]["started"] == "rotated"
+    assert result.error_count().value == sum(line.failed for line in lines)
+
+
+def test_copy_truncate_starts_over(tmp_path: Path) -> None:
+    lines = generate(300, span_ms=4 * 60_000)
+    log = tmp_path / "combined.log"
+    log.write_bytes(b"".join(line.raw for line in lines[:200]))
+    state, _ = run([log], None)
+    with log.open("r+b") as handle:  # logrotate's copytruncate: same inode, cut to zero
+        handle.truncate(0)
+    append(log, b"".join(line.raw for line in lines[200:]))
+    state, result = run([log], state)
+    report = result.run["files"][str(log)]
+    assert report["started"] in {"truncated", "replaced"}
+    assert report["bytes_read"] == log.stat().st_size
+    assert result.error_count().value == sum(line.failed for line in lines)
+
+
+def test_copy_truncate_that_grew_past_the_offset_is_seen(tmp_path: Path) -> None:
+    lines: list[Line] = generate(600, span_ms=4 * 60_000)
+    log = tmp_path / "combined.log"
+    log.write_bytes(b"".join(line.raw for line in lines[:100]))
+    state, _ = run([log], None)
+    with log.open("r+b") as handle:
+        handle.truncate(0)
+    append(log, b"".join(line.raw for line in lines[100:]))  # more than before
+    state, result = run([log], state)
+    assert result.run["files"][str(log)]["started"] == "replaced"
+    assert result.error_count().value == sum(line.failed for line in lines)
+
+
+def test_lines_older_than_the_longest_window_are_dropped(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_bytes(b"".join(line.raw for line in generate(500, span_ms=3 * 3_600_000)))
+    state, result = run([log], None)
+    oldest = min(int(m) for m in state["minutes"])
+    assert oldest > NOW_MS // 60_000 - 60
+    assert result.run["outside_window"] > 0
