@@ -14,6 +14,7 @@ import io
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -39,6 +40,7 @@ UNKNOWN = Severity.UNKNOWN.nagios_code
 # The demo's services, named in the sandbox environment of the repository's config.
 SANDBOX_REDIS_VAR = "SYNTHETIC_SANDBOX_REDIS_URL"
 SANDBOX_POSTGRES_VAR = "SYNTHETIC_SANDBOX_POSTGRES_DSN"
+SANDBOX_LOG_VAR = "SYNTHETIC_SANDBOX_LOG_FILE"
 
 
 class _RunCapture:
@@ -457,7 +459,7 @@ def _demo(args: argparse.Namespace, passthrough: list[str]) -> int:
     with contextlib.ExitStack() as stack:
         stack.enter_context(sandbox)
         print(f"synthetic demo: sandbox '{args.scenario}' at {sandbox.url}")
-        variables = {SANDBOX_URL_VAR: sandbox.url}
+        variables = {SANDBOX_URL_VAR: sandbox.url, SANDBOX_LOG_VAR: _sandbox_log(args)}
         if not args.no_services:
             variables.update(_start_services(stack, args.config))
         stack.enter_context(_environ(variables))
@@ -469,6 +471,18 @@ def _demo(args: argparse.Namespace, passthrough: list[str]) -> int:
             alerts=args.alerts,
         )
         return _run(run_args, passthrough, gate=False)
+
+
+def _sandbox_log(args: argparse.Namespace) -> str:
+    """The sandbox portal's Pino log, extended with the scenario's traffic since its
+    last line (kept in the results directory, so demo runs read it incrementally)."""
+    from synthetic.sandbox import portal_logs
+
+    results = args.results_dir or os.environ.get("SYNTHETIC_RESULTS_DIR") or "synthetic-results"
+    log = (Path(results) / "sandbox" / "combined.log").resolve()
+    written = portal_logs.extend(log, args.scenario, int(time.time() * 1000))
+    print(f"synthetic demo: {written} lines of '{args.scenario}' traffic appended to {log}")
+    return str(log)
 
 
 def _start_services(stack: contextlib.ExitStack, config_path: str | None) -> dict[str, str]:

@@ -367,7 +367,7 @@ def load_config(
         environment=_environment(
             chosen,
             name=name,
-            log_files=tuple(str(base / f) for f in chosen.log_files),
+            log_files=tuple(str(base / f) for f in chosen.log_files if f),  # '' is unset
             exporters=_exporters(chosen.exporters, base),
             state=state,
             thresholds=_thresholds(chosen),

@@ -180,8 +180,18 @@ def test_every_command_has_help(command: str, tmp_path: Path) -> None:
 # -- the demo against every scenario -----------------------------------------------------------
 
 EXPECTED = {
-    # scenario: (exit code, {metric key: severity})
-    "healthy": (0, {"health.status": "ok", "whmcs.queue_size": "ok"}),
+    # scenario: (exit code, {metric key: severity}); the log metrics read the
+    # sandbox portal's Pino log, which the demo extends with the scenario's traffic.
+    "healthy": (
+        0,
+        {
+            "health.status": "ok",
+            "whmcs.queue_size": "ok",
+            "app.error_rate": "ok",
+            "logs.error_count": "ok",
+            "external.error_rate": "ok",
+        },
+    ),
     # /health is degraded because its cache check fails: the guide makes a
     # failing health check critical, so the run is critical too.
     "degraded": (
@@ -194,11 +204,30 @@ EXPECTED = {
             "whmcs.queue_size": "warning",
             "whmcs.health": "warning",
             'integration.health{integration="salesforce"}': "warning",
+            "app.error_rate": "warning",
         },
     ),
-    "whmcs-backlog": (2, {"whmcs.queue_size": "critical", "whmcs.health": "critical"}),
-    "salesforce-quota": (2, {"salesforce.daily_api_usage": "critical"}),
-    "errors": (2, {'endpoint.status{path="/health/queues"}': "critical"}),
+    "whmcs-backlog": (
+        2,
+        {
+            "whmcs.queue_size": "critical",
+            "whmcs.health": "critical",
+            'external.error_rate{dependency="whmcs"}': "critical",
+            'external.response_time_p95{dependency="whmcs"}': "critical",
+            'external.error_rate{dependency="salesforce"}': "ok",
+        },
+    ),
+    "salesforce-quota": (
+        2,
+        {
+            "salesforce.daily_api_usage": "critical",
+            'external.error_rate{dependency="salesforce"}': "warning",
+        },
+    ),
+    "errors": (
+        2,
+        {'endpoint.status{path="/health/queues"}': "critical", "app.error_rate": "critical"},
+    ),
     "down": (2, {"health.status": "critical", "whmcs.queue_size": "critical"}),
     "malformed": (2, {"health.status": "unknown", 'endpoint.status{path="/health"}': "critical"}),
 }

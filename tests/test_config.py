@@ -799,3 +799,17 @@ def test_a_dollar_that_is_not_a_placeholder_is_an_error(tmp_path: Path, text: st
     path.write_text(f'[environments.x]\nheaders = {{ X = "{text}" }}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"environments\.x\.headers\.X: a '\$' that is not"):
         load_config(path=path, environment="x", environ={"HOST": "h"})
+
+
+def test_an_empty_log_file_entry_means_not_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("APP_LOG", raising=False)
+    path = write(
+        tmp_path,
+        """
+        [environments.sandbox]
+        log_files = ["${APP_LOG:-}", "error.log"]
+        """,
+    )
+    assert load(path).environment.log_files == (str(path.parent / "error.log"),)
