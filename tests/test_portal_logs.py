@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,12 @@ def test_a_long_pause_is_capped_at_the_longest_window(tmp_path: Path) -> None:
 
 
 def test_the_scenario_shapes_the_traffic(tmp_path: Path) -> None:
-    def share(scenario: str, keep: Any) -> float:
+    def share(scenario: str, keep: Callable[[dict[str, Any]], bool]) -> float:
         log = tmp_path / f"{scenario}.log"
         portal_logs.extend(log, scenario, NOW, seed=3)
         lines = [line for line in records(log) if keep(line)]
-        return sum(line.get("level", 0) >= 50 for line in lines) / len(lines)
+        failed = sum(int(line.get("level", 0)) >= 50 for line in lines)
+        return failed / len(lines)
 
     def requests(line: dict[str, Any]) -> bool:
         return "path" in line
