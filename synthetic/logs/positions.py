@@ -198,8 +198,9 @@ class LogReader:
                     offset = self._skip_line(fd, offset, end)
                     yield b"", offset
                 continue
-            pending = data[cut:]
-            yield data[:cut], offset - len(pending)
+            chunk, pending = data[:cut], data[cut:]
+            del data  # not held while the caller works on the chunk
+            yield chunk, offset - len(pending)
         if final and pending:
             yield pending + b"\n", offset
 
