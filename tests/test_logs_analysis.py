@@ -178,3 +178,51 @@ def test_dependency_field_maps_another_format(tmp_path: Path) -> None:
     result = LogMetrics(document, settings)
     assert result.external_error_rate("whmcs").value == 50
     assert result.external_error_rate().evidence["calls"] == 2
+
+
+def test_chunks_without_a_line_in_the_window_are_counted_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synthetic.logs import positions
+    from synthetic.sandbox.pino import request_line
+
+    monkeypatch.setattr(positions, "CHUNK_BYTES", 4096)  # many chunks
+
+    def at(ms: int, status: int = 200) -> bytes:
+        return request_line(
+            time_ms=ms, method="GET", path="/x", status=status, duration_ms=3000,
+            correlation_id=f"c{ms}",
+        )  # fmt: skip
+
+    old = b"".join(at(NOW_MS - 3 * 3_600_000 + i) for i in range(100))  # whole chunks
+    untimed = b'{"level":50,"msg":"no time"}\n' * 50
+    recent = at(NOW_MS - 1000, status=500) + at(NOW_MS - 2000)
+    log = tmp_path / "a.log"
+    log.write_bytes(old + untimed + recent)
+    result = metrics([log])
+    assert result.run["outside_window"] == 100
+    assert result.run["untimed"] == 50
+    assert result.error_count().value == 1
+    assert result.slow_requests().value == 2
+    assert len(result.slow_requests().evidence["slowest"]) == 2
+
+
+def test_evidence_lines_are_found_past_blank_lines(tmp_path: Path) -> None:
+    from synthetic.sandbox.pino import request_line
+
+    def at(ms: int, path: str) -> bytes:
+        return request_line(
+            time_ms=ms, method="GET", path=path, status=200, duration_ms=3000,
+            correlation_id=path,
+        )  # fmt: skip
+
+    log = tmp_path / "a.log"
+    log.write_bytes(at(NOW_MS - 3000, "/a") + b"\n  \n" + at(NOW_MS - 2000, "/b") + b"\n"
+                    + at(NOW_MS - 1000, "/c"))  # fmt: skip
+    evidence = metrics([log]).slow_requests().evidence
+    assert result_paths(evidence) == ["/a", "/b", "/c"]
+    assert metrics([log]).run["skipped"] == 0
+
+
+def result_paths(evidence: dict[str, Any]) -> list[str]:
+    return sorted(entry["line"]["path"] for entry in evidence["slowest"])

@@ -166,6 +166,8 @@ def raw_lines(parsed: Parsed, chunk: bytes, rows: list[int]) -> list[bytes]:
     """The original lines of ``rows`` (for evidence)."""
     if not rows:
         return []
+    if parsed.row_line is None and chunk.count(b"\n") == parsed.frame.height:
+        return _nth_lines(chunk, rows)  # no blank line: row i is the i-th line
     if parsed.row_line is None:
         lines = chunk.split(b"\n")
         if len(lines) - 1 != parsed.frame.height:  # blank lines, which the reader skips
@@ -173,3 +175,16 @@ def raw_lines(parsed: Parsed, chunk: bytes, rows: list[int]) -> list[bytes]:
         parsed.lines = lines
         parsed.row_line = list(range(len(lines)))
     return [parsed.lines[parsed.row_line[row]] for row in rows]
+
+
+def _nth_lines(chunk: bytes, rows: list[int]) -> list[bytes]:
+    """Lines ``rows`` (0-based) of ``chunk``, without splitting all of it."""
+    wanted = sorted(set(rows))
+    found: dict[int, bytes] = {}
+    start = number = 0
+    for row in wanted:
+        while number < row:
+            start = chunk.index(b"\n", start) + 1
+            number += 1
+        found[row] = chunk[start : chunk.index(b"\n", start)]
+    return [found[row] for row in rows]

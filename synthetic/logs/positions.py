@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 HEAD_BYTES = 256
-CHUNK_BYTES = 4 * 1024 * 1024
+CHUNK_BYTES = 3 * 1024 * 1024  # peak RSS ~140 MB on 1 GB (4 MB: ~150)
 MAX_LINE = 1024 * 1024
 
 
@@ -198,8 +198,9 @@ class LogReader:
                     offset = self._skip_line(fd, offset, end)
                     yield b"", offset
                 continue
-            pending = data[cut:]
-            yield data[:cut], offset - len(pending)
+            chunk, pending = data[:cut], data[cut:]
+            del data  # not held while the caller works on the chunk
+            yield chunk, offset - len(pending)
         if final and pending:
             yield pending + b"\n", offset
 
