@@ -226,3 +226,17 @@ def test_evidence_lines_are_found_past_blank_lines(tmp_path: Path) -> None:
 
 def result_paths(evidence: dict[str, Any]) -> list[str]:
     return sorted(entry["line"]["path"] for entry in evidence["slowest"])
+
+
+def test_the_sketch_key_column_is_ddsketchs_own_key() -> None:
+    import polars as pl
+    from ddsketch.mapping import LogarithmicMapping
+
+    from synthetic.logs.aggregate import RELATIVE_ACCURACY
+    from synthetic.logs.analysis import sketch_key
+
+    values = [0.001, 0.5, 1.0, 1.02, 3.0, 57.0, 250.0, 999.9, 2000.0, 12_345.678, 9.9e6]
+    values += [1.0 + i / 997 for i in range(5000)] + [float(ms) for ms in range(1, 20_000, 7)]
+    keys = pl.select(sketch_key(pl.lit(pl.Series(values)))).to_series().to_list()
+    mapping = LogarithmicMapping(RELATIVE_ACCURACY)
+    assert keys == [mapping.key(v) for v in values]

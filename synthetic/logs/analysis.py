@@ -265,6 +265,17 @@ _EVIDENCE = ("errors", "external_errors", "slowest")
 _ZERO_KEY = -(2**62)  # durations of 0 ms, as an integer key (`ZERO_KEY` in the state)
 
 
+def sketch_key(duration: pl.Expr) -> pl.Expr:
+    """DDSketch's `LogarithmicMapping.key` of each duration, as a polars expression
+    (the same ``ceil(log(v) / log(gamma))``); 0 ms is the zero bucket, < 0 none."""
+    return (
+        pl.when(duration > 0)
+        .then((duration.log(2) * KEY_MULTIPLIER).ceil().cast(pl.Int64))
+        .when(duration == 0)
+        .then(pl.lit(_ZERO_KEY, dtype=pl.Int64))
+    )
+
+
 def _timed(frame: pl.DataFrame) -> pl.LazyFrame:
     moment = pl.col("time")
     if frame["timestamp"].null_count() < frame.height:
@@ -323,12 +334,7 @@ def _classify(
         return_dtype=pl.Int64,
     )
     duration = pl.col("duration")
-    key = (
-        pl.when(duration > 0)
-        .then((duration.log(2) * KEY_MULTIPLIER).ceil().cast(pl.Int64))
-        .when(duration == 0)
-        .then(pl.lit(_ZERO_KEY, dtype=pl.Int64))
-    )
+    key = sketch_key(duration)
     error = (pl.col("level") >= settings.error_level).fill_null(False)
     server_error = (pl.col("status") >= 500).fill_null(False)
     rows = rows.with_columns(dep=dependency, route=route, key=key)
