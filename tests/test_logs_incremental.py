@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from synthetic.logs.analysis import analyse
 from synthetic.logs.metrics import LogMetrics
 from synthetic.logs.settings import LogsSettings
@@ -135,3 +137,50 @@ def test_lines_older_than_the_longest_window_are_dropped(tmp_path: Path) -> None
     oldest = min(int(m) for m in state["minutes"])
     assert oldest > NOW_MS // 60_000 - 60
     assert result.run["outside_window"] > 0
+
+
+def test_a_first_run_over_a_long_file_reads_about_the_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synthetic.logs import positions
+
+    # Four hours of lines, the last one in the window: without state, the
+    # first run starts near the window (less the margin), not at byte 0.
+    lines = generate(12_000, span_ms=4 * 60 * 60_000)
+    log = tmp_path / "combined.log"
+    log.write_bytes(b"".join(line.raw for line in lines))
+    size = log.stat().st_size
+    monkeypatch.setattr(positions, "SEEK_MIN_BYTES", size + 1)
+    _, whole = run([log], None)
+    monkeypatch.setattr(positions, "SEEK_MIN_BYTES", 64 * 1024)
+    monkeypatch.setattr(positions, "PROBE_BYTES", 4 * 1024)
+    state, sought = run([log], None)
+
+    report = sought.run["files"][str(log)]
+    assert report["bytes_before_window"] > 0
+    assert report["bytes_read"] + report["bytes_before_window"] == size
+    # The window is 60 min (+5 min margin) of 240: about 27 % of the file.
+    assert 0.25 * size < report["bytes_read"] < 0.32 * size
+    assert numbers(sought) == numbers(whole)
+    assert state["files"][str(log)]["offset"] == size
+
+    # The next run carries on from the end, as ever.
+    later = generate(300, seed=9, span_ms=60_000)
+    append(log, b"".join(line.raw for line in later))
+    _, again = run([log], state)
+    assert again.run["files"][str(log)]["bytes_read"] == log.stat().st_size - size
+
+
+def test_a_long_file_without_times_is_read_from_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synthetic.logs import positions
+
+    monkeypatch.setattr(positions, "SEEK_MIN_BYTES", 1024)
+    monkeypatch.setattr(positions, "PROBE_BYTES", 512)
+    log = tmp_path / "combined.log"
+    log.write_bytes(b"not json at all, just text\n" * 2000 + generate(50)[-1].raw)
+    _, result = run([log], None)
+    report = result.run["files"][str(log)]
+    assert report["bytes_before_window"] == 0
+    assert report["bytes_read"] == log.stat().st_size

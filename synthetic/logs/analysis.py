@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,13 @@ from typing import Any
 # An operator's own setting wins; it has no effect once polars is loaded.
 os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:1,dirty_decay_ms:500,muzzy_decay_ms:0")
 
+import orjson
 import polars as pl
 
 from synthetic.logs import evidence
 from synthetic.logs.aggregate import KEY_MULTIPLIER, ZERO_KEY, Aggregates
 from synthetic.logs.parse import Parsed, parse_chunk, raw_lines
-from synthetic.logs.positions import LogFileError, LogReader, Position
+from synthetic.logs.positions import LogFileError, LogReader, Position, Seek
 from synthetic.logs.settings import LogsSettings
 
 STATE_VERSION = 1
@@ -137,7 +139,7 @@ def analyse(
     new_positions: dict[str, Any] = {}
     for path in paths:
         old = Position.from_json(positions.get(path))
-        reader = LogReader(Path(path), old)
+        reader = LogReader(Path(path), old, _seek(run))
         report: dict[str, Any] = {"error": None}
         try:
             _fold_all(run, reader.chunks(), path)
@@ -148,6 +150,7 @@ def analyse(
             new_positions[path] = position.to_json()
         report.update(
             bytes_read=reader.stats.bytes_read,
+            bytes_before_window=reader.stats.bytes_before_window,
             started=reader.stats.started,
             notes=reader.stats.notes,
             lines_too_long=reader.stats.lines_too_long,
@@ -167,6 +170,36 @@ def analyse(
         **run.entries,
     }
     return {"state": state, "run": {"now_ms": now_ms, "files": files, **run.stats}}
+
+
+# How far before the window a file read from its start begins: lines written
+# slightly out of order (several writers, buffering) are not lost.
+SEEK_MARGIN_MS = 5 * 60_000
+
+
+def _seek(run: _Run) -> Seek:
+    """Where a file read from its start may begin: the window, less a margin."""
+    settings = run.settings
+
+    def line_time(line: bytes) -> int | None:
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(record, dict):
+            return None
+        moment = record.get(settings.time_field)
+        if isinstance(moment, int | float) and not isinstance(moment, bool):
+            return int(moment)
+        stamp = record.get(settings.timestamp_field, moment)
+        if isinstance(stamp, str):
+            try:
+                return int(datetime.fromisoformat(stamp).timestamp() * 1000)
+            except ValueError:
+                return None
+        return None
+
+    return Seek(run.since(settings.longest_window) - SEEK_MARGIN_MS, line_time)
 
 
 def _prune(run: _Run) -> None:
