@@ -240,3 +240,78 @@ def test_the_sketch_key_column_is_ddsketchs_own_key() -> None:
     keys = pl.select(sketch_key(pl.lit(pl.Series(values)))).to_series().to_list()
     mapping = LogarithmicMapping(RELATIVE_ACCURACY)
     assert keys == [mapping.key(v) for v in values]
+
+
+def test_identical_errors_in_one_file_are_separate_events(tmp_path: Path) -> None:
+    # A burst of the same 500 in one millisecond (pino-http puts its request id
+    # in req.id, not in a top-level correlation field): each one counts; only
+    # the copies multistream writes to error.log are dropped.
+    burst = {"level": 50, "time": NOW_MS, "method": "GET", "path": "/api/orders",
+             "statusCode": 500, "duration": 3, "msg": "request errored"}  # fmt: skip
+    ok = {**burst, "level": 30, "statusCode": 200, "msg": "request completed"}
+    combined, errors = tmp_path / "combined.log", tmp_path / "error.log"
+    combined.write_text(json.dumps(burst) + "\n" + json.dumps(burst) + "\n" + json.dumps(ok) + "\n")
+    errors.write_text(json.dumps(burst) + "\n" + json.dumps(burst) + "\n")
+    result = metrics([combined, errors])
+    assert result.error_count().value == 2
+    assert result.error_rate().evidence["failed"] == 2
+    assert result.error_rate().evidence["total"] == 3
+    # A later run reading more of error.log does not count old copies again.
+    again = metrics([combined, errors], previous=result.state)
+    assert again.error_count().value == 2
+
+
+def test_errors_differing_only_in_dependency_or_method_both_count(tmp_path: Path) -> None:
+    settings = LogsSettings(dependency_field="integration")
+    rows = [
+        {"level": 50, "time": NOW_MS, "integration": "whmcs", "msg": "call failed"},
+        {"level": 50, "time": NOW_MS, "integration": "salesforce", "msg": "call failed"},
+        {"level": 50, "time": NOW_MS, "method": "GET", "path": "/a", "statusCode": 500},
+        {"level": 50, "time": NOW_MS, "method": "POST", "path": "/a", "statusCode": 500},
+    ]
+    first, second = tmp_path / "a.log", tmp_path / "b.log"
+    first.write_text("".join(json.dumps(r) + "\n" for r in rows[::2]))
+    second.write_text("".join(json.dumps(r) + "\n" for r in rows[1::2]))
+    result = LogMetrics(analyse([str(first), str(second)], settings, None, now_ms=NOW_MS), settings)
+    assert result.error_count().value == 4
+    assert result.external_error_rate("salesforce").value == 100
+
+
+ODD_LINES = [
+    '{"level":"nan","time":%d,"msg":"odd level"}',
+    '{"level":"inf","time":%d,"msg":"odd level"}',
+    '{"level":50,"time":%d,"statusCode":"NaN","path":"/x","msg":"odd status"}',
+    '{"level":30,"time":1e30,"msg":"a time out of range"}',
+    '{"level":30,"time":%d,"path":"/x","statusCode":200,"duration":"inf"}',
+    '{"level":30,"time":123456789012345678901234567890,"msg":"an int past 64 bits"}',
+    '{"level":50,"time":%d,"err":' + "[" * 600 + "]" * 600 + "}",
+]
+
+
+@pytest.mark.parametrize("odd", ODD_LINES)
+def test_an_odd_line_never_stops_the_analysis(tmp_path: Path, odd: str) -> None:
+    good = {"level": 30, "time": NOW_MS, "path": "/a", "statusCode": 200, "duration": 40}
+    log = tmp_path / "combined.log"
+    odd_line = odd.replace("%d", str(NOW_MS))
+    log.write_text(json.dumps(good) + "\n" + odd_line + "\n" + json.dumps(good) + "\n")
+    result = metrics([log])
+    assert result.run["lines"] == 3
+    assert result.error_rate().evidence["total"] >= 2  # the good lines counted
+    assert result.state["files"][str(log)]["offset"] == log.stat().st_size
+
+
+def test_credentials_inside_text_are_masked_in_evidence() -> None:
+    from synthetic.logs.evidence import line_evidence
+
+    line = json.dumps(
+        {
+            "level": 50,
+            "msg": "WHMCS call failed: Authorization: Bearer eyJhbGciOi.payload.sig",
+            "url": "https://api:s3cr3t-pw@whmcs.example/api?action=x&api_key=K-123456&ok=1",
+            "err": {"stack": [[[[[["deep secret"]]]]]]},
+        }
+    ).encode()
+    shown = json.dumps(line_evidence(line, frozenset()))
+    for secret in ("eyJhbGciOi", "s3cr3t-pw", "K-123456", "deep secret"):
+        assert secret not in shown, secret
+    assert "https://***@whmcs.example/api?action=x&api_key=***&ok=1" in shown

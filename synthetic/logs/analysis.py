@@ -24,6 +24,7 @@ import hashlib
 import os
 import re
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from synthetic.logs.parse import Parsed, parse_chunk, raw_lines
 from synthetic.logs.positions import LogFileError, LogReader, Position, Seek
 from synthetic.logs.settings import LogsSettings
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: `seen` names the file a hash was seen in
 _ID_SEGMENT = re.compile(
     r"/(?:\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     r"|[0-9a-fA-F]{16,}|[^/]*@[^/]*)(?=/|$)"
@@ -70,7 +71,7 @@ class _Run:
     settings: LogsSettings
     now_ms: int
     aggregates: Aggregates
-    seen: dict[int, int]  # hash of an error line -> its minute
+    seen: dict[int, tuple[int, int]]  # hash of an error line -> (its minute, its file's key)
     entries: dict[str, list[dict[str, Any]]]
     routes: dict[str, str] = field(default_factory=dict)  # path -> route, across chunks
     dependencies: dict[str, str | None] = field(default_factory=dict)  # message -> dependency
@@ -124,17 +125,22 @@ def analyse(
         or (previous.get("settings") != digest)
     ):
         previous = {}
-    run = _Run(
-        settings=settings,
-        now_ms=now_ms,
-        aggregates=Aggregates.from_json(previous.get("minutes")),
-        seen={int(h): int(m) for h, m in dict(previous.get("seen") or {}).items()},
-        entries={
-            name: [e for e in previous.get(name) or [] if isinstance(e, dict) and "at" in e]
-            for name in ("slowest", "errors", "external_errors")
-        },
-    )
-    positions = dict(previous.get("files") or {})
+    try:
+        run = _Run(
+            settings=settings,
+            now_ms=now_ms,
+            aggregates=Aggregates.from_json(previous.get("minutes")),
+            seen={int(h): (int(m), int(f)) for h, (m, f) in dict(previous.get("seen", {})).items()},
+            entries={
+                name: [e for e in previous.get(name) or [] if _is_entry(e)]
+                for name in ("slowest", "errors", "external_errors")
+            },
+        )
+        positions = dict(previous.get("files") or {})
+    except (AttributeError, TypeError, ValueError):  # a damaged state: start afresh
+        run = _Run(settings=settings, now_ms=now_ms, aggregates=Aggregates(), seen={}, entries={})
+        run.entries = {name: [] for name in ("slowest", "errors", "external_errors")}
+        positions = {}
     files: dict[str, dict[str, Any]] = {}
     new_positions: dict[str, Any] = {}
     for path in paths:
@@ -142,7 +148,7 @@ def analyse(
         reader = LogReader(Path(path), old, _seek(run))
         report: dict[str, Any] = {"error": None}
         try:
-            _fold_all(run, reader.chunks(), path)
+            _fold_all(run, reader.chunks(), path, reader.stats.notes)
         except LogFileError as exc:
             report["error"] = str(exc)
         position = reader.position if report["error"] is None else old
@@ -166,7 +172,7 @@ def analyse(
         "analysed_at": now_ms,
         "files": new_positions,
         "minutes": run.aggregates.to_json(),
-        "seen": {str(h): m for h, m in run.seen.items()},
+        "seen": {str(h): list(seen) for h, seen in run.seen.items()},
         **run.entries,
     }
     return {"state": state, "run": {"now_ms": now_ms, "files": files, **run.stats}}
@@ -208,7 +214,7 @@ def _prune(run: _Run) -> None:
         run.now_minute, keep=settings.longest_window, keep_bins=settings.recent_window_minutes
     )
     oldest_seen = run.now_minute - settings.recent_window_minutes
-    run.seen = {h: m for h, m in run.seen.items() if m > oldest_seen}
+    run.seen = {h: seen for h, seen in run.seen.items() if seen[0] > oldest_seen}
     recent = run.since(settings.recent_window_minutes)
     run.entries["errors"] = evidence.latest(run.entries["errors"], since_ms=recent)
     run.entries["slowest"] = evidence.slowest_per_minute(run.entries["slowest"], since_ms=recent)
@@ -217,7 +223,7 @@ def _prune(run: _Run) -> None:
     )
 
 
-def _fold_all(run: _Run, chunks: Iterator[bytes], path: str) -> None:
+def _fold_all(run: _Run, chunks: Iterator[bytes], path: str, notes: list[str]) -> None:
     """Parse the next chunk while this one is folded (polars releases the GIL)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="logs-parse") as pool:
         pending: tuple[bytes, Future[Parsed]] | None = None
@@ -226,10 +232,26 @@ def _fold_all(run: _Run, chunks: Iterator[bytes], path: str) -> None:
                 continue
             upcoming = (chunk, pool.submit(parse_chunk, chunk, run.settings))
             if pending is not None:
-                _fold(run, pending[0], pending[1].result(), path)
+                _fold_or_skip(run, *pending, path, notes)
             pending = upcoming
         if pending is not None:
-            _fold(run, pending[0], pending[1].result(), path)
+            _fold_or_skip(run, *pending, path, notes)
+
+
+def _fold_or_skip(
+    run: _Run, chunk: bytes, parsed: Future[Parsed], path: str, notes: list[str]
+) -> None:
+    """Fold a chunk; one that cannot be analysed is skipped and said, never fatal:
+    the position moves past it, so one odd line cannot stop the log checks for good."""
+    before = {name: run.stats[name] for name in ("lines", "skipped")}
+    try:
+        _fold(run, chunk, parsed.result(), path)
+    except Exception as exc:
+        lines = chunk.count(b"\n")
+        run.stats["lines"] = before["lines"] + lines
+        run.stats["skipped"] = before["skipped"] + lines
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        notes.append(f"{path}: {lines} lines skipped, they could not be analysed ({reason})")
 
 
 def _fold(run: _Run, chunk: bytes, parsed: Parsed, path: str) -> None:
@@ -255,7 +277,17 @@ def _fold(run: _Run, chunk: bytes, parsed: Parsed, path: str) -> None:
     )
     in_window = lines.filter(ms.is_between(first_ms, latest_ms))
     error = (pl.col("level") >= settings.error_level).fill_null(False)
-    identity = pl.struct("ms", "level", "message", "correlation", "status", "duration", "path")
+    identity = pl.struct(
+        "ms",
+        "level",
+        "message",
+        "correlation",
+        "status",
+        "duration",
+        "path",
+        "method",
+        "dependency",
+    )
     first = [
         lines.select(
             untimed=ms.null_count(),
@@ -275,7 +307,7 @@ def _fold(run: _Run, chunk: bytes, parsed: Parsed, path: str) -> None:
     stats["outside_window"] += outside
     if newest is None:  # no line in the window
         return
-    duplicates = _duplicate_errors(run, errors)
+    duplicates = _duplicate_errors(run, errors, path)
     if duplicates:
         in_window = in_window.filter(~pl.col("row").is_in(duplicates))
     rows = _classify(run, in_window, paths, messages[0] if messages else None)
@@ -303,7 +335,7 @@ def sketch_key(duration: pl.Expr) -> pl.Expr:
     (the same ``ceil(log(v) / log(gamma))``); 0 ms is the zero bucket, < 0 none."""
     return (
         pl.when(duration > 0)
-        .then((duration.log(2) * KEY_MULTIPLIER).ceil().cast(pl.Int64))
+        .then((duration.log(2) * KEY_MULTIPLIER).ceil().cast(pl.Int64, strict=False))
         .when(duration == 0)
         .then(pl.lit(_ZERO_KEY, dtype=pl.Int64))
     )
@@ -317,15 +349,26 @@ def _timed(frame: pl.DataFrame) -> pl.LazyFrame:
     return frame.lazy().with_row_index("row").with_columns(ms=moment)
 
 
-def _duplicate_errors(run: _Run, errors: pl.DataFrame) -> list[int]:
-    """Rows of error lines already counted (another file, a previous run, this chunk)."""
+def _is_entry(entry: Any) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("at"), int | float)
+
+
+def _duplicate_errors(run: _Run, errors: pl.DataFrame, path: str) -> list[int]:
+    """Rows of error lines already counted from another file (this run or a previous one).
+
+    Only across files: Pino multistream writes each error to combined.log and
+    error.log. Within one file, two identical lines are two events (a burst
+    of the same 500 in one millisecond), and both count.
+    """
     duplicates: list[int] = []
     seen = run.seen
+    here = zlib.crc32(path.encode())
     for row, minute, digest in errors.iter_rows():
-        if digest in seen:
+        found = seen.get(digest)
+        if found is None:
+            seen[digest] = (minute, here)
+        elif found[1] != here:
             duplicates.append(row)
-        else:
-            seen[digest] = minute
     run.stats["duplicates"] += len(duplicates)
     return duplicates
 

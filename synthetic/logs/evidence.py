@@ -21,13 +21,27 @@ from synthetic.redact import MASK, is_sensitive_key
 KEEP = 20
 MAX_TEXT = 500
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}\.[A-Za-z]{2,24}")
+# Credentials inside text: an Authorization value, a URL's user:password, a
+# query parameter that carries a secret.
+_CREDENTIALS = (
+    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{6,}"), rf"\1 {MASK}"),
+    (re.compile(r"://[^/\s:@]+:[^/\s@]+@"), f"://{MASK}@"),
+    (
+        re.compile(
+            r"(?i)([?&](?:access_token|token|api_?key|key|password|passwd|secret|signature|sig)=)"
+            r"[^&\s\"']+"
+        ),
+        rf"\1{MASK}",
+    ),
+)
+MAX_DEPTH = 4
 
 
 def redact(value: Any, personal: frozenset[str], *, depth: int = 0) -> Any:
     """A copy of a parsed line with secret and personal fields masked."""
+    if isinstance(value, dict | list) and depth > MAX_DEPTH:
+        return MASK
     if isinstance(value, dict):
-        if depth > 4:
-            return MASK
         return {
             key: MASK
             if (is_sensitive_key(key) or key.lower() in personal) and item is not None
@@ -37,7 +51,10 @@ def redact(value: Any, personal: frozenset[str], *, depth: int = 0) -> Any:
     if isinstance(value, list):
         return [redact(item, personal, depth=depth + 1) for item in value[:KEEP]]
     if isinstance(value, str):
-        text = _EMAIL.sub(MASK, value)
+        text = value
+        for pattern, replacement in _CREDENTIALS:
+            text = pattern.sub(replacement, text)
+        text = _EMAIL.sub(MASK, text)  # after: user:password@host is not an address
         return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "..."
     return value
 
@@ -59,7 +76,11 @@ def latest(entries: Iterable[dict[str, Any]], *, since_ms: int) -> list[dict[str
 def slowest(entries: Iterable[dict[str, Any]], *, since_ms: int) -> list[dict[str, Any]]:
     """The `KEEP` slowest entries at or after ``since_ms``, slowest first."""
     kept = [e for e in entries if e["at"] >= since_ms]
-    return sorted(kept, key=lambda e: (e["duration"], e["at"]), reverse=True)[:KEEP]
+    return sorted(kept, key=lambda e: (_number(e.get("duration")), e["at"]), reverse=True)[:KEEP]
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 def slowest_per_minute(entries: Iterable[dict[str, Any]], *, since_ms: int) -> list[dict[str, Any]]:

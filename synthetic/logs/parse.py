@@ -11,6 +11,7 @@ Both paths give the same columns, so every later step is shared.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,18 +97,30 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema={**COLUMNS, "message": pl.String})
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _number(value: Any, *, whole: bool) -> Any:
+    """A number from a JSON value; None for what is not one (text, NaN, infinity,
+    out of the 64-bit range): a line with an odd value still counts, without it."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return int(value) if whole else float(value)
     if isinstance(value, str):
         try:
-            number = float(value)
+            value = float(value)
         except ValueError:
             return None
-        return int(number) if whole else number
-    return None
+    if not isinstance(value, int | float):
+        return None
+    try:
+        if not math.isfinite(value):
+            return None
+        if whole:
+            number = int(value)
+            return number if -_INT64_MAX <= number <= _INT64_MAX else None
+        return float(value)
+    except OverflowError:  # an int too large for a float
+        return None
 
 
 def _text(value: Any) -> str | None:
