@@ -114,9 +114,20 @@ def test_an_empty_file_has_no_data(tmp_path: Path) -> None:
     log = tmp_path / "a.log"
     log.write_bytes(b"")
     result = metrics([log])
-    assert result.error_count().value == 0
+    # Silence is not "no errors": a stopped logger must not look healthy.
+    with pytest.raises(NoLogData, match="no log lines in the last 5 min"):
+        result.error_count()
     with pytest.raises(NoLogData, match="no request lines"):
         result.error_rate()
+    with pytest.raises(NoLogData, match="no request lines"):
+        result.slow_requests()
+
+
+def test_a_log_whose_times_cannot_be_read_says_so(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text('{"level":50,"ts":"yesterday","msg":"x"}\n' * 3)
+    with pytest.raises(NoLogData, match="3 untimed"):
+        metrics([log]).error_count()
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:

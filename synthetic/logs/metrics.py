@@ -44,6 +44,14 @@ class LogMetrics:
             },
         }
 
+    def _skipped_summary(self) -> str:
+        skipped = {k: v for k, v in self.about["skipped"].items() if v}
+        if not skipped:
+            return f"{self.about['lines_read'] or 0} lines read this run"
+        return "read this run: " + ", ".join(
+            f"{v} {k.replace('_', ' ')}" for k, v in skipped.items()
+        )
+
     def file_errors(self) -> list[str]:
         return [r["error"] for r in self.run.get("files", {}).values() if r.get("error")]
 
@@ -72,6 +80,14 @@ class LogMetrics:
         """Lines of level >= error_level in the recent window."""
         minutes = self.settings.recent_window_minutes
         tally = self._tally("lines", minutes)
+        if tally.count == 0:
+            # Zero errors in a log that said nothing is not "ok": the BFF logs
+            # every request, so silence is a stopped logger, a wrong path or
+            # a time field it cannot read (see the skipped counts).
+            raise NoLogData(
+                f"no log lines in the last {minutes} min to count errors in "
+                f"({self._skipped_summary()})"
+            )
         errors = latest(self.state.get("errors", []), since_ms=self._since(minutes))
         evidence = self._evidence(window_min=minutes, lines=tally.count, latest_errors=errors)
         return Measurement(tally.errors, unit="lines", evidence=evidence)
@@ -110,6 +126,10 @@ class LogMetrics:
         """Requests slower than slow_ms in the recent window, with the 20 slowest."""
         minutes = self.settings.recent_window_minutes
         tally = self._tally("requests", minutes)
+        if tally.count == 0:
+            raise NoLogData(
+                f"no request lines in the last {minutes} min ({self._skipped_summary()})"
+            )
         evidence = self._evidence(
             window_min=minutes,
             slower_than_ms=self.settings.slow_ms,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +100,8 @@ def _fingerprint(fd: int, length: int) -> str:
 
 
 def _rotated_away(path: Path, previous: Position) -> Path | None:
-    """The file that was ``path`` (same device and inode), renamed in its directory."""
+    """The file that was ``path`` (same device, inode and first bytes), renamed in its
+    directory; an inode reused by another file is not taken for it."""
     try:
         entries = list(os.scandir(path.parent))
     except OSError:
@@ -110,8 +112,19 @@ def _rotated_away(path: Path, previous: Position) -> Path | None:
         except OSError:
             continue
         if (st.st_dev, st.st_ino) == (previous.dev, previous.ino) and entry.is_file():
-            return Path(entry.path)
+            return Path(entry.path) if _same_head(Path(entry.path), previous) else None
     return None
+
+
+def _same_head(path: Path, previous: Position) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return _fingerprint(fd, previous.head_len) == previous.head
+    finally:
+        os.close(fd)
 
 
 class LogReader:
@@ -127,19 +140,25 @@ class LogReader:
     def chunks(self) -> Iterator[bytes]:
         """The new complete lines, a chunk (about `CHUNK_BYTES`, whole lines) at a time."""
         try:
-            fd = os.open(self.path, os.O_RDONLY)
+            # Non-blocking: a FIFO named by mistake must not hang the run.
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             raise LogFileError(f"{self.path}: log file not found") from None
         except OSError as exc:
             raise LogFileError(f"{self.path}: cannot open log file: {exc.strerror}") from None
         try:
             st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise LogFileError(f"{self.path}: not a regular file")
             size = st.st_size  # what is appended while reading waits for the next run
             start = self._start(fd, st.st_dev, st.st_ino, size)
             if start == 0 and self.stats.started == "rotated":
                 yield from self._rest_of_rotated()
-            if start == 0 and self.seek is not None and size > SEEK_MIN_BYTES:
-                start = self.stats.bytes_before_window = _window_start(fd, size, self.seek)
+            if self.seek is not None and size - start > SEEK_MIN_BYTES:
+                # A first read, or a backlog: start at the window, not before it.
+                found = _window_start(fd, size, self.seek, low=start)
+                self.stats.bytes_before_window = found - start
+                start = found
             end = start
             for chunk, after in self._read(fd, start, size):
                 end = after
@@ -152,6 +171,8 @@ class LogReader:
                 head=_fingerprint(fd, head_len),
                 head_len=head_len,
             )
+        except OSError as exc:  # EIO and the like, mid-read
+            raise LogFileError(f"{self.path}: cannot read log file: {exc.strerror}") from None
         finally:
             os.close(fd)
 
@@ -160,13 +181,17 @@ class LogReader:
         if previous is None:
             self.stats.started = "new"
             return 0
+        same_head = size >= previous.offset and _fingerprint(fd, previous.head_len) == previous.head
         if (dev, ino) != (previous.dev, previous.ino):
+            if same_head:  # moved, copied over itself, restored, remounted: the same log
+                self.stats.started = "continued"
+                return previous.offset
             self.stats.started = "rotated"
             return 0
         if size < previous.offset:
             self.stats.started = "truncated"
             return 0
-        if _fingerprint(fd, previous.head_len) != previous.head:
+        if not same_head:
             self.stats.started = "replaced"
             return 0
         self.stats.started = "continued"
@@ -239,7 +264,7 @@ class LogReader:
         return offset
 
 
-def _window_start(fd: int, size: int, seek: Seek) -> int:
+def _window_start(fd: int, size: int, seek: Seek, *, low: int = 0) -> int:
     """The offset of a line start at or before the first line at ``seek.since_ms``.
 
     A binary search on the times of lines: each step reads `PROBE_BYTES` at
@@ -247,7 +272,7 @@ def _window_start(fd: int, size: int, seek: Seek) -> int:
     found the search stops and reads from the last offset known to be early
     enough: never later than the window, at worst from the start.
     """
-    low, high = 0, size  # a line starting at `low` or before it is early enough
+    high = size  # a line starting at `low` (a line start) or before it is early enough
     while high - low > PROBE_BYTES:
         middle = (low + high) // 2
         found = _first_time_after(fd, middle, size, seek)
