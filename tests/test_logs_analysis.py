@@ -326,3 +326,18 @@ def test_credentials_inside_text_are_masked_in_evidence() -> None:
     for secret in ("eyJhbGciOi", "s3cr3t-pw", "K-123456", "deep secret"):
         assert secret not in shown, secret
     assert "https://***@whmcs.example/api?action=x&api_key=***&ok=1" in shown
+
+
+def test_one_file_listed_twice_is_read_once(tmp_path: Path, lines: list[Line]) -> None:
+    log = tmp_path / "combined.log"
+    write(log, lines)
+    (tmp_path / "current.log").symlink_to(log)
+    alone = metrics([log])
+    twice = metrics([log, tmp_path / "current.log"])
+    assert twice.error_rate().value == alone.error_rate().value
+    for key in ("total", "failed"):
+        assert twice.error_rate().evidence[key] == alone.error_rate().evidence[key]
+    assert twice.run["bytes_read"] == alone.run["bytes_read"]
+    assert twice.run["files"][str(tmp_path / "current.log")]["notes"] == [
+        f"{tmp_path / 'current.log'}: same file as {log}"
+    ]

@@ -143,7 +143,16 @@ def analyse(
         positions = {}
     files: dict[str, dict[str, Any]] = {}
     new_positions: dict[str, Any] = {}
+    identities: dict[tuple[int, int], str] = {}
     for path in paths:
+        same = _already_listed(path, identities)
+        if same is not None:  # a symlink to, or another name of, a file read above
+            files[path] = {
+                "error": None,
+                "bytes_read": 0,
+                "notes": [f"{path}: same file as {same}"],
+            }
+            continue
         old = Position.from_json(positions.get(path))
         reader = LogReader(Path(path), old, _seek(run))
         report: dict[str, Any] = {"error": None}
@@ -181,6 +190,16 @@ def analyse(
 # How far before the window a file read from its start begins: lines written
 # slightly out of order (several writers, buffering) are not lost.
 SEEK_MARGIN_MS = 5 * 60_000
+
+
+def _already_listed(path: str, identities: dict[tuple[int, int], str]) -> str | None:
+    """The earlier entry of ``log_files`` that names the same file, if any."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # the reader names the problem
+    first = identities.setdefault((st.st_dev, st.st_ino), path)
+    return first if first != path else None
 
 
 def _seek(run: _Run) -> Seek:

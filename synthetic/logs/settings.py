@@ -49,7 +49,6 @@ class LogsSettings(BaseModel):
     correlation_field: str = "correlationId"
     dependency_field: str | None = None
     dependency_pattern: str = DEFAULT_DEPENDENCY_PATTERN
-    dependencies: tuple[str, ...] = ("salesforce", "whmcs", "freebit")
     error_level: int = Field(default=50, ge=1)
     slow_ms: float = Field(default=2000, gt=0)
     rate_window_minutes: int = Field(default=60, ge=1, le=1440)
@@ -67,11 +66,6 @@ class LogsSettings(BaseModel):
         if compiled.groups < 1:
             raise ValueError("needs a group that captures the dependency's name, like (WHMCS|...)")
         return value
-
-    @field_validator("dependencies")
-    @classmethod
-    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(name.lower() for name in value)
 
     @property
     def longest_window(self) -> int:

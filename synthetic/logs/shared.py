@@ -66,18 +66,30 @@ def analysis_once(
     the same reason instead of each process trying again.
     """
     lock, result = _paths(results_dir, run_id)
-    with _locked(lock, timeout_s):
+    try:
+        with _locked(lock, timeout_s):
+            return _read_or_compute(result, compute)
+    except MeasurementError:
+        # The wait ran out while another process analysed: its result may
+        # have landed since (the lock is only taken to compute it once).
         if result.exists():
-            document: dict[str, Any] = orjson.loads(result.read_bytes())
-            return document
-        try:
-            document = compute()
-        except Exception as exc:  # a bug or an OS error: UNKNOWN for every log check
-            document = {"error": f"log analysis failed: {type(exc).__name__}: {exc}"}
-        document["computed_by"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        document["pid"] = os.getpid()
-        write_json_atomic(result, document)
+            found: dict[str, Any] = orjson.loads(result.read_bytes())
+            return found
+        raise
+
+
+def _read_or_compute(result: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    if result.exists():
+        document: dict[str, Any] = orjson.loads(result.read_bytes())
         return document
+    try:
+        document = compute()
+    except Exception as exc:  # a bug or an OS error: UNKNOWN for every log check
+        document = {"error": f"log analysis failed: {type(exc).__name__}: {exc}"}
+    document["computed_by"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    document["pid"] = os.getpid()
+    write_json_atomic(result, document)
+    return document
 
 
 def take_state(results_dir: Path, run_id: str) -> dict[str, Any] | None:
@@ -92,5 +104,22 @@ def take_state(results_dir: Path, run_id: str) -> dict[str, Any] | None:
         document = None
     for path in (result, lock):
         path.unlink(missing_ok=True)
+    _sweep(results_dir / DIRECTORY)
     state = document.get("state") if isinstance(document, dict) else None
     return state if isinstance(state, dict) else None
+
+
+STALE_S = 24 * 3600
+
+
+def _sweep(directory: Path) -> None:
+    """Remove what runs that died before saving their state left behind (a day old)."""
+    cutoff = time.time() - STALE_S
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if entry.stat().st_mtime < cutoff:
+                entry.unlink()
