@@ -341,3 +341,36 @@ def test_one_file_listed_twice_is_read_once(tmp_path: Path, lines: list[Line]) -
     assert twice.run["files"][str(tmp_path / "current.log")]["notes"] == [
         f"{tmp_path / 'current.log'}: same file as {log}"
     ]
+
+
+def test_the_error_hashes_kept_are_bounded_newest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synthetic.logs import analysis
+
+    monkeypatch.setattr(analysis, "SEEN_LIMIT", 10)
+    log = tmp_path / "a.log"
+    rows = [
+        {"level": 50, "time": NOW_MS - 4 * 60_000 + i * 4000, "msg": f"e{i}"} for i in range(50)
+    ]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = metrics([log])
+    assert result.error_count().value == 50
+    kept = sorted(minute for minute, _ in result.state["seen"].values())
+    assert kept == sorted(row["time"] // 60_000 for row in rows[-10:])
+
+
+def test_route_evidence_shows_the_busiest_routes(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    rows = [
+        {"level": 30, "time": NOW_MS, "method": "GET", "path": f"/r{i:02d}", "statusCode": 200,
+         "duration": 10}
+        for i in range(25)
+    ] + [
+        {"level": 30, "time": NOW_MS, "method": "GET", "path": "/zz-busy", "statusCode": 200,
+         "duration": 10}
+    ] * 5  # fmt: skip
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    paths = metrics([log]).response_time_p95().evidence["paths"]
+    assert len(paths) == 20
+    assert next(iter(paths)) == "GET /zz-busy"

@@ -187,6 +187,9 @@ def analyse(
     return {"state": state, "run": {"now_ms": now_ms, "files": files, **run.stats}}
 
 
+# Error hashes kept for the dedupe across files: about 5 MB of state at most.
+SEEN_LIMIT = 100_000
+
 # How far before the window a file read from its start begins: lines written
 # slightly out of order (several writers, buffering) are not lost.
 SEEK_MARGIN_MS = 5 * 60_000
@@ -234,6 +237,9 @@ def _prune(run: _Run) -> None:
     )
     oldest_seen = run.now_minute - settings.recent_window_minutes
     run.seen = {h: seen for h, seen in run.seen.items() if seen[0] > oldest_seen}
+    if len(run.seen) > SEEN_LIMIT:  # an error storm: keep the newest, bound the state
+        newest = sorted(run.seen.items(), key=lambda item: item[1][0])[-SEEN_LIMIT:]
+        run.seen = dict(newest)
     recent = run.since(settings.recent_window_minutes)
     run.entries["errors"] = evidence.latest(run.entries["errors"], since_ms=recent)
     run.entries["slowest"] = evidence.slowest_per_minute(run.entries["slowest"], since_ms=recent)
