@@ -350,14 +350,13 @@ def test_the_error_hashes_kept_are_bounded_newest_first(
 
     monkeypatch.setattr(analysis, "SEEN_LIMIT", 10)
     log = tmp_path / "a.log"
-    rows = [
-        {"level": 50, "time": NOW_MS - 4 * 60_000 + i * 4000, "msg": f"e{i}"} for i in range(50)
-    ]
+    times = [NOW_MS - 4 * 60_000 + i * 4000 for i in range(50)]
+    rows = [{"level": 50, "time": at, "msg": f"e{i}"} for i, at in enumerate(times)]
     log.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = metrics([log])
     assert result.error_count().value == 50
     kept = sorted(minute for minute, _ in result.state["seen"].values())
-    assert kept == sorted(row["time"] // 60_000 for row in rows[-10:])
+    assert kept == sorted(at // 60_000 for at in times[-10:])
 
 
 def test_route_evidence_shows_the_busiest_routes(tmp_path: Path) -> None:
