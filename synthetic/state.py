@@ -13,6 +13,8 @@ Document layout (``synthetic.state/v1``)::
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import secrets
@@ -156,6 +158,25 @@ def _checked(document: Any, where: str) -> dict[str, Any]:
     if not isinstance(document.setdefault("samples", {}), dict):
         raise StateError(f"{where}: 'samples' is not an object")
     return document
+
+
+def flock_within(fd: int, timeout_s: float, *, poll_s: float = 0.01) -> bool:
+    """Take an exclusive `flock` on ``fd``, waiting at most ``timeout_s``.
+
+    False when another process still holds it then; any other failure is the
+    `OSError`. Bounded, so a process stuck holding a lock cannot hang the next.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
 
 
 def write_json_atomic(path: Path, document: Any, *, indent: int | None = None) -> None:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import errno
-import fcntl
 import json
 import random
 import time
@@ -32,7 +30,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from synthetic.errors import ConfigError
-from synthetic.state import REDIS_TIMEOUT_S, StateError, read_json_file, write_json_file
+from synthetic.state import (
+    REDIS_TIMEOUT_S,
+    StateError,
+    flock_within,
+    read_json_file,
+    write_json_file,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -284,20 +288,14 @@ class FileAlertStore:
             yield self._load()
 
     def _lock(self, fd: int) -> None:
-        # Bounded: a process stuck while holding the lock must not hang every later run.
-        deadline = time.monotonic() + LOCK_TIMEOUT_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise StateError(f"{self._lock_path}: cannot lock: {exc.strerror}") from None
-            if time.monotonic() > deadline:
-                raise StateError(
-                    f"{self._lock_path}: still locked by another process after {LOCK_TIMEOUT_S:g} s"
-                )
-            time.sleep(0.01)
+        try:
+            locked = flock_within(fd, LOCK_TIMEOUT_S)
+        except OSError as exc:
+            raise StateError(f"{self._lock_path}: cannot lock: {exc.strerror}") from None
+        if not locked:
+            raise StateError(
+                f"{self._lock_path}: still locked by another process after {LOCK_TIMEOUT_S:g} s"
+            )
 
     def _load(self) -> dict[str, Any]:
         return read_json_file(self.path, what="alert state", check=_checked_file, empty=_empty_file)

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from synthetic.errors import MeasurementError
-from synthetic.state import write_json_atomic
+from synthetic.state import flock_within, write_json_atomic
 
 DIRECTORY = ".logs"
 POLL_S = 0.05
@@ -38,17 +38,10 @@ def _locked(lock: Path, timeout_s: float) -> Iterator[None]:
     lock.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise MeasurementError(
-                        f"log analysis: another process held {lock} for more than {timeout_s:g}s"
-                    ) from None
-                time.sleep(POLL_S)
+        if not flock_within(fd, timeout_s, poll_s=POLL_S):
+            raise MeasurementError(
+                f"log analysis: another process held {lock} for more than {timeout_s:g}s"
+            )
         try:
             yield
         finally:
