@@ -43,7 +43,7 @@ import polars as pl
 
 from synthetic.logs import evidence
 from synthetic.logs.aggregate import KEY_MULTIPLIER, ZERO_KEY, Aggregates
-from synthetic.logs.parse import Parsed, parse_chunk, raw_lines
+from synthetic.logs.parse import Parsed, number, parse_chunk, raw_lines
 from synthetic.logs.positions import LogFileError, LogReader, Position, Seek
 from synthetic.logs.settings import LogsSettings
 
@@ -217,8 +217,8 @@ def _seek(run: _Run) -> Seek:
         if not isinstance(record, dict):
             return None
         moment = record.get(settings.time_field)
-        if isinstance(moment, int | float) and not isinstance(moment, bool):
-            return int(moment)
+        if not isinstance(moment, str) and (found := number(moment, whole=True)) is not None:
+            return int(found)
         stamp = record.get(settings.timestamp_field, moment)
         if isinstance(stamp, str):
             try:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from synthetic.logs.parse import number
 from synthetic.redact import MASK, is_sensitive_key
 
 KEEP = 20
@@ -76,11 +77,12 @@ def latest(entries: Iterable[dict[str, Any]], *, since_ms: int) -> list[dict[str
 def slowest(entries: Iterable[dict[str, Any]], *, since_ms: int) -> list[dict[str, Any]]:
     """The `KEEP` slowest entries at or after ``since_ms``, slowest first."""
     kept = [e for e in entries if e["at"] >= since_ms]
-    return sorted(kept, key=lambda e: (_number(e.get("duration")), e["at"]), reverse=True)[:KEEP]
+    return sorted(kept, key=lambda e: (_duration(e), e["at"]), reverse=True)[:KEEP]
 
 
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) else 0.0
+def _duration(entry: dict[str, Any]) -> float:
+    found: float | None = number(entry.get("duration"), whole=False)
+    return found or 0.0
 
 
 def slowest_per_minute(entries: Iterable[dict[str, Any]], *, since_ms: int) -> list[dict[str, Any]]:

@@ -100,7 +100,7 @@ def _empty() -> pl.DataFrame:
 _INT64_MAX = 2**63 - 1
 
 
-def _number(value: Any, *, whole: bool) -> Any:
+def number(value: Any, *, whole: bool) -> Any:
     """A number from a JSON value; None for what is not one (text, NaN, infinity,
     out of the 64-bit range): a line with an odd value still counts, without it."""
     if isinstance(value, bool):
@@ -116,8 +116,8 @@ def _number(value: Any, *, whole: bool) -> Any:
         if not math.isfinite(value):
             return None
         if whole:
-            number = int(value)
-            return number if -_INT64_MAX <= number <= _INT64_MAX else None
+            integer = int(value)
+            return integer if -_INT64_MAX <= integer <= _INT64_MAX else None
         return float(value)
     except OverflowError:  # an int too large for a float
         return None
@@ -136,7 +136,7 @@ def _parse_lines(chunk: bytes, settings: LogsSettings) -> Parsed:
     values: dict[str, list[Any]] = {c: [] for c in (*COLUMNS, "message")}
     row_line: list[int] = []
     skipped = 0
-    for number, line in enumerate(lines):
+    for index, line in enumerate(lines):
         if not line.strip():
             continue
         try:
@@ -147,21 +147,21 @@ def _parse_lines(chunk: bytes, settings: LogsSettings) -> Parsed:
         if not isinstance(record, dict):
             skipped += 1
             continue
-        row_line.append(number)
+        row_line.append(index)
         level = record.get("level")
         if isinstance(level, str):
-            level = LEVELS.get(level.lower(), _number(level, whole=True))
+            level = LEVELS.get(level.lower(), number(level, whole=True))
         else:
-            level = _number(level, whole=True)
+            level = number(level, whole=True)
         values["level"].append(level)
         moment = record.get(sources["time"])
         stamp = record.get(sources["timestamp"])
         if isinstance(moment, str) and stamp is None:
             moment, stamp = None, moment  # Pino's isoTime writes an ISO string in "time"
-        values["time"].append(_number(moment, whole=True))
+        values["time"].append(number(moment, whole=True))
         values["timestamp"].append(_text(stamp))
-        values["duration"].append(_number(record.get(sources["duration"]), whole=False))
-        values["status"].append(_number(record.get(sources["status"]), whole=True))
+        values["duration"].append(number(record.get(sources["duration"]), whole=False))
+        values["status"].append(number(record.get(sources["status"]), whole=True))
         for column in ("path", "method", "correlation"):
             values[column].append(_text(record.get(sources[column])))
         dependency = record.get(sources["dependency"]) if "dependency" in sources else None
