@@ -177,7 +177,9 @@ def test_a_failed_analysis_is_a_measurement_error() -> None:
 
 
 def test_dependency_field_maps_another_format(tmp_path: Path) -> None:
-    settings = LogsSettings(dependency_field="integration", duration_field="responseTime")
+    settings = LogsSettings.model_validate(
+        {"calls": {"dependency_field": "integration", "duration": "responseTime"}}
+    )
     log = tmp_path / "a.log"
     rows = [
         {"level": 30, "time": NOW_MS, "integration": "WHMCS", "responseTime": 100},
@@ -273,7 +275,7 @@ def test_identical_errors_in_one_file_are_separate_events(tmp_path: Path) -> Non
 
 
 def test_errors_differing_only_in_dependency_or_method_both_count(tmp_path: Path) -> None:
-    settings = LogsSettings(dependency_field="integration")
+    settings = LogsSettings.model_validate({"calls": {"dependency_field": "integration"}})
     rows = [
         {"level": 50, "time": NOW_MS, "integration": "whmcs", "msg": "call failed"},
         {"level": 50, "time": NOW_MS, "integration": "salesforce", "msg": "call failed"},

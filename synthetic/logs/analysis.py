@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,11 +44,12 @@ import polars as pl
 
 from synthetic.logs import evidence
 from synthetic.logs.aggregate import KEY_MULTIPLIER, ZERO_KEY, Aggregates
-from synthetic.logs.parse import Parsed, number, parse_chunk, raw_lines
+from synthetic.logs.parse import Parsed, Reading, number, parse_chunk, raw_lines, reading
 from synthetic.logs.positions import LogFileError, LogReader, Position, Seek
-from synthetic.logs.settings import LogsSettings
+from synthetic.logs.settings import LogsSettings, Rule, split_path
+from synthetic.logs.shapes import LogShape, detect, get_path, resolve
 
-STATE_VERSION = 2  # 2: `seen` names the file a hash was seen in
+STATE_VERSION = 3  # 3: field paths, presets, the monitor's own lines left out
 _ID_SEGMENT = re.compile(
     r"/(?:\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     r"|[0-9a-fA-F]{16,}|[^/]*@[^/]*)(?=/|$)"
@@ -61,14 +63,17 @@ def normalise_path(path: str | None) -> str:
     return _ID_SEGMENT.sub("/:id", path.split("?", 1)[0])[:200]
 
 
-def settings_digest(settings: LogsSettings) -> str:
+def settings_digest(settings: LogsSettings, preset: str) -> str:
     """Aggregates made under other field names or mapping are not comparable."""
-    return hashlib.blake2b(settings.model_dump_json().encode(), digest_size=8).hexdigest()
+    text = settings.model_dump_json() + preset
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 @dataclass
 class _Run:
     settings: LogsSettings
+    shape: LogShape
+    read: Reading
     now_ms: int
     aggregates: Aggregates
     seen: dict[int, tuple[int, int]]  # hash of an error line -> (its minute, its file's key)
@@ -78,9 +83,20 @@ class _Run:
     route_ids: dict[str, int] = field(default_factory=dict)  # route -> its number
     route_names: list[str] = field(default_factory=list)  # number -> route
     series: dict[tuple[str | None, int], str] = field(default_factory=dict)
+    own_ids: dict[str, None] = field(default_factory=dict)  # request ids of the monitor's own
+    hits: dict[str, int] = field(default_factory=dict)  # mapped role -> lines that had it
     stats: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(
-            ("lines", "skipped", "untimed", "future", "outside_window", "duplicates", "bytes_read"),
+            (
+                "lines",
+                "skipped",
+                "untimed",
+                "future",
+                "outside_window",
+                "duplicates",
+                "own",
+                "bytes_read",
+            ),
             0,
         )
     )
@@ -118,28 +134,34 @@ def analyse(
 ) -> dict[str, Any]:
     """Read what is new in ``paths`` and return ``{"state": ..., "run": ...}`` (JSON)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    digest = settings_digest(settings)
-    if (
-        not previous
-        or previous.get("version") != STATE_VERSION
-        or (previous.get("settings") != digest)
-    ):
+    previous = previous if isinstance(previous, Mapping) else {}
+    sample = _sample(paths)
+    shape = _shape(settings, previous, sample)
+    digest = settings_digest(settings, shape.preset)
+    if previous.get("version") != STATE_VERSION or previous.get("settings") != digest:
         previous = {}
+    run = _Run(
+        settings=settings,
+        shape=shape,
+        read=reading(shape),
+        now_ms=now_ms,
+        aggregates=Aggregates(),
+        seen={},
+        entries={name: [] for name in _EVIDENCE},
+    )
     try:
-        run = _Run(
-            settings=settings,
-            now_ms=now_ms,
-            aggregates=Aggregates.from_json(previous.get("minutes")),
-            seen={int(h): (int(m), int(f)) for h, (m, f) in dict(previous.get("seen", {})).items()},
-            entries={
-                name: [e for e in previous.get(name) or [] if _is_entry(e)]
-                for name in ("slowest", "errors", "external_errors")
-            },
-        )
+        run.aggregates = Aggregates.from_json(previous.get("minutes"))
+        run.seen = {
+            int(h): (int(m), int(f)) for h, (m, f) in dict(previous.get("seen", {})).items()
+        }
+        run.entries = {
+            name: [e for e in previous.get(name) or [] if _is_entry(e)] for name in _EVIDENCE
+        }
+        run.hits = {str(k): int(v) for k, v in dict(previous.get("hits") or {}).items()}
         positions = dict(previous.get("files") or {})
     except (AttributeError, TypeError, ValueError):  # a damaged state: start afresh
-        run = _Run(settings=settings, now_ms=now_ms, aggregates=Aggregates(), seen={}, entries={})
-        run.entries = {name: [] for name in ("slowest", "errors", "external_errors")}
+        run.aggregates, run.seen, run.hits = Aggregates(), {}, {}
+        run.entries = {name: [] for name in _EVIDENCE}
         positions = {}
     files: dict[str, dict[str, Any]] = {}
     new_positions: dict[str, Any] = {}
@@ -178,13 +200,85 @@ def analyse(
     state = {
         "version": STATE_VERSION,
         "settings": digest,
+        "shape": {"preset": shape.preset, "detected": shape.detected},
         "analysed_at": now_ms,
         "files": new_positions,
         "minutes": run.aggregates.to_json(),
         "seen": {str(h): list(seen) for h, seen in run.seen.items()},
+        "hits": run.hits,
         **run.entries,
     }
-    return {"state": state, "run": {"now_ms": now_ms, "files": files, **run.stats}}
+    shape_report = {
+        "preset": shape.preset,
+        "detected": shape.detected,
+        "described": shape.describe(),
+        "roles": shape.roles(),
+        "keys_seen": sample.keys,
+    }
+    return {"state": state, "run": {"now_ms": now_ms, "files": files, "shape": shape_report,
+                                    **run.stats}}  # fmt: skip
+
+
+@dataclass
+class _Sample:
+    records: list[dict[str, Any]]
+    keys: list[str]  # the top-level keys of the sampled lines, sorted
+
+
+SAMPLE_BYTES = 64 * 1024
+SAMPLE_LINES = 400
+KEYS_SHOWN = 40
+
+
+def _sample(paths: Sequence[str]) -> _Sample:
+    """Lines from the head and the tail of each file (bounded): what the shape is
+    detected from, and the keys a reason names when a field maps nothing."""
+    records: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                continue  # a FIFO or a directory is never waited on; the reader names it
+            with open(path, "rb") as handle:
+                head = handle.read(SAMPLE_BYTES)
+                size = os.fstat(handle.fileno()).st_size
+                tail = b""
+                if size > SAMPLE_BYTES:
+                    handle.seek(max(SAMPLE_BYTES, size - SAMPLE_BYTES))
+                    tail = handle.read(SAMPLE_BYTES).split(b"\n", 1)[-1]
+        except OSError:
+            continue  # the reader names the problem
+        for line in (*head.split(b"\n")[:-1], *tail.split(b"\n")[:-1]):
+            if len(records) >= SAMPLE_LINES:
+                break
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+    keys = sorted({str(k)[:40] for record in records for k in record})
+    return _Sample(records, keys[:KEYS_SHOWN])
+
+
+def _shape(settings: LogsSettings, previous: Mapping[str, Any], sample: _Sample) -> LogShape:
+    """The configured preset; else the one detected before (kept while the settings
+    are the same, so a run of only startup lines does not change it); else detected now."""
+    if settings.preset is not None:
+        return resolve(settings, settings.preset, detected=None)
+    known = previous.get("shape")
+    if isinstance(known, dict) and known.get("detected"):
+        preset, how = known.get("preset"), known.get("detected")
+        if (
+            isinstance(preset, str)
+            and previous.get("settings") == settings_digest(settings, preset)
+            and isinstance(how, str)
+        ):
+            return resolve(settings, preset, detected=how)
+    found = detect(sample.records)
+    if found is None:
+        return resolve(settings, "guide", detected=None)
+    preset, how = found
+    return resolve(settings, preset, detected=how)
 
 
 # Error hashes kept for the dedupe across files: about 5 MB of state at most.
@@ -207,7 +301,8 @@ def _already_listed(path: str, identities: dict[tuple[int, int], str]) -> str | 
 
 def _seek(run: _Run) -> Seek:
     """Where a file read from its start may begin: the window, less a margin."""
-    settings = run.settings
+    time_path = split_path(run.shape.time)
+    timestamp_path = split_path(run.shape.timestamp)
 
     def line_time(line: bytes) -> int | None:
         try:
@@ -216,10 +311,11 @@ def _seek(run: _Run) -> Seek:
             return None
         if not isinstance(record, dict):
             return None
-        moment = record.get(settings.time_field)
+        moment = get_path(record, time_path)
         if not isinstance(moment, str) and (found := number(moment, whole=True)) is not None:
             return int(found)
-        stamp = record.get(settings.timestamp_field, moment)
+        stamp = get_path(record, timestamp_path)
+        stamp = moment if stamp is None else stamp
         if isinstance(stamp, str):
             try:
                 return int(datetime.fromisoformat(stamp).timestamp() * 1000)
@@ -227,7 +323,7 @@ def _seek(run: _Run) -> Seek:
                 return None
         return None
 
-    return Seek(run.since(settings.longest_window) - SEEK_MARGIN_MS, line_time)
+    return Seek(run.since(run.settings.longest_window) - SEEK_MARGIN_MS, line_time)
 
 
 def _prune(run: _Run) -> None:
@@ -255,7 +351,7 @@ def _fold_all(run: _Run, chunks: Iterator[bytes], path: str, notes: list[str]) -
         for chunk in chunks:
             if not chunk:
                 continue
-            upcoming = (chunk, pool.submit(parse_chunk, chunk, run.settings))
+            upcoming = (chunk, pool.submit(parse_chunk, chunk, run.read))
             if pending is not None:
                 _fold_or_skip(run, *pending, path, notes)
             pending = upcoming
@@ -284,9 +380,10 @@ def _fold(run: _Run, chunk: bytes, parsed: Parsed, path: str) -> None:
 
     Two rounds of polars per chunk, each one `pl.collect_all` of lazy plans
     over the same frame: first the window's counts and what needs Python (the
-    error lines' hashes, the unique paths and messages), then, with the
-    duplicates and mappings known, the grouped counts, bins and evidence
-    candidates. Only small grouped frames come back to Python.
+    error lines' hashes, the unique paths and dependency texts, the monitor's
+    own request ids), then, with the duplicates and mappings known, the
+    grouped counts, bins and evidence candidates. Only small grouped frames
+    come back to Python.
     """
     settings = run.settings
     stats = run.stats
@@ -297,56 +394,106 @@ def _fold(run: _Run, chunk: bytes, parsed: Parsed, path: str) -> None:
     latest_ms = run.now_ms + int(settings.max_clock_skew_s * 1000)
     first_ms = run.since(settings.longest_window)
     ms = pl.col("ms")
-    lines = _timed(parsed.frame).with_columns(
+    lines = _timed(parsed.frame, run).with_columns(
         minute=pl.min_horizontal(ms // 60_000, pl.lit(run.now_minute))
     )
-    in_window = lines.filter(ms.is_between(first_ms, latest_ms))
-    error = (pl.col("level") >= settings.error_level).fill_null(False)
-    identity = pl.struct(
-        "ms",
-        "level",
-        "message",
-        "correlation",
-        "status",
-        "duration",
-        "path",
-        "method",
-        "dependency",
-    )
+    window = ms.is_between(first_ms, latest_ms)
+    in_window = lines.filter(window & ~pl.col("own"))
+    error = (pl.col("level") >= settings.error_level_number).fill_null(False)
+    identity = pl.struct(*_IDENTITY)
+    texts = "dep_text" if run.shape.dependency_field else "message"
+    rules = _pattern_rules(run)
     first = [
         lines.select(
             untimed=ms.null_count(),
             future=(ms > latest_ms).sum(),
             outside=(ms < first_ms).sum(),
-            newest=ms.filter(ms.is_between(first_ms, latest_ms)).max(),
+            own=(window & pl.col("own")).sum(),
+            newest=ms.filter(window & ~pl.col("own")).max(),
+            **{role: pl.col(column).is_not_null().sum() for role, column in _ROLES.items()},
         ),
         in_window.filter(error).select("row", "minute", h=identity.hash(seed=_HASH_SEED)),
         in_window.select(pl.col("path").drop_nulls().unique()),
+        in_window.select(pl.col(texts).drop_nulls().unique()),
+        lines.filter(pl.col("own_self") & pl.col("request_id").is_not_null()).select(
+            pl.col("request_id").unique()
+        ),
+        *(in_window.select(pl.col(column).drop_nulls().unique()) for column in rules),
     ]
-    if settings.dependency_field is None:
-        first.append(in_window.select(pl.col("message").drop_nulls().unique()))
-    summary, errors, paths, *messages = pl.collect_all(first)
-    untimed, future, outside, newest = summary.row(0)
-    stats["untimed"] += untimed
-    stats["future"] += future
-    stats["outside_window"] += outside
-    if newest is None:  # no line in the window
+    summary, errors, paths, dependency_texts, own_ids, *rule_values = pl.collect_all(first)
+    counts = summary.row(0, named=True)
+    for name in ("untimed", "future", "own"):
+        stats[name] += counts[name]
+    stats["outside_window"] += counts["outside"]
+    for role in _ROLES:
+        run.hits[role] = run.hits.get(role, 0) + counts[role]
+    _remember_own(run, own_ids.to_series().to_list())
+    if counts["newest"] is None:  # no line of the portal's own in the window
         return
     duplicates = _duplicate_errors(run, errors, path)
     if duplicates:
         in_window = in_window.filter(~pl.col("row").is_in(duplicates))
-    rows = _classify(run, in_window, paths, messages[0] if messages else None)
+    matched = {
+        column: {v for v in values.to_series().to_list() if re.search(pattern, v)}
+        for (column, pattern), values in zip(rules.items(), rule_values, strict=True)
+    }
+    rows = _classify(run, in_window, paths, dependency_texts, matched)
     second = [*_grouped(run, rows)]
     recent_ms = run.since(settings.recent_window_minutes)
     # Evidence comes from the recent window only: a cold run over an hour of
     # logs looks for lines in the last minutes' chunks, not in every chunk.
-    if newest >= recent_ms:
+    if counts["newest"] >= recent_ms:
         second.extend(_evidence_candidates(rows.filter(ms >= recent_ms)).values())
-    counts, bins, *candidates = pl.collect_all(second)
-    _fold_counts(run, counts)
+    grouped, bins, *candidates = pl.collect_all(second)
+    _fold_counts(run, grouped)
     _fold_bins(run, bins)
     if candidates:
         _keep_evidence(run, dict(zip(_EVIDENCE, candidates, strict=True)), parsed, chunk, path)
+
+
+# A mapped role -> its column: how many lines had the field (for the reasons).
+_ROLES = {
+    "requests.status": "req_status",
+    "requests.duration": "req_duration",
+    "requests.path": "path",
+    "requests.method": "method",
+    "calls.status": "call_status",
+    "calls.duration": "call_duration",
+    "calls.dependency_field": "dep_text",
+}
+_IDENTITY = (
+    "ms",
+    "level",
+    "message",
+    "request_id",
+    "req_status",
+    "req_duration",
+    "call_status",
+    "call_duration",
+    "path",
+    "method",
+    "dep_text",
+)
+OWN_IDS_LIMIT = 10_000
+
+
+def _remember_own(run: _Run, ids: list[str]) -> None:
+    """Request ids of the monitor's own requests, for their lines in later chunks."""
+    for request_id in ids:
+        run.own_ids.pop(request_id, None)
+        run.own_ids[request_id] = None
+    while len(run.own_ids) > OWN_IDS_LIMIT:
+        del run.own_ids[next(iter(run.own_ids))]
+
+
+def _pattern_rules(run: _Run) -> dict[str, str]:
+    """The kind rules that test a field's text with a pattern: column -> pattern."""
+    rules = {}
+    if run.shape.request_when.pattern:
+        rules["req_when"] = run.shape.request_when.pattern
+    if run.shape.call_when is not None and run.shape.call_when.pattern:
+        rules["call_when"] = run.shape.call_when.pattern
+    return rules
 
 
 _HASH_SEED = 20250115
@@ -366,12 +513,39 @@ def sketch_key(duration: pl.Expr) -> pl.Expr:
     )
 
 
-def _timed(frame: pl.DataFrame) -> pl.LazyFrame:
-    moment = pl.col("time")
+def _timed(frame: pl.DataFrame, run: _Run) -> pl.LazyFrame:
+    """The lines with their epoch ms (``ms``), the monitor's own marked (``own``:
+    its requests and every line logged while serving them), and the path and
+    method of a request line filled from its request's other lines (fastify
+    writes them on "incoming request", the status on "request completed")."""
+    text = pl.col("time")
+    moment = pl.coalesce(
+        text.cast(pl.Float64, strict=False).cast(pl.Int64, strict=False),
+        text.str.to_datetime(format="%+", strict=False).dt.epoch("ms"),
+    )
     if frame["timestamp"].null_count() < frame.height:
         parsed = pl.col("timestamp").str.to_datetime(format="%+", strict=False).dt.epoch("ms")
         moment = pl.coalesce(moment, parsed)
-    return frame.lazy().with_row_index("row").with_columns(ms=moment)
+    request_id = pl.col("request_id")
+    own = pl.col("own_self")
+    known = list(run.own_ids)
+    if frame["request_id"].null_count() < frame.height:
+        shared = own.any().over("request_id")
+        if known:
+            shared = shared | request_id.is_in(known)
+        own = own | (request_id.is_not_null() & shared)
+        fills = [
+            pl.col(c).fill_null(pl.col(c).drop_nulls().first().over("request_id"))
+            for c in ("path", "method")
+        ]
+    else:
+        fills = []
+    return (
+        frame.lazy()
+        .rename({"own": "own_self"})
+        .with_row_index("row")
+        .with_columns(*fills, ms=moment, own=own)
+    )
 
 
 def _is_entry(entry: Any) -> bool:
@@ -407,22 +581,25 @@ def _cached(cache: dict[str, Any], keys: list[str], compute: Callable[[str], Any
 
 
 def _classify(
-    run: _Run, rows: pl.LazyFrame, paths: pl.DataFrame, messages: pl.DataFrame | None
+    run: _Run,
+    rows: pl.LazyFrame,
+    paths: pl.DataFrame,
+    texts: pl.DataFrame,
+    matched: dict[str, set[str]],
 ) -> pl.LazyFrame:
-    """Which rows are external calls (and to what), which are requests, the sketch key.
+    """Which rows are calls (and to what), which are requests; their duration, status
+    and sketch key.
 
     Routes are numbered (`_Run.route_id`) and the sketch key is an integer:
     polars groups numbers, Python names the few groups.
     """
     settings = run.settings
-    if messages is None:
-        dependency = pl.col("dependency").str.strip_chars().str.to_lowercase()
-        dependency = pl.when(dependency != "").then(dependency)
-    else:
-        found = messages.to_series().to_list()
-        _cached(run.dependencies, found, settings.dependency_of)
-        named = {m: d for m in found if (d := run.dependencies[m]) is not None}
-        dependency = pl.col("message").replace_strict(named, default=None, return_dtype=pl.String)
+    shape = run.shape
+    found = texts.to_series().to_list()
+    _cached(run.dependencies, found, shape.dependency_of)
+    named = {t: d for t in found if (d := run.dependencies[t]) is not None}
+    source = "dep_text" if shape.dependency_field else "message"
+    dependency = pl.col(source).replace_strict(named, default=None, return_dtype=pl.String)
     found = paths.to_series().to_list()
     _cached(run.routes, found, normalise_path)
     if len(run.route_names) > _CACHE_LIMIT:  # numbers are only used within a chunk
@@ -434,19 +611,33 @@ def _classify(
         default=run.route_id("?"),
         return_dtype=pl.Int64,
     )
-    duration = pl.col("duration")
-    key = sketch_key(duration)
-    error = (pl.col("level") >= settings.error_level).fill_null(False)
+    is_call = _kind(shape.call_when, "call_when", matched) if shape.call_when else pl.lit(True)
+    is_request = _kind(shape.request_when, "req_when", matched)
+    rows = rows.with_columns(dep=pl.when(is_call).then(dependency), route=route)
+    external = pl.col("dep").is_not_null()
+    request = ~external & is_request
+    duration = pl.when(request).then("req_duration").when(external).then("call_duration")
+    status = pl.when(request).then("req_status").when(external).then("call_status")
+    rows = rows.with_columns(
+        external=external, request=request, duration=duration, status=status
+    ).with_columns(key=sketch_key(pl.col("duration")))
+    error = (pl.col("level") >= settings.error_level_number).fill_null(False)
     server_error = (pl.col("status") >= 500).fill_null(False)
-    rows = rows.with_columns(dep=dependency, route=route, key=key)
+    failed = error | server_error | (pl.col("external") & pl.col("call_error"))
     return rows.with_columns(
-        external=pl.col("dep").is_not_null(),
-        request=pl.col("dep").is_null() & pl.col("status").is_not_null(),
         error=error,
         server_error=server_error,
-        slow=(duration > settings.slow_ms).fill_null(False),
-        failed=error | server_error,
+        slow=(pl.col("duration") > settings.slow_ms).fill_null(False),
+        failed=failed,
     )
+
+
+def _kind(rule: Rule, column: str, matched: dict[str, set[str]]) -> pl.Expr:
+    """A kind rule as an expression: its field is present (and its text matched)."""
+    present = pl.col(column).is_not_null()
+    if rule.pattern is None:
+        return present
+    return present & pl.col(column).is_in(list(matched.get(column, ())))
 
 
 _KINDS = ("minute", "request", "method", "route", "dep")

@@ -1,11 +1,14 @@
 """A chunk of JSON lines into the columns the metrics need.
 
 The fast path is polars' NDJSON reader (multi-threaded, native) with an
-explicit schema of only the fields used: everything else on a line is never
-materialised. It is strict: one line it cannot read (not JSON, a ``level``
-of ``"info"``, an ISO ``time``) fails the chunk, which is then read line by
-line with orjson, coercing what can be coerced and counting what cannot.
-Both paths give the same columns, so every later step is shared.
+explicit schema of only the fields used, nested ones as structs
+(``res.statusCode`` is the field ``statusCode`` of a struct ``res``):
+everything else on a line is never materialised. Leaves are read as text or
+as floats, which accept any JSON value or any number. It is strict: one line
+it cannot read (not JSON, a ``res`` that is a string) fails the chunk, which
+is then read line by line with orjson, coercing what can be coerced and
+counting what cannot. Both paths give the same columns, so every later step
+is shared.
 """
 
 from __future__ import annotations
@@ -18,22 +21,30 @@ from typing import Any
 import orjson
 import polars as pl
 
-from synthetic.logs.settings import LogsSettings
+from synthetic.logs.settings import LEVELS, split_path
+from synthetic.logs.shapes import OWN_CORRELATION_PREFIX, OWN_USER_AGENT_PREFIX, LogShape, get_path
 
-LEVELS = {"trace": 10, "debug": 20, "info": 30, "warn": 40, "warning": 40, "error": 50, "fatal": 60}
-
-# Canonical column -> dtype. The names in the file come from `LogsSettings`.
+# Canonical column -> dtype, as the later steps see them.
 COLUMNS: dict[str, Any] = {
     "level": pl.Int64,
-    "time": pl.Int64,
+    "time": pl.String,
     "timestamp": pl.String,
-    "duration": pl.Float64,
-    "status": pl.Int64,
+    "message": pl.String,
+    "req_status": pl.Int64,
+    "req_duration": pl.Float64,
     "path": pl.String,
     "method": pl.String,
-    "correlation": pl.String,
-    "dependency": pl.String,
+    "req_when": pl.String,
+    "call_status": pl.Int64,
+    "call_duration": pl.Float64,
+    "call_error": pl.Boolean,
+    "call_when": pl.String,
+    "dep_text": pl.String,
+    "request_id": pl.String,
+    "own": pl.Boolean,
 }
+_NUMBERS = frozenset({"req_status", "req_duration", "call_status", "call_duration"})
+_WHOLE = frozenset({"req_status", "call_status"})
 
 
 @dataclass
@@ -46,55 +57,139 @@ class Parsed:
     skipped: int  # lines that are not a JSON object
 
 
-def _sources(settings: LogsSettings) -> dict[str, str]:
-    """Canonical column -> the field name in the file (messages handled apart)."""
-    sources = {
-        "level": "level",
-        "time": settings.time_field,
-        "timestamp": settings.timestamp_field,
-        "duration": settings.duration_field,
-        "status": settings.status_field,
-        "path": settings.path_field,
-        "method": settings.method_field,
-        "correlation": settings.correlation_field,
+@dataclass(frozen=True)
+class Reading:
+    """How a shape is read: each canonical column's field path, and the file schema."""
+
+    sources: dict[str, tuple[str, ...]]  # single-field columns
+    messages: tuple[tuple[str, ...], ...]
+    correlation: tuple[tuple[str, ...], ...]
+    user_agent: tuple[str, ...] | None
+    schema: dict[str, Any]
+
+
+def reading(shape: LogShape) -> Reading:
+    """The paths of ``shape`` and the polars schema that reads them; a `ValueError`
+    when one field would be both a value and an object (``err`` and ``err.code``)."""
+    single: dict[str, str | None] = {
+        "level": shape.level,
+        "time": shape.time,
+        "timestamp": shape.timestamp,
+        "req_status": shape.request_status,
+        "req_duration": shape.request_duration,
+        "path": shape.request_path,
+        "method": shape.request_method,
+        "req_when": shape.request_when.field,
+        "call_status": shape.call_status,
+        "call_duration": shape.call_duration,
+        "call_error": shape.call_error,
+        "call_when": shape.call_when.field if shape.call_when else None,
+        "dep_text": shape.dependency_field,
+        "request_id": shape.request_id,
     }
-    if settings.dependency_field is not None:
-        sources["dependency"] = settings.dependency_field
-    return sources
+    sources = {column: split_path(path) for column, path in single.items() if path}
+    messages = tuple(split_path(p) for p in shape.messages)
+    correlation = tuple(split_path(p) for p in shape.correlation)
+    user_agent = split_path(shape.user_agent) if shape.user_agent else None
+    tree: dict[str, Any] = {}
+    leaves = [(path, pl.Float64 if column in _NUMBERS else pl.String)
+              for column, path in sources.items()]  # fmt: skip
+    leaves += [(path, pl.String) for path in (*messages, *correlation)]
+    if user_agent:
+        leaves.append((user_agent, pl.String))
+    for path, dtype in leaves:
+        _insert(tree, path, dtype)
+    return Reading(sources, messages, correlation, user_agent, _schema(tree))
 
 
-def _file_schema(settings: LogsSettings) -> dict[str, Any]:
-    schema: dict[str, Any] = {}
-    for column, name in _sources(settings).items():
-        schema.setdefault(name, COLUMNS[column])
-    for name in settings.message_fields:
-        schema.setdefault(name, pl.String)
-    return schema
+def _insert(tree: dict[str, Any], path: tuple[str, ...], dtype: Any) -> None:
+    node = tree
+    for depth, key in enumerate(path):
+        last = depth == len(path) - 1
+        existing = node.get(key)
+        if last:
+            if isinstance(existing, dict):
+                raise ValueError(_overlap(path))
+            if existing is None or existing is pl.Float64:  # text holds numbers too
+                node[key] = dtype if existing is None else pl.String
+            return
+        if existing is not None and not isinstance(existing, dict):
+            raise ValueError(_overlap(path))
+        node = node.setdefault(key, {})
 
 
-def _canonical(frame: pl.DataFrame, settings: LogsSettings) -> pl.DataFrame:
-    sources = _sources(settings)
-    columns = [
-        (pl.col(sources[c]) if c in sources else pl.lit(None)).cast(dtype).alias(c)
-        for c, dtype in COLUMNS.items()
-    ]
-    message = pl.coalesce([pl.col(name) for name in settings.message_fields]).alias("message")
-    return frame.select(*columns, message.cast(pl.String))
+def _overlap(path: tuple[str, ...]) -> str:
+    shown = ".".join(path)
+    return f"the log field {shown!r} overlaps another mapped field (a value and an object)"
 
 
-def parse_chunk(chunk: bytes, settings: LogsSettings) -> Parsed:
+def _schema(tree: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: pl.Struct(_schema(value)) if isinstance(value, dict) else value
+        for key, value in tree.items()
+    }
+
+
+def _column(path: tuple[str, ...]) -> pl.Expr:
+    expr = pl.col(path[0])
+    for key in path[1:]:
+        expr = expr.struct.field(key)
+    return expr
+
+
+def _finite(expr: pl.Expr) -> pl.Expr:
+    return pl.when(expr.is_finite()).then(expr)
+
+
+def _level(text: pl.Expr) -> pl.Expr:
+    """Pino's numeric levels, or their names (``"info"``, ``"error"``)."""
+    named = text.str.to_lowercase().replace_strict(LEVELS, default=None, return_dtype=pl.Int64)
+    numeric = _finite(text.cast(pl.Float64, strict=False))
+    return pl.coalesce(named, numeric.cast(pl.Int64, strict=False))
+
+
+def _canonical(frame: pl.DataFrame, read: Reading) -> pl.DataFrame:
+    exprs = []
+    for column, dtype in COLUMNS.items():
+        path = read.sources.get(column)
+        if column in ("message", "own"):
+            continue
+        if path is None:
+            exprs.append(pl.lit(None, dtype=dtype).alias(column))
+            continue
+        value = _column(path)
+        if column == "level":
+            value = _level(value)
+        elif column == "call_error":
+            value = value.is_not_null()
+        elif column in _NUMBERS:
+            value = _finite(value.cast(pl.Float64, strict=False))
+            if column in _WHOLE:
+                value = value.cast(pl.Int64, strict=False)
+        exprs.append(value.cast(dtype, strict=False).alias(column))
+    message = pl.coalesce([_column(p) for p in read.messages]) if read.messages else pl.lit(None)
+    own = pl.lit(False)
+    for path in read.correlation:
+        own = own | _column(path).str.starts_with(OWN_CORRELATION_PREFIX).fill_null(False)
+    if read.user_agent:
+        own = own | _column(read.user_agent).str.starts_with(OWN_USER_AGENT_PREFIX).fill_null(False)
+    exprs += [message.cast(pl.String).alias("message"), own.alias("own")]
+    return frame.select(exprs).select(list(COLUMNS))
+
+
+def parse_chunk(chunk: bytes, read: Reading) -> Parsed:
     """The chunk's lines as columns; see the module docstring for the two paths."""
     if not chunk.strip():
-        return Parsed(_empty(), [], [], 0)
+        return Parsed(empty(), [], [], 0)
     try:
-        frame = pl.read_ndjson(io.BytesIO(chunk), schema=_file_schema(settings))
+        frame = pl.read_ndjson(io.BytesIO(chunk), schema=read.schema)
+        return Parsed(_canonical(frame, read), [], None, 0)
     except (pl.exceptions.PolarsError, ValueError):
-        return _parse_lines(chunk, settings)
-    return Parsed(_canonical(frame, settings), [], None, 0)
+        return _parse_lines(chunk, read)
 
 
-def _empty() -> pl.DataFrame:
-    return pl.DataFrame(schema={**COLUMNS, "message": pl.String})
+def empty() -> pl.DataFrame:
+    return pl.DataFrame(schema=COLUMNS)
 
 
 _INT64_MAX = 2**63 - 1
@@ -124,16 +219,34 @@ def number(value: Any, *, whole: bool) -> Any:
 
 
 def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list):
+    if value is None:
         return None
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
     return str(value)
 
 
-def _parse_lines(chunk: bytes, settings: LogsSettings) -> Parsed:
+def level_number(value: Any) -> int | None:
+    if isinstance(value, str):
+        found = LEVELS.get(value.lower())
+        return found if found is not None else number(value, whole=True)
+    found_number: int | None = number(value, whole=True)
+    return found_number
+
+
+def _is_own(record: dict[str, Any], read: Reading) -> bool:
+    for path in read.correlation:
+        value = get_path(record, path)
+        if isinstance(value, str) and value.startswith(OWN_CORRELATION_PREFIX):
+            return True
+    agent = get_path(record, read.user_agent) if read.user_agent else None
+    return isinstance(agent, str) and agent.startswith(OWN_USER_AGENT_PREFIX)
+
+
+def _parse_lines(chunk: bytes, read: Reading) -> Parsed:
     """The slow, forgiving path: orjson line by line; what is not an object is skipped."""
-    sources = _sources(settings)
     lines = chunk.split(b"\n")
-    values: dict[str, list[Any]] = {c: [] for c in (*COLUMNS, "message")}
+    values: dict[str, list[Any]] = {c: [] for c in COLUMNS}
     row_line: list[int] = []
     skipped = 0
     for index, line in enumerate(lines):
@@ -148,30 +261,24 @@ def _parse_lines(chunk: bytes, settings: LogsSettings) -> Parsed:
             skipped += 1
             continue
         row_line.append(index)
-        level = record.get("level")
-        if isinstance(level, str):
-            level = LEVELS.get(level.lower(), number(level, whole=True))
-        else:
-            level = number(level, whole=True)
-        values["level"].append(level)
-        moment = record.get(sources["time"])
-        stamp = record.get(sources["timestamp"])
-        if isinstance(moment, str) and stamp is None:
-            moment, stamp = None, moment  # Pino's isoTime writes an ISO string in "time"
-        values["time"].append(number(moment, whole=True))
-        values["timestamp"].append(_text(stamp))
-        values["duration"].append(number(record.get(sources["duration"]), whole=False))
-        values["status"].append(number(record.get(sources["status"]), whole=True))
-        for column in ("path", "method", "correlation"):
-            values[column].append(_text(record.get(sources[column])))
-        dependency = record.get(sources["dependency"]) if "dependency" in sources else None
-        values["dependency"].append(_text(dependency))
-        message = next(
-            (record[name] for name in settings.message_fields if record.get(name) is not None),
-            None,
-        )
-        values["message"].append(_text(message))
-    frame = pl.DataFrame(values, schema={**COLUMNS, "message": pl.String})
+        for column in COLUMNS:
+            path = read.sources.get(column)
+            raw = get_path(record, path) if path else None
+            if column == "level":
+                value: Any = level_number(raw)
+            elif column == "call_error":
+                value = raw is not None
+            elif column in _NUMBERS:
+                value = number(raw, whole=column in _WHOLE)
+            elif column == "message":
+                found = (get_path(record, p) for p in read.messages)
+                value = _text(next((m for m in found if m is not None), None))
+            elif column == "own":
+                value = _is_own(record, read)
+            else:
+                value = _text(raw)
+            values[column].append(value)
+    frame = pl.DataFrame(values, schema=COLUMNS)
     return Parsed(frame, lines, row_line, skipped)
 
 
