@@ -80,6 +80,20 @@ class Truth:
         failed = sum(d.failed for d in self.dependencies.values())
         return percent(failed, calls)
 
+    def metrics(self) -> dict[str, float | None]:
+        """The values by the guide's metric names, ``{dependency=...}`` for each dependency."""
+        values: dict[str, float | None] = {
+            "app.error_rate": self.error_rate,
+            "logs.error_count": self.error_count,
+            "logs.response_time_p95": self.p95,
+            "logs.slow_requests": self.slow_requests,
+            "external.error_rate": self.external_error_rate,
+        }
+        for name, dependency in self.dependencies.items():
+            values[f"external.error_rate{{dependency={name}}}"] = dependency.error_rate
+            values[f"external.response_time_p95{{dependency={name}}}"] = dependency.p95
+        return values
+
 
 def percent(part: int, whole: int) -> float | None:
     return None if whole == 0 else part / whole * 100

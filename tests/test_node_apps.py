@@ -133,7 +133,8 @@ def test_express_metrics_count_each_listeners_connections(express_bff):
     samples = scrape(admin)
     names = {name for name, _ in samples}
     assert {"process_cpu_user_seconds_total", "nodejs_eventloop_lag_seconds"} <= names
-    assert connections(admin, "admin") == 1  # the scrape's own connection
+    # The scrape's own connection (an earlier scrape's may still be closing).
+    assert eventually(lambda: connections(admin, "admin"), 1) == 1
 
     assert eventually(lambda: connections(admin, "public"), 0) == 0
     with contextlib.ExitStack() as stack:
@@ -328,7 +329,9 @@ def test_ground_truth_of_requests(stack, request):
     assert truth.slow_requests == 2  # the monitor's own slow request left out
     assert len(truth.durations) == 10
     assert truth.p95 is not None
-    assert truth.p95 >= 2100  # the 9th of 10: a delayed one
+    # The 9th of 10: a delayed one (fastify's hrtime can read a hair under the
+    # timer's 2100 ms, so compare with the slow bound instead).
+    assert truth.p95 > 2000
     assert truth.error_count == 3 * ERROR_LINE_PER_5XX[stack]
     assert truth.own_lines >= 3
 
@@ -340,8 +343,8 @@ def test_ground_truth_of_outgoing_calls(stack, request):
     driven = drive(
         app,
         [
-            Calls("whmcs", 3, delay_ms=20),
-            Calls("whmcs", 1, fail="1", delay_ms=20),
+            Calls("whmcs", 3, delay_ms=50),
+            Calls("whmcs", 1, fail="1", delay_ms=50),
             Calls("freebit", 1, fail="reset"),
             Calls("salesforce", 2, fail="1", own=True),
         ],
@@ -356,7 +359,8 @@ def test_ground_truth_of_outgoing_calls(stack, request):
     assert truth.external_error_rate == pytest.approx(40.0)
     # A failure logged the Nest way has no duration field.
     assert len(whmcs.durations) == (3 if stack == "nest" else 4)
-    assert min(whmcs.durations) >= 20  # each call waited for the dependency's delay
+    # Each call waited for the dependency's delay (less Date.now()'s rounding).
+    assert min(whmcs.durations) >= 49
     assert whmcs.p95 in whmcs.durations
 
     assert (truth.requests, truth.server_errors) == (5, 2)  # the 502s
@@ -434,6 +438,11 @@ def test_nest_calls_are_found_by_their_service_context(tmp_path):
     whmcs, freebit = truth.dependencies["whmcs"], truth.dependencies["freebit"]
     assert (whmcs.calls, whmcs.failed, whmcs.durations) == (2, 1, (40.0,))
     assert (freebit.calls, freebit.failed) == (1, 1)  # a 5xx status is a failure too
+    metrics = truth.metrics()
+    assert metrics["external.error_rate{dependency=whmcs}"] == 50.0
+    assert metrics["external.response_time_p95{dependency=whmcs}"] == 40.0
+    assert metrics["external.error_rate"] == pytest.approx(200 / 3)
+    assert metrics["app.error_rate"] is None  # no request lines
     with pytest.raises(ValueError, match="stack must be one of"):
         ground_truth("koa", [log], NOW)
 
