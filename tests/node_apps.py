@@ -33,6 +33,7 @@ import httpx
 import pytest
 
 from synthetic import __version__
+from synthetic.sandbox.processes import log_tail
 from tests.node_truth import is_request, parse, read_lines
 from tests.servers import LOOPBACK, ServerError, fail_on_server_error, stop_process
 
@@ -181,14 +182,14 @@ def _ready_line(process: subprocess.Popen[bytes], stack: str, stderr: Path) -> d
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ServerError(
-                    f"{stack} app not ready within {READY_TIMEOUT_S} s: {_tail(stderr)}"
+                    f"{stack} app not ready within {READY_TIMEOUT_S} s: {log_tail(stderr)}"
                 )
             if not selector.select(left):
                 continue
             chunk = os.read(process.stdout.fileno(), 4096)
             if not chunk:
                 code = process.wait(timeout=STOP_TIMEOUT_S)
-                raise ServerError(f"{stack} app exited with code {code}: {_tail(stderr)}")
+                raise ServerError(f"{stack} app exited with code {code}: {log_tail(stderr)}")
             received += chunk
     line = received.split(b"\n", 1)[0]
     try:
@@ -198,11 +199,6 @@ def _ready_line(process: subprocess.Popen[bytes], stack: str, stderr: Path) -> d
     if not isinstance(ready, dict) or not isinstance(ready.get("port"), int):
         raise ServerError(f'{stack} app: ready line is not {{"port": N, ...}}: {line[:200]!r}')
     return ready
-
-
-def _tail(path: Path, lines: int = 5) -> str:
-    text = path.read_text(encoding="utf-8", errors="replace").strip()
-    return " | ".join(text.splitlines()[-lines:]) or "(no output)"
 
 
 def _app_fixture(stack: str):

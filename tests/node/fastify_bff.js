@@ -74,6 +74,7 @@ async function main() {
 }
 
 main().catch((err) => {
-  process.stderr.write(`fastify_bff: ${err.stack || err}\n`);
+  // The stack for a person, then one line (the last) that says what was wrong.
+  process.stderr.write(`${err.stack || err}\nfastify_bff: ${err.message || err}\n`);
   process.exit(1);
 });
