@@ -16,6 +16,7 @@ import pytest
 
 from checks.conftest import dig
 from synthetic import BFFClient, Measurement
+from synthetic.health import HealthBody
 from synthetic.logs.metrics import LogMetrics, NoLogData
 
 pytestmark = pytest.mark.metric(
@@ -23,13 +24,14 @@ pytestmark = pytest.mark.metric(
 )
 
 
-@pytest.mark.parametrize("integration", ["database", "whmcs", "salesforce"])
+# One check per entry of `integrations` (default database, whmcs, salesforce).
 @pytest.mark.metric("integration.health")
 @pytest.mark.warning("== 'degraded'")
 @pytest.mark.critical("not in ['ok', 'degraded']")
-def check_integration_health(auth_health: Any, integration: str) -> Any:
-    """One integration of /auth/health-check: ok, degraded or failing."""
-    return dig(auth_health, "services", integration)
+def check_integration_health(auth_health_body: HealthBody, integration: str) -> Measurement:
+    """One integration of /auth/health-check (`services`, terminus's `details`, or the
+    configured path): ok, degraded or failing."""
+    return auth_health_body.measure(integration)
 
 
 @pytest.mark.metric("catalog.cache", component="cache", priority="P3")

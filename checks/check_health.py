@@ -8,6 +8,7 @@ import pytest
 
 from checks.conftest import HEALTH_ENDPOINTS, dig
 from synthetic import BFFClient, Measurement, MeasurementError
+from synthetic.health import HealthBody
 
 
 # The guide's monitor: "status != ok for 2 minutes".
@@ -21,15 +22,15 @@ def check_health_status(health: Any) -> Measurement:
     return Measurement(dig(health, "status"), evidence=health)
 
 
-@pytest.mark.parametrize("name", ["database", "cache"])
+# One check per entry of `health_checks` (default database, cache), as label `name`.
 # The guide's DatabaseDown / CacheDown alarms: "HealthStatus != ok, 1 min".
 @pytest.mark.metric(
     "health.check", component="bff", runbook="incident-response", priority="P1", sustain="1m"
 )
 @pytest.mark.critical("!= 'ok'")
-def check_health_entry(health: Any, name: str) -> Any:
-    """One entry of /health `checks` (database, cache)."""
-    return dig(health, "checks", name)
+def check_health_entry(health_body: HealthBody, name: str) -> Measurement:
+    """One entry of /health (`checks`, terminus's `details`, or the configured path)."""
+    return health_body.measure(name)
 
 
 @pytest.mark.parametrize("path", HEALTH_ENDPOINTS)

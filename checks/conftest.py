@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from synthetic import BFFClient, MeasurementError, Samples
+from synthetic import BFFClient, Environment, MeasurementError, Samples
+from synthetic.health import HealthBody, read_snapshot
 from synthetic.session import run_state
 
 HEALTH_ENDPOINTS = (
@@ -35,15 +36,39 @@ def dig(document: Any, *path: str) -> Any:
     return current
 
 
+# Checks repeated for each name in a list of the environment: argument -> key.
+CONFIGURED_LABELS = {
+    "queue": "bullmq_queues",  # one check per BullMQ queue
+    "name": "health_checks",  # one per entry of GET /health
+    "integration": "integrations",  # one per entry of GET /auth/health-check
+}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One check per configured BullMQ queue (``bullmq_queues``), as label ``queue``."""
-    if "queue" in metafunc.fixturenames:
+    """One check per name the environment lists (`CONFIGURED_LABELS`), the name as
+    its label; an empty list skips the check with the key in the reason."""
+    own = _parametrized(metafunc)
+    for argument, key in CONFIGURED_LABELS.items():
+        if argument not in metafunc.fixturenames or argument in own:
+            continue
         environment = run_state(metafunc.config).config.environment
-        if environment.bullmq_queues:
-            metafunc.parametrize("queue", environment.bullmq_queues)
+        names = getattr(environment, key)
+        if names:
+            metafunc.parametrize(argument, names)
         else:
-            reason = f"bullmq_queues is not configured for environment '{environment.name}'"
-            metafunc.parametrize("queue", [pytest.param(None, marks=pytest.mark.skip(reason))])
+            reason = f"{key} is not configured for environment '{environment.name}'"
+            metafunc.parametrize(argument, [pytest.param(None, marks=pytest.mark.skip(reason))])
+
+
+def _parametrized(metafunc: pytest.Metafunc) -> set[str]:
+    """The arguments a check parametrizes itself: never taken from the config too."""
+    names: set[str] = set()
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        argnames = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
+        if isinstance(argnames, str):
+            argnames = [name.strip() for name in argnames.split(",")]
+        names.update(argnames)
+    return names
 
 
 def increase_since_last_run(samples: Samples, name: str, counter: float) -> float:
@@ -82,3 +107,16 @@ def queues(bff: BFFClient) -> Any:
 def auth_health(bff: BFFClient) -> Any:
     """GET /auth/health-check as JSON (2xx only)."""
     return bff.json("/auth/health-check")
+
+
+@pytest.fixture
+def health_body(bff: BFFClient, synthetic_env: Environment) -> HealthBody:
+    """GET /health read as named entries, whatever its shape (a 5xx body too)."""
+    return read_snapshot(bff.snapshot("/health"), path=synthetic_env.health_entries.get("/health"))
+
+
+@pytest.fixture
+def auth_health_body(bff: BFFClient, synthetic_env: Environment) -> HealthBody:
+    """GET /auth/health-check read as named entries, whatever its shape (a 5xx body too)."""
+    path = synthetic_env.health_entries.get("/auth/health-check")
+    return read_snapshot(bff.snapshot("/auth/health-check"), path=path)

@@ -29,6 +29,9 @@ SANDBOX = "sandbox"
 SANDBOX_URL_VAR = "SYNTHETIC_SANDBOX_URL"
 SANDBOX_DEFAULT_PORT = 4000
 DEFAULT_ENVIRONMENT = SANDBOX
+# The monitoring guide's entries of GET /health and GET /auth/health-check.
+DEFAULT_HEALTH_CHECKS = ("database", "cache")
+DEFAULT_INTEGRATIONS = ("database", "whmcs", "salesforce")
 
 # Keys whose value is a URL or DSN: only their password is a secret.
 _URL_KEYS = frozenset({"base_url", "metrics_url", "redis_url", "postgres_dsn", "state", "url"})
@@ -98,6 +101,10 @@ class EnvironmentModel(_Model):
     runbook_base_url: str | None = None
     bullmq_queues: list[str] = Field(default_factory=list)
     bullmq_prefix: str = Field(default="bull", min_length=1)
+    # The entries of the health bodies the catalogue checks (synthetic.health).
+    health_checks: list[str] = Field(default_factory=lambda: list(DEFAULT_HEALTH_CHECKS))
+    integrations: list[str] = Field(default_factory=lambda: list(DEFAULT_INTEGRATIONS))
+    health_entries: dict[str, str] = Field(default_factory=dict)
     connections_metric: str = "bff_http_active_connections"
     connection_capacity: int | None = Field(default=None, gt=0)
     database_disk_bytes: int | None = Field(default=None, gt=0)
@@ -113,6 +120,32 @@ class EnvironmentModel(_Model):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         return _check_scheme(value, ("http://", "https://"), "an http:// or https:// URL")
+
+    @field_validator("health_checks", "integrations")
+    @classmethod
+    def _entry_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not name.strip():
+                raise ValueError("an entry name is empty")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"entry names listed twice: {', '.join(map(repr, repeated))}")
+        return names
+
+    @field_validator("health_entries")
+    @classmethod
+    def _entry_paths(cls, paths: dict[str, str]) -> dict[str, str]:
+        for endpoint, path in paths.items():
+            if not endpoint.startswith("/"):
+                raise ValueError(
+                    f"{_printable(endpoint)!r}: expected an endpoint path like /health"
+                )
+            if not path or any(not part for part in path.split(".")):
+                raise ValueError(
+                    f"{_printable(endpoint)}: expected a dotted path to the table of entries, "
+                    'like "data.integrations"'
+                )
+        return paths
 
     @field_validator("redis_url")
     @classmethod
@@ -189,6 +222,9 @@ class Environment:
     state: str | None = None
     bullmq_queues: tuple[str, ...] = ()
     bullmq_prefix: str = "bull"
+    health_checks: tuple[str, ...] = DEFAULT_HEALTH_CHECKS
+    integrations: tuple[str, ...] = DEFAULT_INTEGRATIONS
+    health_entries: Mapping[str, str] = field(default_factory=dict)
     connections_metric: str = "bff_http_active_connections"
     connection_capacity: int | None = None
     database_disk_bytes: int | None = None

@@ -36,8 +36,10 @@ class Outcome:
 def evaluate(spec: CheckSpec, returned: Any) -> Outcome:
     """Evaluate what a check returned against its thresholds, CRITICAL first."""
     name = spec.display_name
+    note = ""
     if isinstance(returned, Measurement):
         value, unit, evidence = returned.value, returned.unit, returned.evidence
+        note = f": {returned.note}" if returned.note else ""
     else:
         value, unit, evidence = returned, None, None
 
@@ -90,9 +92,10 @@ def evaluate(spec: CheckSpec, returned: Any) -> Outcome:
                 evidence,
             )
         if breached:
-            reason = f"{name} = {shown} ({severity.value} {threshold.text})"
+            reason = f"{name} = {shown} ({severity.value} {threshold.text}){note}"
             return Outcome(severity, one_line(reason), value, shown_unit, evidence)
-    return Outcome(Severity.OK, one_line(f"{name} = {shown} (ok)"), value, shown_unit, evidence)
+    reason = f"{name} = {shown} (ok){note}"
+    return Outcome(Severity.OK, one_line(reason), value, shown_unit, evidence)
 
 
 def _plain_number(value: Any) -> Any:

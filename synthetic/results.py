@@ -92,11 +92,16 @@ class Measurement:
     rows, log lines)::
 
         return Measurement(len(rows), unit="rows", evidence=rows)
+
+    ``note`` is a short text the reason ends with, whatever the severity
+    (what the measured system said about the value, e.g. a health
+    indicator's message); it is cut with the reason and masked like it.
     """
 
     value: Any
     unit: str | None = None
     evidence: Any = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)

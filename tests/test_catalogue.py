@@ -63,7 +63,8 @@ QUEUE_HEALTH = [("healthy", OK), ("degraded", WARNING), ("unhealthy", CRITICAL)]
 
 # metric id: (unit, [(value, severity)]) — the guide's table, issue 3's contract.
 CATALOGUE: dict[str, tuple[str | None, list[tuple[Any, Severity]]]] = {
-    "health.status": (None, STATUS),
+    # @nestjs/terminus's overall words: "error" (an indicator down) and "shutting_down".
+    "health.status": (None, [*STATUS, ("error", CRITICAL), ("shutting_down", CRITICAL)]),
     "health.check": (None, [("ok", OK), ("fail", CRITICAL), ("degraded", CRITICAL)]),
     "endpoint.status": (
         None,
