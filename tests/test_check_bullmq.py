@@ -356,11 +356,11 @@ def test_a_queue_that_does_not_exist_is_unknown_listing_those_that_do(
 ) -> None:
     spec = json.dumps({"email": {"waiting": 1}, "provisioning": {"failed": 1}, "idle": {}})
     log = tmp_path / "bullmq_jobs.log"
-    with node_program("bullmq_jobs.js", bullmq_redis, "bull", spec, packages=("bullmq",), log=log):
+    needs = ("bullmq", "ioredis")
+    with node_program("bullmq_jobs.js", bullmq_redis, "bull", spec, packages=needs, log=log):
         pass
-    with node_program(
-        "bullmq_jobs.js", bullmq_redis, "portal", '{"reports": {}}', packages=("bullmq",), log=log
-    ):
+    reports = '{"reports": {}}'
+    with node_program("bullmq_jobs.js", bullmq_redis, "portal", reports, packages=needs, log=log):
         pass
     queues = ["emails", "idle"]
     results = run_bullmq(pytester, write_config(pytester, bullmq_redis, bullmq_queues=queues))
