@@ -2,7 +2,8 @@
 
 - ``app.response_time_p95``: a burst of timed GET requests, its 95th percentile.
 - ``app.active_connections``: the BFF's open HTTP connections (a gauge of its
-  Prometheus ``/metrics``) as a share of the configured capacity.
+  Prometheus ``/metrics``, chosen by a PromQL-style selector) as a share of
+  the configured capacity.
 - ``app.error_rate``: the share of requests answered with a 5xx in the last
   hour, from the BFF's Pino logs (``log_files``), as the guide measures it.
 
@@ -23,7 +24,8 @@ import pytest
 
 from synthetic import BFFClient, Environment, Measurement, MeasurementError
 from synthetic.logs.metrics import LogMetrics
-from synthetic.prometheus import gauge_value
+from synthetic.prometheus import select_series
+from synthetic.selector import format_series, parse_selector
 
 pytestmark = pytest.mark.metric(component="bff", runbook="incident-response")
 
@@ -130,24 +132,33 @@ def check_response_time_p95(bff: BFFClient, synthetic_env: Environment) -> Measu
 @pytest.mark.metric("app.active_connections", unit="%", priority="P2")
 @pytest.mark.warning("> 80%")
 @pytest.mark.critical("> 95%")
-def check_active_connections(bff: BFFClient, synthetic_env: Environment) -> Measurement:
+def check_active_connections(http_client: BFFClient, synthetic_env: Environment) -> Measurement:
     """Open HTTP connections of the BFF as a share of connection_capacity.
 
-    The gauge named by ``connections_metric`` (default
-    ``bff_http_active_connections``) in the Prometheus text at ``metrics_url``,
-    fetched once per process and run. Skipped when ``metrics_url`` or
-    ``connection_capacity`` is not configured.
+    The series selected by ``connections_metric`` (default
+    ``bff_http_active_connections``; PromQL style, e.g.
+    ``bff_http_active_connections{server="public"}`` or ``sum(...)``) in the
+    Prometheus text at ``metrics_url``, fetched once per process and run; an
+    absolute ``metrics_url`` needs no ``base_url``. Skipped when
+    ``metrics_url`` or ``connection_capacity`` is not configured.
     """
     metrics_url: str = synthetic_env.require("metrics_url")
     capacity: int = synthetic_env.require("connection_capacity")
-    name = synthetic_env.connections_metric
-    snapshot = bff.snapshot(metrics_url)
+    selector = parse_selector(synthetic_env.connections_metric)
+    snapshot = http_client.snapshot(metrics_url)
     if not 200 <= snapshot.status_code < 300:
         raise MeasurementError(f"GET {metrics_url} returned HTTP {snapshot.status_code}")
-    connections = gauge_value(snapshot.text, name, source=f"GET {metrics_url}")
+    found = select_series(snapshot.text, selector, source=f"GET {metrics_url}")
+    connections = selector.aggregate([float(sample.value) for sample in found])
     if connections < 0:
-        raise MeasurementError(f"{name} is negative ({connections:g})")
-    evidence = {"metric": name, "connections": connections, "capacity": capacity}
+        raise MeasurementError(f"{selector} is negative ({connections:g})")
+    evidence: dict[str, Any] = {
+        "metric": str(selector),
+        "connections": connections,
+        "capacity": capacity,
+    }
+    if selector.aggregation:
+        evidence["series"] = {format_series(s.name, s.labels): s.value for s in found[:10]}
     return Measurement(connections / capacity * 100, unit="%", evidence=evidence)
 
 

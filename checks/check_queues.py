@@ -5,6 +5,7 @@ And the portal's BullMQ queues, counted in Redis (one check per ``bullmq_queues`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from checks.conftest import dig, increase_since_last_run
 from synthetic import BFFClient, Environment, Measurement, MeasurementError, Samples
-from synthetic.bullmq import job_counts
+from synthetic.bullmq import find_queues, job_counts
 
 if TYPE_CHECKING:
     import redis
@@ -97,13 +98,16 @@ def bullmq_counts(
     redis_client: redis.Redis, synthetic_env: Environment
 ) -> Callable[[str], dict[str, int]]:
     """A queue's job counts (`synthetic.bullmq.job_counts`), read once per process and run
-    and shared by the queue's checks; an error is shared the same way."""
+    and shared by the queue's checks; an error is shared the same way. A queue that does
+    not exist is UNKNOWN, listing the queues found (one bounded scan for all of them)."""
     read: dict[str, dict[str, int] | Exception] = {}
+    listing = functools.cache(lambda: find_queues(redis_client))
 
     def counts(queue: str) -> dict[str, int]:
         if queue not in read:
             try:
-                read[queue] = job_counts(redis_client, synthetic_env.bullmq_prefix, queue)
+                prefix = synthetic_env.bullmq_prefix
+                read[queue] = job_counts(redis_client, prefix, queue, listing=listing)
             except Exception as exc:
                 read[queue] = exc
         found = read[queue]

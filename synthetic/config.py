@@ -24,6 +24,7 @@ from synthetic.alerts.settings import AlertSettings, AlertsModel, Receiver, reso
 from synthetic.errors import ConfigError
 from synthetic.logs.settings import LogsSettings
 from synthetic.redact import Masker, is_sensitive_key
+from synthetic.selector import parse_selector
 
 SANDBOX = "sandbox"
 SANDBOX_URL_VAR = "SYNTHETIC_SANDBOX_URL"
@@ -105,7 +106,7 @@ class EnvironmentModel(_Model):
     health_checks: list[str] = Field(default_factory=lambda: list(DEFAULT_HEALTH_CHECKS))
     integrations: list[str] = Field(default_factory=lambda: list(DEFAULT_INTEGRATIONS))
     health_entries: dict[str, str] = Field(default_factory=dict)
-    connections_metric: str = "bff_http_active_connections"
+    connections_metric: str = "bff_http_active_connections"  # a series selector
     connection_capacity: int | None = Field(default=None, gt=0)
     database_disk_bytes: int | None = Field(default=None, gt=0)
     dead_tuples_min_rows: int = Field(default=1000, ge=0)
@@ -146,6 +147,12 @@ class EnvironmentModel(_Model):
                     'like "data.integrations"'
                 )
         return paths
+
+    @field_validator("connections_metric")
+    @classmethod
+    def _selector(cls, value: str) -> str:
+        parse_selector(value)  # a malformed selector stops the run here, naming the key
+        return value
 
     @field_validator("redis_url")
     @classmethod

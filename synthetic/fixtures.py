@@ -43,20 +43,37 @@ def synthetic_env(synthetic_config: Config) -> Environment:
 def _synthetic_http(
     request: pytest.FixtureRequest, synthetic_env: Environment
 ) -> Iterator[HttpSession]:
-    _require(synthetic_env, "base_url")
+    if not synthetic_env.metrics_url:
+        _require(synthetic_env, "base_url")
     session = HttpSession(synthetic_env, run_id=run_state(request.config).run_id)
     yield session
     session.close()
 
 
 @pytest.fixture
-def bff(request: pytest.FixtureRequest, _synthetic_http: HttpSession) -> BFFClient:
+def bff(
+    request: pytest.FixtureRequest, synthetic_env: Environment, _synthetic_http: HttpSession
+) -> BFFClient:
     """An httpx-backed client of the portal's BFF at the environment's ``base_url``.
 
     Connection errors and 502/503/504 are retried within ``retry_budget_s``;
     every request carries ``X-Correlation-Id: synthetic-<run id>-<check>``.
     """
+    _require(synthetic_env, "base_url")
     return BFFClient(_synthetic_http, check=request.node.name)
+
+
+@pytest.fixture
+def http_client(request: pytest.FixtureRequest, synthetic_env: Environment) -> BFFClient:
+    """The `bff` client without its need for ``base_url``: for absolute URLs such as
+    ``metrics_url``, which work when only ``metrics_url`` is configured. Skips when
+    neither is."""
+    if not (synthetic_env.base_url or synthetic_env.metrics_url):
+        pytest.skip(
+            f"neither base_url nor metrics_url is configured for environment '{synthetic_env.name}'"
+        )
+    session: HttpSession = request.getfixturevalue("_synthetic_http")
+    return BFFClient(session, check=request.node.name)
 
 
 @pytest.fixture

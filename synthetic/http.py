@@ -75,20 +75,32 @@ def _last_outcome(state: RetryCallState) -> httpx.Response:
     return result
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
+
+
 class HttpSession:
-    """The per-process pool and snapshot cache for one environment."""
+    """The per-process pool and snapshot cache for one environment.
+
+    The environment's ``headers`` (which may hold secrets) go only to its
+    target's origin: ``base_url``'s, or ``metrics_url``'s when there is no
+    ``base_url`` (then the metrics endpoint is the configured target). A
+    ``metrics_url`` on another host or port gets the correlation id only.
+    """
 
     def __init__(self, environment: Environment, *, run_id: str) -> None:
-        if not environment.base_url:
-            raise ValueError("HttpSession needs an environment with base_url")
+        target = environment.base_url or environment.metrics_url
+        if not target:
+            raise ValueError("HttpSession needs an environment with base_url or metrics_url")
         self.environment = environment
         self.run_id = run_id
         self.client = httpx.Client(
-            base_url=environment.base_url,
-            headers=dict(environment.headers),
+            base_url=environment.base_url or "",
             timeout=httpx.Timeout(environment.timeout_s),
             follow_redirects=True,
         )
+        self._target = _origin(httpx.URL(target))
         self._snapshots: dict[str, Snapshot | BaseException] = {}
         self._lock = threading.Lock()
 
@@ -110,7 +122,11 @@ class HttpSession:
         count the backoff as latency.
         """
         env = self.environment
-        headers = {CORRELATION_HEADER: self.correlation_id(check), **kwargs.pop("headers", {})}
+        headers = {CORRELATION_HEADER: self.correlation_id(check)}
+        url = httpx.URL(path)  # httpx merges a relative one into base_url: same origin
+        if _origin(url if url.is_absolute_url else self.client.base_url) == self._target:
+            headers.update(env.headers)
+        headers.update(kwargs.pop("headers", {}))
         statuses = RETRY_STATUSES if retry_statuses else frozenset()
         retrying = Retrying(
             retry=retry_if_exception(_is_transient)

@@ -20,6 +20,7 @@ from synthetic.errors import ConfigError, SyntheticWarning
 from synthetic.fixtures import (
     _synthetic_http,
     bff,
+    http_client,
     log_analysis,
     postgres,
     redis_client,
@@ -38,6 +39,7 @@ from synthetic.spec import MARKER_DOCS, build_spec, is_check
 __all__ = [
     "_synthetic_http",
     "bff",
+    "http_client",
     "log_analysis",
     "postgres",
     "redis_client",

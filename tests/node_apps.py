@@ -63,8 +63,8 @@ REQUEST_TIMEOUT_S = 30.0
 OWN_AGENT = f"synthetic/{__version__}"
 
 
-def missing_node() -> str | None:
-    """Why the Node apps cannot run here, or None."""
+def missing_node(packages: Sequence[str] = PACKAGES) -> str | None:
+    """Why node with ``packages`` cannot run here, or None."""
     node = shutil.which("node")
     if node is None:
         return "node is not installed"
@@ -72,15 +72,15 @@ def missing_node() -> str | None:
     major = version.stdout.strip().lstrip("v").split(".")[0]
     if not major.isdigit() or int(major) < NODE_MAJOR:
         return f"node {version.stdout.strip() or '?'} is older than {NODE_MAJOR}"
-    missing = [p for p in PACKAGES if not (NODE_MODULES / p / "package.json").is_file()]
+    missing = [p for p in packages if not (NODE_MODULES / p / "package.json").is_file()]
     if missing:
         return f"npm packages missing from {NODE_MODULES}: {', '.join(missing)}"
     return None
 
 
-def require_node() -> None:
-    """Skip the test when the Node apps cannot run, with why; under CI fail instead."""
-    reason = missing_node()
+def require_node(packages: Sequence[str] = PACKAGES) -> None:
+    """Skip the test when node or ``packages`` are missing, with why; under CI fail instead."""
+    reason = missing_node(packages)
     if reason is None:
         return
     if os.environ.get("CI"):
@@ -125,6 +125,40 @@ class NodeApp:
 
 
 @contextlib.contextmanager
+def node_program(
+    program: str, *args: str, packages: Sequence[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Run ``tests/node/<program>`` with ``args``; yield its ready line (JSON).
+
+    Skips (fails under CI) without node or ``packages``; its stderr goes to
+    ``log``; a `ServerError` when it exits or prints nothing within
+    READY_TIMEOUT_S. Stopped by PID when the block ends.
+    """
+    require_node(packages)
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "NODE_PATH": str(NODE_MODULES),
+        "HOST": LOOPBACK,
+        "PORT": "0",
+        **(env or {}),
+    }
+    with log.open("ab") as stderr:
+        process = subprocess.Popen(
+            ["node", str(NODE_APPS_DIR / program), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=environment,
+        )
+    try:
+        yield _ready_line(process, program, log)
+    finally:
+        stop_process(process, STOP_TIMEOUT_S)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@contextlib.contextmanager
 def node_app(
     stack: str, directory: Path, *, error_log: bool = True, env: dict[str, str] | None = None
 ) -> Iterator[NodeApp]:
@@ -158,6 +192,8 @@ def node_app(
         )
     try:
         ready = _ready_line(process, stack, stderr_path)
+        if not isinstance(ready.get("port"), int):
+            raise ServerError(f'{stack} app: ready line is not {{"port": N, ...}}: {ready!r}')
         yield NodeApp(
             stack=stack,
             pid=process.pid,
@@ -196,8 +232,8 @@ def _ready_line(process: subprocess.Popen[bytes], stack: str, stderr: Path) -> d
         ready = json.loads(line)
     except ValueError:
         ready = None
-    if not isinstance(ready, dict) or not isinstance(ready.get("port"), int):
-        raise ServerError(f'{stack} app: ready line is not {{"port": N, ...}}: {line[:200]!r}')
+    if not isinstance(ready, dict):
+        raise ServerError(f"{stack}: the ready line is not a JSON object: {line[:200]!r}")
     return ready
 
 

@@ -1,15 +1,16 @@
 """checks/check_application.py run as a user runs it: pytest on the real check file,
-against the sandbox (and a tiny Prometheus endpoint) on loopback; and the
-Prometheus helpers of synthetic/prometheus.py.
+against the sandbox, a tiny Prometheus endpoint and a real prom-client app
+(tests/node/prom_metrics.js) on loopback; and the Prometheus helpers of
+synthetic/prometheus.py.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from synthetic.prometheus import fetch_samples, gauge_value, parse
 from synthetic.sandbox import SCENARIOS, SPECS, Sandbox
 from synthetic.sandbox.app import Bff
 from tests.catalogue_runs import run_check_file
+from tests.node_apps import node_program
+from tests.test_check_cache import toml_value
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKS = REPO / "checks" / "check_application.py"
@@ -38,14 +41,9 @@ P95_PATHS = ["/health", "/health/queues", "/auth/health-check"]
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def toml_value(value: Any) -> str:
-    """Strings, numbers and lists of strings: JSON spells them as TOML does."""
-    return json.dumps(value)
-
-
 def write_config(
     pytester: pytest.Pytester,
-    base_url: str,
+    base_url: str | None,
     *,
     thresholds: dict[str, dict[str, str]] | None = None,
     **keys: Any,
@@ -92,6 +90,7 @@ class MetricsEndpoint:
         self.url = url
         self.body = ""
         self.paths: list[str] = []
+        self.headers: list[dict[str, str]] = []
 
     def connections(self, active: float, maximum: int = 200) -> None:
         """Node.js-style text with the BFF's two connection gauges."""
@@ -115,6 +114,7 @@ def metrics() -> Iterator[MetricsEndpoint]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             endpoint.paths.append(self.path)
+            endpoint.headers.append(dict(self.headers))
             body = endpoint.body.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -316,7 +316,7 @@ def test_connections_metric_absent_is_unknown_naming_it(
         (
             'bff_http_active_connections{worker="1"} 3\n'
             'bff_http_active_connections{worker="2"} 4\n',
-            "has 2 series of bff_http_active_connections",
+            "has 2 series matching bff_http_active_connections",
         ),
     ],
 )
@@ -395,6 +395,145 @@ def test_every_scenario_reports_connections_against_the_guide() -> None:
         assert active / capacity * 100 == expected.get(name, 20.0), name
 
 
+# -- app.active_connections: selectors against a real prom-client app, metrics_url alone ---------
+
+PUBLIC_HELD, ADMIN_HELD = 7, 3
+CAPACITY = 20
+
+
+def hold_connection(port: int) -> HTTPConnection:
+    """A keep-alive connection to ``port`` that has had its answer: the server has it open."""
+    connection = HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", "/")
+    assert connection.getresponse().read() == b"ok"
+    return connection
+
+
+@pytest.fixture(scope="module")
+def prom_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """tests/node/prom_metrics.js with PUBLIC_HELD connections held open to its public
+    listener and ADMIN_HELD to its admin one; its metrics URL."""
+    log = tmp_path_factory.mktemp("prom") / "prom_metrics.log"
+    with node_program("prom_metrics.js", packages=("prom-client",), log=log) as ports:
+        held = [hold_connection(ports["public"]) for _ in range(PUBLIC_HELD)]
+        held += [hold_connection(ports["admin"]) for _ in range(ADMIN_HELD)]
+        try:
+            yield f"http://127.0.0.1:{ports['metrics']}/metrics"
+        finally:
+            for connection in held:
+                connection.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("selector", "connections"),
+    [
+        ('bff_http_active_connections{server="public"}', PUBLIC_HELD),
+        ('bff_http_active_connections{server!="public"}', ADMIN_HELD),
+        ('bff_http_active_connections{server=~"adm.*"}', ADMIN_HELD),
+        ('bff_http_active_connections{server!~"adm.*"}', PUBLIC_HELD),
+        ("sum(bff_http_active_connections)", PUBLIC_HELD + ADMIN_HELD),
+        ("max(bff_http_active_connections)", max(PUBLIC_HELD, ADMIN_HELD)),
+        ("min(bff_http_active_connections)", min(PUBLIC_HELD, ADMIN_HELD)),
+        ("avg(bff_http_active_connections)", (PUBLIC_HELD + ADMIN_HELD) / 2),
+    ],
+)
+def test_connections_selector_against_prom_client(
+    pytester: pytest.Pytester, prom_app: str, selector: str, connections: float
+) -> None:
+    # No base_url: an absolute metrics_url is enough.
+    config = write_config(
+        pytester,
+        None,
+        metrics_url=prom_app,
+        connections_metric=selector,
+        connection_capacity=CAPACITY,
+    )
+    result = run_check(pytester, config, CONNECTIONS)
+    assert result["severity"] == "ok", result["reason"]
+    assert result["value"] == pytest.approx(connections / CAPACITY * 100)
+    assert result["evidence"]["connections"] == pytest.approx(connections)
+    assert result["evidence"]["metric"] == selector
+    if selector.startswith(("sum", "max", "min", "avg")):
+        assert result["evidence"]["series"] == {
+            'bff_http_active_connections{server="public"}': PUBLIC_HELD,
+            'bff_http_active_connections{server="admin"}': ADMIN_HELD,
+        }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("selector", "reason"),
+    [
+        (
+            "bff_http_active_connections",
+            "has 2 series matching bff_http_active_connections "
+            '(bff_http_active_connections{server="public"}, '
+            'bff_http_active_connections{server="admin"}); labels are needed to choose one, '
+            "or an aggregation such as sum(bff_http_active_connections)",
+        ),
+        (
+            'bff_http_active_connections{server=~"pub"}',  # anchored: "pub" is not "public"
+            'has no series matching bff_http_active_connections{server=~"pub"} '
+            '(bff_http_active_connections has: {server="public"}, {server="admin"})',
+        ),
+        (
+            "sum(bff_http_open_connections)",
+            "has no metric bff_http_open_connections (similar: bff_http_active_connections)",
+        ),
+    ],
+)
+def test_connections_selector_that_selects_no_single_value_is_unknown(
+    pytester: pytest.Pytester, prom_app: str, selector: str, reason: str
+) -> None:
+    config = write_config(pytester, None, metrics_url=prom_app, connections_metric=selector)
+    result = run_check(pytester, config, CONNECTIONS)
+    assert result["severity"] == "unknown"
+    assert result["reason"] == f"app.active_connections: GET {prom_app} {reason}"
+
+
+SECRET_HEADERS = {"Authorization": "Bearer 5ecr3t-t0ken", "X-Api-Key": "k3y-v4lue"}
+
+
+@pytest.mark.parametrize("same_origin", [True, False])
+def test_headers_go_to_metrics_url_only_on_the_target_origin(
+    pytester: pytest.Pytester,
+    sandbox: Sandbox,
+    metrics: MetricsEndpoint,
+    same_origin: bool,
+) -> None:
+    metrics.connections(40)
+    base_url = metrics.url.removesuffix("/metrics") if same_origin else sandbox.url
+    config = write_config(pytester, base_url, metrics_url=metrics.url, headers=SECRET_HEADERS)
+    result = run_check(pytester, config, CONNECTIONS)
+    assert result["severity"] == "ok", result["reason"]
+    [sent] = metrics.headers
+    assert sent["X-Correlation-Id"] == f"synthetic-{result['run_id']}-{CONNECTIONS}"
+    for name, value in SECRET_HEADERS.items():
+        assert sent.get(name) == (value if same_origin else None)
+
+
+def test_metrics_url_without_base_url_is_the_target_and_gets_the_headers(
+    pytester: pytest.Pytester, metrics: MetricsEndpoint
+) -> None:
+    metrics.connections(50)
+    config = write_config(pytester, None, metrics_url=metrics.url, headers=SECRET_HEADERS)
+    result = run_check(pytester, config, CONNECTIONS)
+    assert (result["severity"], result["value"]) == ("ok", 25.0)
+    [sent] = metrics.headers
+    for name, value in SECRET_HEADERS.items():
+        assert sent[name] == value
+
+
+def test_neither_base_url_nor_metrics_url_skips(pytester: pytest.Pytester) -> None:
+    config = write_config(pytester, None)
+    result = run_check(pytester, config, CONNECTIONS)
+    assert result["severity"] == "skipped"
+    assert result["reason"].endswith(
+        "neither base_url nor metrics_url is configured for environment 'test'"
+    )
+
+
 # -- nearest rank --------------------------------------------------------------------------------
 
 
@@ -446,21 +585,26 @@ def test_gauge_value_several_series_need_labels() -> None:
     with pytest.raises(MeasurementError) as caught:
         gauge_value(EXPOSITION, "bff_http_requests_total")
     message = str(caught.value)
-    assert "has 3 series of bff_http_requests_total" in message
-    assert "labels are needed to choose one" in message
+    assert "has 3 series matching bff_http_requests_total" in message
+    assert "labels are needed to choose one, or an aggregation such as sum(" in message
     assert "\n" not in message
-    with pytest.raises(MeasurementError, match="has 2 series of"):
+    with pytest.raises(MeasurementError, match="has 2 series matching"):
         gauge_value(EXPOSITION, "bff_http_requests_total", {"route": "/health"})
 
 
 def test_gauge_value_absent_names_the_metric_and_labels() -> None:
     with pytest.raises(MeasurementError, match=r"^metrics text has no metric nope_total$"):
         gauge_value(EXPOSITION, "nope_total")
-    with pytest.raises(
-        MeasurementError, match=r'has no metric pool_usage_ratio\{pool="standby"\}$'
-    ):
+    with pytest.raises(MeasurementError) as caught:
         gauge_value(EXPOSITION, "pool_usage_ratio", {"pool": "standby"})
-    with pytest.raises(MeasurementError, match=r"^GET /x has no metric bff_http_requests$"):
+    assert str(caught.value) == (
+        'metrics text has no series matching pool_usage_ratio{pool="standby"} '
+        '(pool_usage_ratio has: {pool="main"}, {pool="replica"})'
+    )
+    # Close names first, then the others of the same prefix (bff_http_).
+    similar = r"^GET /x has no metric bff_http_requests \(similar: bff_http_requests_total, "
+    similar += r"bff_http_active_connections\)$"
+    with pytest.raises(MeasurementError, match=similar):
         gauge_value(EXPOSITION, "bff_http_requests", source="GET /x")  # family, not sample name
 
 

@@ -1,22 +1,31 @@
 """The BullMQ checks of checks/check_queues.py against real BullMQ queues: jobs made by
-the `bullmq` PyPI package (the real client) in a real redis-server, counted by
-`synthetic.bullmq.job_counts`; and `seed_bullmq`, the demo's queues.
+the `bullmq` PyPI package (the real client) and by Node BullMQ (tests/node/bullmq_jobs.js,
+every state, compared with BullMQ's own getJobCounts) in a real redis-server, counted by
+`synthetic.bullmq.job_counts`; queues that do not exist; and `seed_bullmq`, the demo's queues.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from bullmq import Queue, Worker
+from hypothesis import given
+from hypothesis import strategies as st
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from synthetic import MeasurementError
-from synthetic.bullmq import job_counts
+from synthetic.bullmq import QueueListing, find_queues, job_counts, missing_queue
 from synthetic.sandbox.redis_server import seed_bullmq
+from tests.node_apps import node_program
 from tests.servers import start_redis_or_fail
 from tests.test_check_cache import client_for, run_checks, write_config
 
@@ -113,7 +122,7 @@ def test_waiting_and_failed_around_the_thresholds(
             await fail_jobs(bullmq_redis, queue, count)
 
     asyncio.run(make())
-    queues = [*WAITING_CASES, *FAILED_CASES, "never-created"]
+    queues = [*WAITING_CASES, *FAILED_CASES]
     results = run_bullmq(pytester, write_config(pytester, bullmq_redis, bullmq_queues=queues))
     assert len(results) == 2 * len(queues)
 
@@ -172,20 +181,37 @@ def test_custom_prefix(pytester: pytest.Pytester, bullmq_redis: str) -> None:
     assert (waiting["value"], waiting["severity"]) == (12, "warning")
 
 
-@pytest.mark.slow
-def test_one_read_per_queue_and_run(pytester: pytest.Pytester, bullmq_redis: str) -> None:
-    config = write_config(pytester, bullmq_redis, bullmq_queues=["a", "b"])
-    with client_for(bullmq_redis) as client:
+def command_calls(url: str, config: Path, pytester: pytest.Pytester) -> dict[str, int]:
+    """Redis commands (LLEN, ZCARD, HGET, EXISTS, SCAN) a run of the BullMQ checks sent."""
+    names = ("llen", "zcard", "hget", "exists", "scan")
+    with client_for(url) as client:
         before = client.info("commandstats")
         run_bullmq(pytester, config)
         after = client.info("commandstats")
-    # Two checks per queue share one pipeline: 3 LLEN, 5 ZCARD, 1 HGET per queue.
-    calls = {
-        command: after[f"cmdstat_{command}"]["calls"]
-        - before.get(f"cmdstat_{command}", {"calls": 0})["calls"]
-        for command in ("llen", "zcard", "hget")
+    return {
+        name: after.get(f"cmdstat_{name}", {"calls": 0})["calls"]
+        - before.get(f"cmdstat_{name}", {"calls": 0})["calls"]
+        for name in names
     }
-    assert calls == {"llen": 6, "zcard": 10, "hget": 2}
+
+
+@pytest.mark.slow
+def test_one_read_per_queue_and_run(pytester: pytest.Pytester, bullmq_redis: str) -> None:
+    async def make() -> None:
+        await add_jobs(bullmq_redis, "a", 1)
+        await add_jobs(bullmq_redis, "b", 2)
+
+    asyncio.run(make())
+    config = write_config(pytester, bullmq_redis, bullmq_queues=["a", "b"])
+    # Two checks per queue share one pipeline: 3 LLEN, 5 ZCARD, 1 HGET, 1 EXISTS per
+    # queue; no scan when the queues exist.
+    calls = command_calls(bullmq_redis, config, pytester)
+    assert calls == {"llen": 6, "zcard": 10, "hget": 2, "exists": 2, "scan": 0}
+
+    # Two missing queues share one listing: a single SCAN (the keyspace is small).
+    config = write_config(pytester, bullmq_redis, bullmq_queues=["a", "x", "y"])
+    calls = command_calls(bullmq_redis, config, pytester)
+    assert calls == {"llen": 9, "zcard": 15, "hget": 3, "exists": 3, "scan": 1}
 
 
 # -- wrong shapes, down, not configured ---------------------------------------------------------
@@ -243,6 +269,200 @@ def test_without_queues_or_redis_the_checks_are_skipped(
     for result in results.values():
         assert result["severity"] == "skipped"
         assert "redis_url is not configured for environment 'test'" in result["reason"]
+
+
+# -- Node BullMQ: jobs in every state, compared with its own getJobCounts ----------------------
+
+# Made by tests/node/bullmq_jobs.js. "children": flows whose parent waits in waiting-children
+# and whose child waits in the same queue; "active": jobs a live Worker holds.
+NODE_QUEUES: dict[str, dict[str, Any]] = {
+    "email": {
+        "waiting": 6,
+        "prioritized": 7,
+        "delayed": 4,
+        "active": 2,
+        "completed": 5,
+        "failed": 3,
+        "children": 2,
+    },
+    "reports": {
+        "waiting": 4,
+        "prioritized": 1,
+        "delayed": 1,
+        "active": 1,
+        "completed": 2,
+        "failed": 21,
+        "children": 1,
+        "paused": True,
+    },
+}
+# getJobCounts() of BullMQ 6 and what job_counts calls each state.
+NODE_STATES = {
+    "waiting": "wait",
+    "prioritized": "prioritized",
+    "delayed": "delayed",
+    "active": "active",
+    "completed": "completed",
+    "failed": "failed",
+    "waiting-children": "waiting-children",
+}
+
+
+def severity(value: int, warning: int, critical: int) -> str:
+    """The catalogue's "> warning" / "> critical" levels, computed here."""
+    return "critical" if value > critical else "warning" if value > warning else "ok"
+
+
+@pytest.mark.slow
+def test_counts_match_node_bullmq_in_every_state(
+    pytester: pytest.Pytester, bullmq_redis: str, tmp_path: Path
+) -> None:
+    spec = json.dumps(NODE_QUEUES)
+    log = tmp_path / "bullmq_jobs.log"
+    with node_program(
+        "bullmq_jobs.js", bullmq_redis, "bull", spec, packages=("bullmq", "ioredis"), log=log
+    ) as made:
+        # Read while the Worker still holds the active jobs.
+        config = write_config(pytester, bullmq_redis, bullmq_queues=list(NODE_QUEUES))
+        results = run_bullmq(pytester, config)
+
+    for queue in NODE_QUEUES:
+        counts = made["queues"][queue]["counts"]
+        legacy_paused = made["queues"][queue]["paused"]  # getJobCounts("paused")
+        assert set(counts) == set(NODE_STATES)
+        assert all(counts[state] > 0 for state in NODE_STATES), counts  # every state is tested
+        # Our "waiting" is BullMQ's waiting (the wait list) + prioritized + the legacy
+        # paused list (0 since BullMQ 6, which keeps a paused queue's jobs in wait).
+        expected_waiting = counts["waiting"] + counts["prioritized"] + legacy_paused
+        waiting, failed = results[f"{WAITING}[{queue}]"], results[f"{FAILED}[{queue}]"]
+        assert waiting["value"] == expected_waiting
+        assert waiting["severity"] == severity(expected_waiting, 10, 50)
+        assert failed["value"] == counts["failed"]
+        assert failed["severity"] == severity(counts["failed"], 5, 20)
+        evidence = waiting["evidence"]
+        assert {ours: evidence[ours] for ours in NODE_STATES.values()} == {
+            ours: counts[theirs] for theirs, ours in NODE_STATES.items()
+        }
+        assert evidence["paused"] == legacy_paused == 0
+        assert evidence["is_paused"] is made["queues"][queue]["isPaused"]
+    assert made["queues"]["reports"]["isPaused"] is True
+    assert {results[f"{WAITING}[{q}]"]["severity"] for q in NODE_QUEUES} == {"warning", "ok"}
+    assert results[f"{FAILED}[reports]"]["severity"] == "critical"
+
+
+@pytest.mark.slow
+def test_a_queue_that_does_not_exist_is_unknown_listing_those_that_do(
+    pytester: pytest.Pytester, bullmq_redis: str, tmp_path: Path
+) -> None:
+    spec = json.dumps({"email": {"waiting": 1}, "provisioning": {"failed": 1}, "idle": {}})
+    log = tmp_path / "bullmq_jobs.log"
+    needs = ("bullmq", "ioredis")
+    with node_program("bullmq_jobs.js", bullmq_redis, "bull", spec, packages=needs, log=log):
+        pass
+    reports = '{"reports": {}}'
+    with node_program("bullmq_jobs.js", bullmq_redis, "portal", reports, packages=needs, log=log):
+        pass
+    queues = ["emails", "idle"]
+    results = run_bullmq(pytester, write_config(pytester, bullmq_redis, bullmq_queues=queues))
+    # A queue BullMQ made and that never had a job is there (its meta hash): 0 jobs, ok.
+    assert (results[f"{WAITING}[idle]"]["value"], results[f"{WAITING}[idle]"]["severity"]) == (
+        0,
+        "ok",
+    )
+    for name in (f"{WAITING}[emails]", f"{FAILED}[emails]"):
+        assert results[name]["severity"] == "unknown"
+        assert results[name]["value"] is None
+        assert results[name]["reason"].endswith(
+            "no BullMQ queue 'emails' under prefix 'bull' (queues found: email, idle, provisioning)"
+        )
+
+    config = write_config(pytester, bullmq_redis, bullmq_queues=["email"], bullmq_prefix="bul")
+    results = run_bullmq(pytester, config)
+    for result in results.values():
+        assert result["severity"] == "unknown"
+        assert result["reason"].endswith(
+            "no BullMQ queue 'email' under prefix 'bul' (no queue under 'bul'; "
+            "found under 'bull': email, idle, provisioning; under 'portal': reports)"
+        )
+
+    config = write_config(pytester, bullmq_redis, bullmq_queues=["reports"])
+    [result, _] = run_bullmq(pytester, config).values()
+    assert result["reason"].endswith(  # the prefix holding a queue of that name comes first
+        "no BullMQ queue 'reports' under prefix 'bull' (queues found: email, idle, provisioning)"
+    )
+
+
+@pytest.mark.slow
+def test_the_listing_is_bounded_and_says_so(bullmq_redis: str) -> None:
+    with client_for(bullmq_redis) as client:
+        client.mset({f"session:{n}": "x" for n in range(5000)})
+        client.set("cache:user:meta", "a string, not a queue's hash")
+        for n in range(13):
+            client.hset(f"bull:queue{n:02d}:meta", "opts.maxLenEvents", "10000")
+        total = client.dbsize()
+
+        complete = find_queues(client)
+        assert complete.complete
+        assert complete.queues == {"bull": tuple(f"queue{n:02d}" for n in range(13))}
+        message = missing_queue("bull", "queue", complete)
+        shown = ", ".join(f"queue{n:02d}" for n in range(10))
+        assert message == (
+            f"no BullMQ queue 'queue' under prefix 'bull' (queues found: {shown} and 3 more)"
+        )
+
+        before = client.info("commandstats")["cmdstat_scan"]["calls"]
+        cut = find_queues(client, max_keys=300, count=100)
+        calls = client.info("commandstats")["cmdstat_scan"]["calls"] - before
+    assert calls == math.ceil(300 / 100)
+    assert not cut.complete
+    assert (cut.examined, cut.total) == (300, total)
+    assert set(cut.queues.get("bull", ())) <= set(complete.queues["bull"])
+    assert missing_queue("bull", "queue", cut).endswith(
+        f"; only about 300 of the database's {total} keys were scanned)"
+    )
+
+
+@pytest.mark.slow
+def test_a_listing_that_fails_keeps_the_finding(refused_port: int) -> None:
+    no_retries = Retry(NoBackoff(), 0)
+    client = redis.Redis(host="127.0.0.1", port=refused_port, retry=no_retries)
+    listing = find_queues(client)
+    assert listing.error
+    assert listing.queues == {}
+    message = missing_queue("bull", "email", listing)
+    assert message.startswith("no BullMQ queue 'email' under prefix 'bull' (queues could not be")
+    assert "\n" not in message
+
+
+def test_missing_queue_message_without_any_queue() -> None:
+    assert missing_queue("bull", "email", QueueListing()) == (
+        "no BullMQ queue 'email' under prefix 'bull' (no BullMQ queue found in this Redis database)"
+    )
+    listing = QueueListing({f"p{n}": ("q",) for n in range(5)})
+    assert missing_queue("x", "q", listing) == (
+        "no BullMQ queue 'q' under prefix 'x' (no queue under 'x'; found under 'p0': q; "
+        "under 'p1': q; under 'p2': q; and 2 more prefixes)"
+    )
+
+
+@given(
+    prefix=st.text(min_size=1, max_size=20),
+    queue=st.text(min_size=1, max_size=20),
+    names=st.dictionaries(
+        st.text(min_size=1, max_size=20),
+        st.lists(st.text(min_size=1, max_size=20), max_size=30),
+        max_size=10,
+    ),
+)
+def test_missing_queue_message_is_one_bounded_line(
+    prefix: str, queue: str, names: dict[str, list[str]]
+) -> None:
+    listing = QueueListing({p: tuple(sorted(set(q))) for p, q in names.items()})
+    message = missing_queue(prefix, queue, listing)
+    assert len(message.splitlines()) == 1
+    # A name is at most 20 characters (202 as repr): 3 prefixes of 10 names each are
+    # shown, far less than the 10 x 30 names given.
+    assert len(message) < 8000
 
 
 # -- the demo's queues --------------------------------------------------------------------------
