@@ -44,10 +44,20 @@ CONFIGURED_LABELS = {
 }
 
 
+# The log checks of a dependency, and where its thresholds are in the `logs` table.
+DEPENDENCY_LEVELS = {
+    "external.response_time_p95": "response_time_p95",
+    "external.error_rate": "error_rate",
+}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """One check per name the environment lists (`CONFIGURED_LABELS`), the name as
-    its label; an empty list skips the check with the key in the reason."""
+    its label; an empty list skips the check with the key in the reason. One per
+    dependency of the ``logs`` table too, with that dependency's thresholds."""
     own = _parametrized(metafunc)
+    if "dependency" in metafunc.fixturenames and "dependency" not in own:
+        metafunc.parametrize("dependency", _dependencies(metafunc))
     for argument, key in CONFIGURED_LABELS.items():
         if argument not in metafunc.fixturenames or argument in own:
             continue
@@ -58,6 +68,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         else:
             reason = f"{key} is not configured for environment '{environment.name}'"
             metafunc.parametrize(argument, [pytest.param(None, marks=pytest.mark.skip(reason))])
+
+
+def _dependencies(metafunc: pytest.Metafunc) -> list[Any]:
+    """The ``logs.dependencies`` as parameters, each marked with its own thresholds
+    for the check's metric (Freebit's 3 s / 10 s p95 by default)."""
+    logs = run_state(metafunc.config).config.environment.logs
+    marker = metafunc.definition.get_closest_marker("metric")
+    metric = marker.args[0] if marker is not None and marker.args else None
+    kind = DEPENDENCY_LEVELS.get(str(metric))
+    params = []
+    for name, dependency in logs.dependencies.items():
+        levels = getattr(dependency, kind) if kind else None
+        marks = [
+            getattr(pytest.mark, level)(expression)
+            for level in ("warning", "critical")
+            if levels is not None and (expression := getattr(levels, level)) is not None
+        ]
+        params.append(pytest.param(name, marks=marks, id=name))
+    if not params:
+        reason = "logs.dependencies is empty: no dependency to measure"
+        params.append(pytest.param(None, marks=pytest.mark.skip(reason)))
+    return params
 
 
 def _parametrized(metafunc: pytest.Metafunc) -> set[str]:

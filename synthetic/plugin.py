@@ -174,7 +174,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     state = config.stash.get(RUN_KEY, None)
     if state is None or not config.getoption("synthetic_default_checks"):
         return
-    measured = {spec.metric for item in items if (spec := item.stash.get(SPEC_KEY, None))}
+    specs = [spec for item in items if (spec := item.stash.get(SPEC_KEY, None))]
+    measured = {name for spec in specs for name in (spec.metric, spec.display_name)}
     environment = state.config.environment
     for metric in sorted(set(environment.thresholds) - measured):
         warnings.warn(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from synthetic.alerts.settings import duration_s
-from synthetic.config import Environment, Runbooks, ThresholdOverride
+from synthetic.config import Environment, Runbooks
 from synthetic.errors import ConfigError, ThresholdError
 from synthetic.results import Severity, metric_key
 from synthetic.thresholds import Threshold, parse_threshold
@@ -166,20 +166,25 @@ def build_spec(
     depends_on = tuple(sorted({*reaches, *_depends_on(metric_kwargs.get("depends_on"), where)}))
 
     thresholds: dict[str, Threshold | None] = {}
-    override = environment.thresholds.get(metric_id, ThresholdOverride())
+    labels = _labels(item)
+    # The metric's override, then one for these labels (``bullmq.waiting{queue="email"}``).
+    overrides = [
+        (key, environment.thresholds[key])
+        for key in dict.fromkeys((metric_id, metric_key(metric_id, labels)))
+        if key in environment.thresholds
+    ]
     for level in ("warning", "critical"):
-        level_marker = item.get_closest_marker(level)
+        level_marker = _closest(item, level)
         expr: str | Callable[[Any], bool] | None = None
         source = f"@pytest.mark.{level}"
         if level_marker is not None:
             if len(level_marker.args) != 1 or level_marker.kwargs:
                 raise ConfigError(f"{where}: {source} takes exactly one expression")
             expr = level_marker.args[0]
-        overridden = getattr(override, level)
+        set_here = [(k, getattr(o, level)) for k, o in overrides if getattr(o, level) is not None]
+        key, overridden = set_here[-1] if set_here else (metric_id, None)
         if overridden is not None:
-            source = (
-                f'{config_source}: environments.{environment.name}.thresholds."{metric_id}".{level}'
-            )
+            source = f'{config_source}: environments.{environment.name}.thresholds."{key}".{level}'
             if overridden is True:
                 raise ConfigError(f"{where}: {source}: use an expression, or false to remove it")
             expr = None if overridden is False else overridden
@@ -200,13 +205,23 @@ def build_spec(
         warning=thresholds["warning"],
         critical=thresholds["critical"],
         unreachable=_UNREACHABLE[unreachable_name],
-        labels=_labels(item),
+        labels=labels,
         description=_optional_str(metric_kwargs.get("description"), "description", where)
         or _first_doc_line(item),
         sustain_s=sustain_s,
         reaches=reaches,
         depends_on=depends_on,
     )
+
+
+def _closest(item: pytest.Item, name: str) -> pytest.Mark | None:
+    """The marker ``name`` of the item's parameter (``pytest.param(..., marks=...)``),
+    else the closest: one parameter's thresholds win over the function's."""
+    marks: list[pytest.Mark] = list(getattr(getattr(item, "callspec", None), "marks", ()))
+    for mark in reversed(marks):
+        if mark.name == name:
+            return mark
+    return item.get_closest_marker(name)
 
 
 def _sustain(value: Any, where: str) -> float:

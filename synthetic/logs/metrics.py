@@ -30,8 +30,12 @@ class LogMetrics:
         self.state: dict[str, Any] = document["state"]
         self.aggregates = Aggregates.from_json(self.state.get("minutes"))
         self.now_minute = int(self.run["now_ms"]) // 60_000
+        shape = self.run.get("shape") or {}
+        self.shape: dict[str, Any] = shape if isinstance(shape, dict) else {}
         self.about = {
             "computed_by": document.get("computed_by"),
+            "shape": self.shape.get("described"),
+            "own_lines_left_out": self.run.get("own", 0),
             "bytes_read": self.run.get("bytes_read"),
             "lines_read": self.run.get("lines"),
             "skipped": {
@@ -52,6 +56,26 @@ class LogMetrics:
             f"{v} {k.replace('_', ' ')}" for k, v in skipped.items()
         )
 
+    def unmapped(self, *roles: str) -> str | None:
+        """Why nothing could be read, when a mapped field of ``roles`` matched no line
+        since the mapping was set (with the keys the lines do have); else None."""
+        hits = self.state.get("hits") or {}
+        fields = self.shape.get("roles") or {}
+        missing = [r for r in roles if r in fields and not hits.get(r)]
+        if not missing or not self._tally("lines", self.settings.longest_window).count:
+            return None
+        keys = ", ".join(self.shape.get("keys_seen") or []) or "none"
+        named = " or ".join(f"'{fields[r]}' (logs.{r})" for r in missing)
+        return (
+            f"no line has {named}; shape {self.shape.get('described', '?')}; "
+            f"top-level keys seen: {keys}"
+        )
+
+    def _no_data(self, message: str, *roles: str) -> MeasurementError:
+        """NoLogData, or a plain MeasurementError naming the field when one maps nothing."""
+        why = self.unmapped(*roles)
+        return MeasurementError(f"{message}: {why}") if why else NoLogData(message)
+
     def file_errors(self) -> list[str]:
         return [r["error"] for r in self.run.get("files", {}).values() if r.get("error")]
 
@@ -64,17 +88,17 @@ class LogMetrics:
     def _since(self, minutes: int) -> int:
         return (self.now_minute - minutes + 1) * 60_000
 
-    def _rate(self, series: str, what: str) -> Measurement:
+    def _rate(self, series: str, what: str, roles: tuple[str, ...]) -> Measurement:
         minutes = self.settings.rate_window_minutes
         tally = self._tally(series, minutes)
         if tally.count == 0:
-            raise NoLogData(f"no {what} in the logs in the last {minutes} min")
+            raise self._no_data(f"no {what} in the logs in the last {minutes} min", *roles)
         evidence = self._evidence(window_min=minutes, total=tally.count, failed=tally.errors)
         return Measurement(tally.errors / tally.count * 100, unit="%", evidence=evidence)
 
     def error_rate(self) -> Measurement:
         """Requests answered with a 5xx among all requests, in the rate window."""
-        return self._rate("requests", "request lines")
+        return self._rate("requests", "request lines", ("requests.status",))
 
     def error_count(self) -> Measurement:
         """Lines of level >= error_level in the recent window."""
@@ -97,8 +121,11 @@ class LogMetrics:
         minutes = self.settings.recent_window_minutes
         p95 = self.aggregates.quantile(series, self.now_minute, minutes, 0.95)
         if p95 is None:
-            what = "request lines" if series == "requests" else f"calls to {series[4:]}"
-            raise NoLogData(f"no {what} with a duration in the last {minutes} min")
+            if series == "requests":
+                what, roles = "request lines", ("requests.status", "requests.duration")
+            else:
+                what, roles = f"calls to {series[4:]}", ("calls.dependency_field", "calls.duration")
+            raise self._no_data(f"no {what} with a duration in the last {minutes} min", *roles)
         extra: dict[str, Any] = {
             "window_min": minutes,
             "count": self._tally(series, minutes).count,
@@ -133,8 +160,9 @@ class LogMetrics:
         minutes = self.settings.recent_window_minutes
         tally = self._tally("requests", minutes)
         if tally.count == 0:
-            raise NoLogData(
-                f"no request lines in the last {minutes} min ({self._skipped_summary()})"
+            raise self._no_data(
+                f"no request lines in the last {minutes} min ({self._skipped_summary()})",
+                "requests.status",
             )
         evidence = self._evidence(
             window_min=minutes,
@@ -154,7 +182,8 @@ class LogMetrics:
         tally = sum((self._tally(s, minutes) for s in series), Tally())
         what = f"calls to {dependency}" if dependency else "external calls"
         if tally.count == 0:
-            raise NoLogData(f"no {what} in the logs in the last {minutes} min")
+            message = f"no {what} in the logs in the last {minutes} min"
+            raise self._no_data(message, "calls.dependency_field")
         recent = self.settings.recent_window_minutes
         errors = [
             e

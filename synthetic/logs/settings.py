@@ -142,10 +142,11 @@ class CallFields(_Model):
 
 
 class Levels(_Model):
-    """A level pair for one dependency's check; unset keeps the check's own."""
+    """Threshold expressions for one dependency's check; unset keeps the check's own
+    (to remove a level, override ``thresholds."metric{dependency=..}"`` with false)."""
 
-    warning: str | bool | None = None
-    critical: str | bool | None = None
+    warning: str | None = None
+    critical: str | None = None
 
 
 class Dependency(_Model):

@@ -5,12 +5,14 @@ request and call rules, how a dependency is named. It comes from a preset
 (configured, or detected from the lines) with the ``logs`` table's own keys
 on top.
 
-| preset | request lines | request id | calls named by |
-|---|---|---|---|
-| ``guide`` | ``statusCode``, ``duration``, ``path``, ``method`` | ``correlationId`` | the message |
-| ``pino-http`` | ``res.statusCode``, ``responseTime``, ``req.url``, ``req.method`` | ``req.id`` | the message |
-| ``nestjs-pino`` | as pino-http | ``req.id`` | ``context`` (``WhmcsService``) |
-| ``fastify`` | as pino-http, on "request completed" | ``reqId`` | the message |
+- ``guide``: ``statusCode``, ``duration``, ``path``, ``method``; request id
+  ``correlationId``; a call names its dependency in the message.
+- ``pino-http``: ``res.statusCode``, ``responseTime``, ``req.url``,
+  ``req.method``; request id ``req.id``; calls named in the message.
+- ``nestjs-pino``: as pino-http; a call is named by its ``context``
+  (``WhmcsService``).
+- ``fastify``: as pino-http, on "request completed" (the path from the
+  request's "incoming request" line); request id ``reqId``.
 """
 
 from __future__ import annotations
@@ -47,8 +49,12 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
         "request_id_field": "correlationId",
         "correlation_fields": ("correlationId",),
         "user_agent_field": None,
-        "requests": {"status": "statusCode", "duration": "duration", "path": "path",
-                     "method": "method"},  # fmt: skip
+        "requests": {
+            "status": "statusCode",
+            "duration": "duration",
+            "path": "path",
+            "method": "method",
+        },
         "calls": _GUIDE_CALLS,
     },
     "pino-http": {
@@ -171,7 +177,6 @@ def resolve(settings: LogsSettings, preset: Preset | str, *, detected: str | Non
         words = "|".join(re.escape(n) for n in names) or "(?!)"
         pattern = f"(?i)\\b({words})\\b" if calls["dependency_field"] is None else r"^\s*(.+?)\s*$"
     when = settings.requests.when or Rule(field=requests["status"])
-    call_when = settings.calls.when
     return LogShape(
         preset=preset,
         detected=detected,
@@ -186,11 +191,11 @@ def resolve(settings: LogsSettings, preset: Preset | str, *, detected: str | Non
         request_duration=requests["duration"],
         request_path=requests["path"],
         request_method=requests["method"],
-        request_when=Rule.model_validate(when) if isinstance(when, dict) else when,
+        request_when=when,
         call_status=calls["status"],
         call_duration=calls["duration"],
         call_error=calls["error"],
-        call_when=Rule.model_validate(call_when) if isinstance(call_when, dict) else call_when,
+        call_when=settings.calls.when,
         dependency_field=calls["dependency_field"],
         dependency_pattern=pattern,
         dependencies=tuple(settings.dependencies),
