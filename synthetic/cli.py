@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from synthetic.catalogue import find_catalogue
 from synthetic.config import SANDBOX, SANDBOX_DEFAULT_PORT, SANDBOX_URL_VAR, load_config
 from synthetic.errors import ConfigError
 from synthetic.outcome import one_line
@@ -50,11 +51,13 @@ class _RunCapture:
         self.run: RunResult | None = None
         self.fail_on = "critical"
         self.results_path: Path | None = None  # the results.json the run wrote
+        self.rootdir: Path | None = None  # what the check ids are relative to
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # At session start every plugin is configured, ours included.
         config = session.config
+        self.rootdir = config.rootpath
         # A stale results.json must not outlive a run that fails early, even
         # on a config error (so no run state): the option alone says where.
         with contextlib.suppress(ConfigError):
@@ -255,11 +258,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _pytest_args(args: argparse.Namespace, passthrough: list[str]) -> list[str]:
-    """Our options as pytest options. Paths are the config's `checks` unless some are given:
-    the plugin decides that from pytest's own parsing (``--synthetic-default-checks``)."""
+    """Our options as pytest options, anchored to the config file (`synthetic.catalogue`).
+
+    The config's `checks` come first as paths; when the command line names
+    paths too, the plugin keeps only those: it tells them apart by pytest's
+    own parsing (``--synthetic-default-checks``)."""
     result = [*COLLECT_ARGS, "--synthetic-default-checks"]
+    catalogue = find_catalogue(args.config, cwd=Path.cwd())
+    config = args.config
+    if catalogue is not None:
+        result += catalogue.options()
+        config = None  # named by the catalogue's options, resolved
     for flag, value in (
-        ("--synthetic-config", args.config),
+        ("--synthetic-config", config),
         ("--results-dir", args.results_dir),
         ("--fail-on", getattr(args, "fail_on", None)),
         ("--alerts", _alerts_mode(args)),
@@ -268,6 +279,8 @@ def _pytest_args(args: argparse.Namespace, passthrough: list[str]) -> list[str]:
             # "--flag=value": pytest would take a lone value that is an existing
             # directory (--results-dir /tmp/x) for a path when finding its rootdir.
             result.append(f"{flag}={value}")
+    if catalogue is not None:
+        result += catalogue.paths()
     result += passthrough
     if getattr(args, "env", None):
         result += ["--env", args.env]  # last, so it wins over one passed through
@@ -317,7 +330,10 @@ def _settling_gate(args: argparse.Namespace, passthrough: list[str]) -> int:
 
     def rerun(ids: Sequence[str]) -> RunResult | None:
         again = _RunCapture()
-        pytest.main(_pytest_args(args, [*passthrough, *ids]), plugins=[again])
+        # Ids are relative to the rootdir, which need not be the working directory.
+        # (os.path.join: a Path would fold the slashes of a parameter like [/health].)
+        paths = [os.path.join(capture.rootdir or "", i) for i in ids]
+        pytest.main(_pytest_args(args, [*passthrough, *paths]), plugins=[again])
         return again.run
 
     def say(line: str) -> None:

@@ -345,14 +345,7 @@ def load_config(
     built-in defaults (a single ``sandbox`` environment).
     """
     env = os.environ if environ is None else environ
-    if path is not None:
-        config_path: Path | None = Path(path).expanduser().resolve()
-        assert config_path is not None
-        if not config_path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-    else:
-        config_path = find_config_file((search_from or Path.cwd()).resolve())
-
+    config_path = locate_config(path, search_from=search_from)
     raw = _read(config_path) if config_path else {}
     where = str(config_path) if config_path else "<defaults>"
     default = raw.get("default_environment")
@@ -416,7 +409,7 @@ def load_config(
             thresholds=_thresholds(chosen),
         ),
         environments=tuple(sorted(environments)),
-        checks=tuple(base / c for c in model.checks),
+        checks=_check_paths(base, model.checks),
         state=state,
         runbooks=Runbooks(
             base_url=chosen.runbook_base_url or model.runbooks.base_url,
@@ -425,6 +418,52 @@ def load_config(
         masker=masker,
         alerts=alerts,
     )
+
+
+def locate_config(
+    path: str | os.PathLike[str] | None, *, search_from: Path | None = None
+) -> Path | None:
+    """The file `load_config` reads: ``path`` (which must exist), else the nearest
+    config file from ``search_from`` (the working directory), else None."""
+    if path is None:
+        return find_config_file((search_from or Path.cwd()).resolve())
+    config_path = Path(path).expanduser().resolve()
+    if not config_path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    return config_path
+
+
+def configured_checks(
+    config_path: Path | None,
+    *,
+    search_from: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Path, ...]:
+    """The config's `checks` as `load_config` gives them, read before an
+    environment is chosen (the ``synthetic`` command points pytest at them)."""
+    raw = _read(config_path) if config_path else {}
+    where = str(config_path) if config_path else "<defaults>"
+    checks = _interpolate(
+        {"checks": raw["checks"]} if "checks" in raw else {},
+        where=where,
+        prefix=_prefix(config_path),
+        environ=os.environ if environ is None else environ,
+        masker=Masker(),
+        key_path=(),
+        selected=DEFAULT_ENVIRONMENT,
+    )
+    try:
+        model = ConfigModel.model_validate(checks)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_describe(exc, prefix=_prefix(config_path))}") from None
+    base = config_path.parent if config_path else (search_from or Path.cwd()).resolve()
+    return _check_paths(base, model.checks)
+
+
+def _check_paths(base: Path, checks: list[str]) -> tuple[Path, ...]:
+    """Relative to the config file; ``..`` folded, symbolic links kept (as pytest
+    keeps them in its paths)."""
+    return tuple(Path(os.path.normpath(base / c)) for c in checks)
 
 
 def _receiver_secrets(receiver: Receiver) -> list[str]:

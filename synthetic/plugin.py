@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from synthetic import hookspecs, runner
+from synthetic.catalogue import paths_named
 from synthetic.controller import Controller
 from synthetic.errors import ConfigError, SyntheticWarning
 from synthetic.fixtures import (
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 _CONFIG_ERROR_KEY = pytest.StashKey[str]()
+_WHOLE_CATALOGUE_KEY = pytest.StashKey[bool]()  # no path given: the config's checks
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -72,8 +74,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--synthetic-default-checks",
         action="store_true",
         default=False,
-        help="when no path is given, collect the config's `checks` paths (the synthetic "
-        "command sets this).",
+        help="collect the config's `checks` unless a path is given; the paths given that "
+        "are `checks` directories do not count (the synthetic command sets this).",
     )
 
 
@@ -93,9 +95,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_CONFIG_ERROR_KEY] = str(exc)
         return
     config.stash[RUN_KEY] = state
-    if config.getoption("synthetic_default_checks") and (
-        config.args_source is not pytest.Config.ArgsSource.ARGS
-    ):
+    if config.getoption("synthetic_default_checks"):
         _collect_configured_checks(config, state)
     if not state.is_worker:
         config.pluginmanager.register(Controller(config, state), "synthetic-controller")
@@ -109,15 +109,23 @@ def pytest_configure(config: pytest.Config) -> None:
 def _collect_configured_checks(config: pytest.Config, state: RunState) -> None:
     # Done here, not by the command line, so xdist workers (which re-parse
     # the command line) collect the same paths as the controller.
-    paths = [str(p) for p in state.config.checks if p.exists()]
-    if not paths:
+    configured = [p for p in state.config.checks if p.exists()]
+    given = config.args if config.args_source is pytest.Config.ArgsSource.ARGS else []
+    # The synthetic command passes the configured directories as paths too, so
+    # their conftests load early (pytest honours `pytest_plugins` only then).
+    named = paths_named(given, configured, config.invocation_params.dir)
+    if named:
+        config.args = named  # a path on the command line replaces the config's checks
+    elif configured:
+        config.args = [str(p) for p in configured]
+        config.stash[_WHOLE_CATALOGUE_KEY] = True
+    else:
         wanted = ", ".join(str(p) for p in state.config.checks)
         config.stash[_CONFIG_ERROR_KEY] = (
             f"{state.config.source}: checks: no check directory found ({wanted}); "
             "pass a path or set `checks` in the config"
         )
         return
-    config.args = paths
     config.args_source = pytest.Config.ArgsSource.ARGS
 
 
@@ -172,7 +180,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # was collected (the synthetic command with no path): a typo in a metric
     # id must not silently leave production on the code's thresholds.
     state = config.stash.get(RUN_KEY, None)
-    if state is None or not config.getoption("synthetic_default_checks"):
+    if state is None or not config.stash.get(_WHOLE_CATALOGUE_KEY, False):
         return
     specs = [spec for item in items if (spec := item.stash.get(SPEC_KEY, None))]
     measured = {name for spec in specs for name in (spec.metric, spec.display_name)}

@@ -10,9 +10,8 @@ from tests.node_apps import express_bff, fastify_bff, nest_bff  # noqa: F401
 from tests.postgres_fixtures import postgres_server  # noqa: F401 - fixtures for every module
 from tests.servers import redis_url, refused_port  # noqa: F401
 
-# pytest may load this conftest in a plain `synthetic run` or `synthetic demo`
-# (testpaths points here when no path is given): it must import without the
-# test-only packages, which a `pip install -e .` does not bring.
+# A `synthetic` run given a path under tests/ loads this conftest: it must
+# import without the test-only packages, which a `pip install -e .` does not bring.
 try:
     from hypothesis import settings
 except ImportError:  # not a test environment
