@@ -27,8 +27,7 @@ from synthetic.errors import (
 from synthetic.http import BFFClient, Snapshot
 from synthetic.results import CheckResult, Measurement, RunResult, Severity
 from synthetic.state import Samples
-
-__version__ = "0.1.0"
+from synthetic.version import __version__
 
 __all__ = [
     "BFFClient",

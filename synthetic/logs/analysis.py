@@ -410,7 +410,6 @@ def _fold(run: _Run, chunk: bytes, parsed: Parsed, path: str) -> None:
             outside=(ms < first_ms).sum(),
             own=(window & pl.col("own")).sum(),
             newest=ms.filter(window & ~pl.col("own")).max(),
-            **{role: pl.col(column).is_not_null().sum() for role, column in _ROLES.items()},
         ),
         in_window.filter(error).select("row", "minute", h=identity.hash(seed=_HASH_SEED)),
         in_window.select(pl.col("path").drop_nulls().unique()),
@@ -425,8 +424,6 @@ def _fold(run: _Run, chunk: bytes, parsed: Parsed, path: str) -> None:
     for name in ("untimed", "future", "own"):
         stats[name] += counts[name]
     stats["outside_window"] += counts["outside"]
-    for role in _ROLES:
-        run.hits[role] = run.hits.get(role, 0) + counts[role]
     _remember_own(run, own_ids.to_series().to_list())
     if counts["newest"] is None:  # no line of the portal's own in the window
         return
@@ -438,28 +435,36 @@ def _fold(run: _Run, chunk: bytes, parsed: Parsed, path: str) -> None:
         for (column, pattern), values in zip(rules.items(), rule_values, strict=True)
     }
     rows = _classify(run, in_window, paths, dependency_texts, matched)
-    second = [*_grouped(run, rows)]
+    second = [*_grouped(run, rows), rows.select(**_HITS)]
     recent_ms = run.since(settings.recent_window_minutes)
     # Evidence comes from the recent window only: a cold run over an hour of
     # logs looks for lines in the last minutes' chunks, not in every chunk.
     if counts["newest"] >= recent_ms:
         second.extend(_evidence_candidates(rows.filter(ms >= recent_ms)).values())
-    grouped, bins, *candidates = pl.collect_all(second)
+    grouped, bins, hits, *candidates = pl.collect_all(second)
+    for role, count in hits.row(0, named=True).items():
+        run.hits[role] = run.hits.get(role, 0) + count
     _fold_counts(run, grouped)
     _fold_bins(run, bins)
     if candidates:
         _keep_evidence(run, dict(zip(_EVIDENCE, candidates, strict=True)), parsed, chunk, path)
 
 
-# A mapped role -> its column: how many lines had the field (for the reasons).
-_ROLES = {
-    "requests.status": "req_status",
-    "requests.duration": "req_duration",
-    "requests.path": "path",
-    "requests.method": "method",
-    "calls.status": "call_status",
-    "calls.duration": "call_duration",
-    "calls.dependency_field": "dep_text",
+def _has(column: str, kind: str | None) -> pl.Expr:
+    present = pl.col(column).is_not_null()
+    return (present if kind is None else present & pl.col(kind)).sum()
+
+
+# A mapped role -> how many lines of its kind had the field (for the reasons).
+# A request line is found by its status, so that one counts on every line but calls.
+_HITS = {
+    "requests.status": (pl.col("req_status").is_not_null() & ~pl.col("external")).sum(),
+    "requests.duration": _has("req_duration", "request"),
+    "requests.path": _has("path", "request"),
+    "requests.method": _has("method", "request"),
+    "calls.status": _has("call_status", "external"),
+    "calls.duration": _has("call_duration", "external"),
+    "calls.dependency_field": _has("dep_text", None),
 }
 _IDENTITY = (
     "ms",
@@ -470,8 +475,8 @@ _IDENTITY = (
     "req_duration",
     "call_status",
     "call_duration",
-    "path",
-    "method",
+    "line_path",
+    "line_method",
     "dep_text",
 )
 OWN_IDS_LIMIT = 10_000
@@ -540,10 +545,13 @@ def _timed(frame: pl.DataFrame, run: _Run) -> pl.LazyFrame:
         ]
     else:
         fills = []
+    # The identity of an error line (the dedupe across files) is what the line
+    # itself says: the error log has no "incoming request" line to fill from.
     return (
         frame.lazy()
         .rename({"own": "own_self"})
         .with_row_index("row")
+        .with_columns(line_path=pl.col("path"), line_method=pl.col("method"))
         .with_columns(*fills, ms=moment, own=own)
     )
 

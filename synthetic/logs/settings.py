@@ -199,6 +199,20 @@ class LogsSettings(_Model):
                     raise ValueError(f"{old} is now {new} (a field path, e.g. 'res.statusCode')")
         return data
 
+    @model_validator(mode="after")
+    def _readable(self) -> LogsSettings:
+        """Every shape this table can resolve to can be read (no field both a value and
+        an object): said at config load, not when the first run reads the logs."""
+        from synthetic.logs.parse import reading
+        from synthetic.logs.shapes import resolve
+
+        for preset in (self.preset,) if self.preset else PRESETS:
+            try:
+                reading(resolve(self, preset, detected=None))
+            except ValueError as exc:
+                raise ValueError(f"{exc} (with the {preset} preset)") from None
+        return self
+
     @field_validator("error_level")
     @classmethod
     def _level(cls, value: int | str) -> int | str:

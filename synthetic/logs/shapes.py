@@ -78,7 +78,9 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
         "request_id_field": "reqId",
         "correlation_fields": ("reqId",),
         "user_agent_field": None,
-        "requests": _PINO_HTTP_REQUESTS,
+        # Its error handler logs the error with `res` too, before "request
+        # completed": only the line with the response time is the request's.
+        "requests": {**_PINO_HTTP_REQUESTS, "when": {"field": "responseTime"}},
         "calls": _GUIDE_CALLS,
     },
 }
@@ -164,6 +166,9 @@ def resolve(settings: LogsSettings, preset: Preset | str, *, detected: str | Non
         return base[key] if value is None else value
 
     requests = {**base["requests"], **settings.requests.model_dump(exclude_none=True)}
+    when = settings.requests.when or Rule.model_validate(
+        base["requests"].get("when", {"field": requests["status"]})
+    )
     calls = {**base["calls"], **settings.calls.model_dump(exclude_none=True)}
     aliases = {
         alias.strip().lower(): name
@@ -176,7 +181,6 @@ def resolve(settings: LogsSettings, preset: Preset | str, *, detected: str | Non
         # Named in the message (the guide's "WHMCS API call"), or the field's whole value.
         words = "|".join(re.escape(n) for n in names) or "(?!)"
         pattern = f"(?i)\\b({words})\\b" if calls["dependency_field"] is None else r"^\s*(.+?)\s*$"
-    when = settings.requests.when or Rule(field=requests["status"])
     return LogShape(
         preset=preset,
         detected=detected,
