@@ -1,21 +1,16 @@
 """The health checks (checks/check_health.py and integration.health of
 checks/check_external.py) run as a user runs them: against the sandbox, which
 serves the guide's bodies, and against a real NestJS BFF whose health
-endpoints are @nestjs/terminus's own (tests/node/terminus_health.js).
+endpoints are @nestjs/terminus's own (tests/node/nest_bff.js, the fixture
+``nest_bff`` of tests/node_apps.py).
 
-The terminus app needs Node and the npm packages `.ci/run` pins into
+The NestJS app needs Node and the npm packages `.ci/run` pins into
 `.ci/tools`; without them its tests are skipped, or fail when `CI` is set.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +23,7 @@ import pytest
 from synthetic.results import metric_key
 from synthetic.sandbox import Sandbox
 from tests.catalogue_runs import CHECKS, run_check_file
-from tests.servers import stop_process
-
-REPO = Path(__file__).resolve().parent.parent
-TOOLS = REPO / ".ci" / "tools" / "node_modules"
-TERMINUS_APP = REPO / "tests" / "node" / "terminus_health.js"
-NODE_PACKAGES = ("@nestjs/core", "@nestjs/common", "@nestjs/platform-express", "@nestjs/terminus")
-START_TIMEOUT_S = 30.0
+from tests.node_apps import NodeApp
 
 HEALTH_METRICS = ("health.status", "health.check", "integration.health")
 
@@ -47,13 +36,20 @@ def write_config(pytester: pytest.Pytester, base_url: str, **keys: Any) -> Path:
     return path
 
 
-def run_health_checks(pytester: pytest.Pytester, config: Path) -> dict[str, dict[str, Any]]:
-    """The health checks' results by key, e.g. ``integration.health{integration="whmcs"}``."""
-    results, _ = run_check_file(
+def health_run(
+    pytester: pytest.Pytester, config: Path
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The health checks' results by key, e.g. ``integration.health{integration="whmcs"}``,
+    and the whole results.json."""
+    results, document = run_check_file(
         pytester, CHECKS / "check_health.py", config, str(CHECKS / "check_external.py"),
         "-k", "health_status or health_entry or integration_health or check_endpoint",
     )  # fmt: skip
-    return {metric_key(c["metric"], c["labels"]): c for c in results.values()}
+    return {metric_key(c["metric"], c["labels"]): c for c in results.values()}, document
+
+
+def run_health_checks(pytester: pytest.Pytester, config: Path) -> dict[str, dict[str, Any]]:
+    return health_run(pytester, config)[0]
 
 
 def severities(results: dict[str, dict[str, Any]], *metrics: str) -> dict[str, str]:
@@ -151,62 +147,6 @@ def test_a_check_that_parametrizes_its_own_name_is_left_alone(pytester: pytest.P
 # -- against a real @nestjs/terminus app --------------------------------------------------------
 
 
-def node_or_skip() -> str:
-    node = shutil.which("node")
-    missing = [p for p in NODE_PACKAGES if not (TOOLS / p / "package.json").is_file()]
-    if node is None or missing:
-        what = "node" if node is None else ", ".join(missing)
-        message = f"{what} not installed (.ci/tools/node_modules); `bash .ci/run` installs it"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return node
-
-
-@contextlib.contextmanager
-def terminus_app(node: str, log: Path) -> Iterator[str]:
-    """Run tests/node/terminus_health.js on a port it picks (PORT=0); its URL.
-
-    The app prints ``{"port": N}`` once it listens; output goes to ``log`` (a
-    file, so a chatty app can never block on a full pipe). Stopped by PID.
-    """
-    environ = {**os.environ, "PORT": "0", "NODE_PATH": str(TOOLS), "NO_COLOR": "1"}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [node, str(TERMINUS_APP)],
-            env=environ,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        port = announced_port(process, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_process(process)
-
-
-def announced_port(process: subprocess.Popen[bytes], log: Path) -> int:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith('{"port":'):
-                port: int = json.loads(line)["port"]
-                return port
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    output = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-    pytest.fail(f"the terminus app did not start: {output}", pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def terminus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    node = node_or_skip()
-    with terminus_app(node, tmp_path_factory.mktemp("terminus") / "app.log") as url:
-        yield url
-
-
 def set_indicators(url: str, **states: Any) -> None:
     """Set the app's indicators, the others up: ``whmcs="down"``, or
     ``whmcs={"status": "down", "message": "..."}``."""
@@ -217,7 +157,8 @@ def set_indicators(url: str, **states: Any) -> None:
 
 def expected_from(url: str) -> dict[str, str]:
     """The severities the guide gives to what terminus answered, read from the raw bodies:
-    a health check must be "up"; an integration "up", or "degraded" for a warning."""
+    a health check must be "up"; an integration "up", or "degraded" for a warning
+    (terminus 12's status; the pinned terminus 11 answers only "up" or "down")."""
     health = httpx.get(f"{url}/health", timeout=5).json()["details"]
     auth = httpx.get(f"{url}/auth/health-check", timeout=5).json()["details"]
     expected = {
@@ -234,11 +175,11 @@ def expected_from(url: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_terminus_all_up_is_all_ok(pytester: pytest.Pytester, terminus: str) -> None:
-    set_indicators(terminus)
-    assert httpx.get(f"{terminus}/auth/health-check", timeout=5).status_code == 200
-    results = run_health_checks(pytester, write_config(pytester, terminus))
-    expected = expected_from(terminus)
+def test_terminus_all_up_is_all_ok(pytester: pytest.Pytester, nest_bff: NodeApp) -> None:
+    set_indicators(nest_bff.url)
+    assert httpx.get(f"{nest_bff.url}/auth/health-check", timeout=5).status_code == 200
+    results = run_health_checks(pytester, write_config(pytester, nest_bff.url))
+    expected = expected_from(nest_bff.url)
     assert set(expected.values()) == {"ok"}
     assert severities(results, "health.check", "integration.health") == expected
     assert results["health.status"]["severity"] == "ok"
@@ -250,16 +191,16 @@ def test_terminus_all_up_is_all_ok(pytester: pytest.Pytester, terminus: str) -> 
 
 
 @pytest.mark.slow
-def test_terminus_whmcs_down_is_its_503_read(pytester: pytest.Pytester, terminus: str) -> None:
-    set_indicators(terminus, whmcs="down")
-    answer = httpx.get(f"{terminus}/auth/health-check", timeout=5)
+def test_terminus_whmcs_down_is_its_503_read(pytester: pytest.Pytester, nest_bff: NodeApp) -> None:
+    set_indicators(nest_bff.url, whmcs="down")
+    answer = httpx.get(f"{nest_bff.url}/auth/health-check", timeout=5)
     assert answer.status_code == 503  # terminus's own answer, with its JSON body
     assert answer.json()["status"] == "error"
     assert set(answer.json()["error"]) == {"whmcs"}
     message = answer.json()["error"]["whmcs"]["message"]
 
-    results = run_health_checks(pytester, write_config(pytester, terminus))
-    assert severities(results, "health.check", "integration.health") == expected_from(terminus)
+    results = run_health_checks(pytester, write_config(pytester, nest_bff.url))
+    assert severities(results, "health.check", "integration.health") == expected_from(nest_bff.url)
     whmcs = results['integration.health{integration="whmcs"}']
     assert whmcs["severity"] == "critical"
     assert whmcs["value"] == "down"
@@ -277,11 +218,11 @@ def test_terminus_whmcs_down_is_its_503_read(pytester: pytest.Pytester, terminus
 
 @pytest.mark.slow
 def test_terminus_database_down_fails_both_endpoints(
-    pytester: pytest.Pytester, terminus: str
+    pytester: pytest.Pytester, nest_bff: NodeApp
 ) -> None:
-    set_indicators(terminus, database={"status": "down", "message": "Connection terminated"})
-    results = run_health_checks(pytester, write_config(pytester, terminus))
-    expected = expected_from(terminus)
+    set_indicators(nest_bff.url, database={"status": "down", "message": "Connection terminated"})
+    results = run_health_checks(pytester, write_config(pytester, nest_bff.url))
+    expected = expected_from(nest_bff.url)
     assert severities(results, "health.check", "integration.health") == expected
     assert expected['health.check{name="database"}'] == "critical"
     assert expected['integration.health{integration="database"}'] == "critical"
@@ -295,38 +236,27 @@ def test_terminus_database_down_fails_both_endpoints(
 
 
 @pytest.mark.slow
-def test_terminus_degraded_indicator_is_a_warning(pytester: pytest.Pytester, terminus: str) -> None:
-    set_indicators(terminus, salesforce="degraded")
-    answer = httpx.get(f"{terminus}/auth/health-check", timeout=5)
-    assert (answer.status_code, answer.json()["status"]) == (200, "degraded")
-    results = run_health_checks(pytester, write_config(pytester, terminus))
-    assert severities(results, "health.check", "integration.health") == expected_from(terminus)
-    assert results['integration.health{integration="salesforce"}']["severity"] == "warning"
-
-
-@pytest.mark.slow
-def test_terminus_message_is_masked(pytester: pytest.Pytester, terminus: str) -> None:
+def test_terminus_message_is_masked(pytester: pytest.Pytester, nest_bff: NodeApp) -> None:
     password = "Sup3r-s3cret-pw"
-    set_indicators(
-        terminus,
-        whmcs={"status": "down", "message": f"GET https://monitor:{password}@whmcs.test/api: 502"},
-    )
-    config = write_config(pytester, terminus)
-    results = run_health_checks(pytester, config)
+    message = f"GET https://monitor:{password}@whmcs.test/api: 502"
+    set_indicators(nest_bff.url, whmcs={"status": "down", "message": message})
+    answer = httpx.get(f"{nest_bff.url}/auth/health-check", timeout=5)
+    assert answer.json()["error"]["whmcs"]["message"] == message  # terminus says it in clear
+    results, document = health_run(pytester, write_config(pytester, nest_bff.url))
     whmcs = results['integration.health{integration="whmcs"}']
     assert whmcs["severity"] == "critical"
     assert whmcs["reason"].endswith(": GET https://monitor:***@whmcs.test/api: 502")
-    assert password not in json.dumps(results)
+    assert password not in json.dumps(document)
 
 
 @pytest.mark.slow
 def test_terminus_configured_entries_it_lacks_are_unknown(
-    pytester: pytest.Pytester, terminus: str
+    pytester: pytest.Pytester, nest_bff: NodeApp
 ) -> None:
-    set_indicators(terminus)
+    set_indicators(nest_bff.url)
     config = write_config(
         pytester,
-        terminus,
+        nest_bff.url,
         health_checks=["database", "memory_heap"],
         integrations=["whmcs", "freebit"],
     )

@@ -23,8 +23,10 @@ from synthetic.results import Measurement, Severity
 from synthetic.spec import CheckSpec
 from synthetic.thresholds import parse_threshold
 
-# The body @nestjs/terminus 12.1 answered (with HTTP 503) for whmcs down and
-# salesforce degraded, copied from tests/node/terminus_health.js.
+# A @nestjs/terminus 12 body (HTTP 503) for whmcs down and salesforce degraded,
+# written out by hand: terminus 12 emits "degraded" (HealthIndicatorSession.degraded),
+# but the real app of tests/test_check_health.py (tests/node/nest_bff.js) runs the
+# pinned terminus 11, which has only "up" and "down", so degraded is pinned here.
 TERMINUS_503 = json.loads(
     '{"status":"error","info":{"database":{"responseTime":0,"status":"up"},'
     '"salesforce":{"message":"slow answers","status":"degraded"}},'

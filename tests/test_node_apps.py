@@ -288,6 +288,11 @@ def test_guide_health_switches(stack, request):
         finally:
             client.put("/__test/health", json={"cache": "up"})
         refused = client.put("/__test/health", json={"cache": "sideways"})
+        # A message has no place in the guide's body: refused, not dropped.
+        with_message = client.put(
+            "/__test/health", json={"cache": {"status": "down", "message": "x"}}
+        )
+        after = client.get("/health")
     assert (healthy.status_code, healthy.json()) == (
         200,
         {"status": "ok", "checks": {"database": "ok", "cache": "ok"}},
@@ -296,7 +301,8 @@ def test_guide_health_switches(stack, request):
         503,
         {"status": "degraded", "checks": {"database": "ok", "cache": "fail"}},
     )
-    assert refused.status_code == 400
+    assert refused.status_code == with_message.status_code == 400
+    assert (after.status_code, after.json()) == (healthy.status_code, healthy.json())
 
 
 # --- ground truth against a mix counted by hand -------------------------------------------

@@ -138,17 +138,38 @@ async function callDependency(baseUrl, dependency, params) {
 
 // Health of the guide's /health (database, cache) and /auth/health-check
 // (database, whmcs, salesforce) indicators, switched at run time by a test
-// with PUT /__test/health {"whmcs": "down"}.
-function healthState() {
+// with PUT /__test/health {"whmcs": "down"}. healthState({ messages: true })
+// (nest_bff.js, whose terminus indicators carry a message) also takes
+// {"whmcs": {"status": "down", "message": "..."}}; the guide's bodies have no
+// place for one, so the other apps refuse it rather than drop it.
+function healthState({ messages = false } = {}) {
   const state = { database: 'up', cache: 'up', whmcs: 'up', salesforce: 'up' };
+  const downMessages = {};
+  const wanted = messages ? 'up|down or {"status": "down", "message": "..."}' : 'up|down';
+  // One value of the body as {status, message}, or null when it is not one.
+  const parse = (value) => {
+    if (value === 'up' || value === 'down') return { status: value, message: undefined };
+    if (!messages || typeof value !== 'object' || value === null) return null;
+    const { status, message, ...rest } = value;
+    if (status !== 'down' || typeof message !== 'string' || Object.keys(rest).length > 0) return null;
+    return { status, message };
+  };
   return {
     get: (name) => state[name],
+    // The message a test gave with "down", or undefined (the app says its own).
+    message: (name) => downMessages[name],
     set(body) {
-      for (const [name, value] of Object.entries(body || {})) {
-        if (!(name in state) || (value !== 'up' && value !== 'down')) {
-          throw new Error(`health switch: ${name} must be one of ${Object.keys(state)} set to up|down`);
+      // Every value checked before any is applied: a refused switch changes nothing.
+      const changes = Object.entries(body || {}).map(([name, value]) => {
+        const parsed = name in state ? parse(value) : null;
+        if (parsed === null) {
+          throw new Error(`health switch: ${name} must be one of ${Object.keys(state)} set to ${wanted}`);
         }
-        state[name] = value;
+        return [name, parsed];
+      });
+      for (const [name, { status, message }] of changes) {
+        state[name] = status;
+        downMessages[name] = message;
       }
       return { ...state };
     },

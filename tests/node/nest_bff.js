@@ -30,8 +30,11 @@
 //   HttpException, which Nest does not log (only the request line shows it).
 // - @nestjs/terminus: GET /health (database, cache) and GET /auth/health-check
 //   (database, whmcs, salesforce); PUT /__test/health {"whmcs": "down"} switches an
-//   indicator. A down indicator gives terminus's real 503 {"status": "error",
-//   "info", "error", "details"} and its level-50 "Health Check has failed! {...}" line.
+//   indicator (its message "whmcs unreachable"), {"whmcs": {"status": "down",
+//   "message": "..."}} with a message of the test's. A down indicator gives
+//   terminus's real 503 {"status": "error", "info", "error", "details"} and its
+//   level-50 "Health Check has failed! {...}" line. Terminus 11 has only "up" and
+//   "down" (HealthIndicatorSession.degraded came in terminus 12).
 
 require('reflect-metadata');
 const nest = require('@nestjs/common');
@@ -146,7 +149,8 @@ class HealthController {
   indicator(name) {
     return async () => {
       const session = this.indicators.check(name);
-      return this.state.get(name) === 'up' ? session.up() : session.down({ message: `${name} unreachable` });
+      if (this.state.get(name) === 'up') return session.up();
+      return session.down({ message: this.state.message(name) ?? `${name} unreachable` });
     };
   }
 
@@ -197,7 +201,7 @@ function appModule(dependencyUrl) {
     controllers: [OrdersController, CallsController, HealthController],
     providers: [
       { provide: DEPENDENCY_URL, useValue: dependencyUrl },
-      { provide: HEALTH_STATE, useValue: common.healthState() },
+      { provide: HEALTH_STATE, useValue: common.healthState({ messages: true }) },
       WhmcsService,
       SalesforceService,
       FreebitService,
