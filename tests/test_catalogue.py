@@ -228,3 +228,40 @@ def test_one_request_per_endpoint_per_run(pytester: pytest.Pytester) -> None:
             "/metrics",
         ]
     )
+
+
+def test_dependencies_and_their_thresholds_are_configuration(tmp_path: Path) -> None:
+    """A fourth dependency needs no code; one dependency's thresholds come from its
+    entry in the logs table, or from an override for that label only."""
+    config = tmp_path / "synthetic.toml"
+    config.write_text(
+        f'checks = ["{REPO / "checks"}"]\n'
+        "[environments.test.logs.dependencies]\n"
+        "whmcs = {}\n"
+        'stripe = { response_time_p95 = { warning = "> 1s", critical = "> 3s" } }\n'
+        '[environments.test.thresholds."external.response_time_p95{dependency=\\"whmcs\\"}"]\n'
+        'warning = "> 1500ms"\n'
+        '[environments.test.thresholds."external.error_rate"]\n'
+        'critical = "> 10%"\n',
+        encoding="utf-8",
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "synthetic.cli", "list", "--json", "--env", "test",
+         "--config", str(config)],
+        cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "no check measures" not in done.stderr
+    found = {
+        (entry["metric"], entry["labels"].get("dependency")): (entry["warning"], entry["critical"])
+        for entry in json.loads(done.stdout)
+        if entry["metric"].startswith("external.")
+    }
+    assert found == {
+        ("external.response_time_p95", "whmcs"): ("> 1500ms", "> 5s"),
+        ("external.response_time_p95", "stripe"): ("> 1s", "> 3s"),
+        ("external.error_rate", None): ("> 1%", "> 10%"),
+        ("external.error_rate", "whmcs"): ("> 1%", "> 10%"),
+        ("external.error_rate", "stripe"): ("> 1%", "> 10%"),
+    }
