@@ -41,7 +41,7 @@ def pino_http(status: int, ms: float, *, url: str = "/api/x", rid: str = "1", **
             "method": "GET",
             "url": url,
             "headers": {"user-agent": extra.pop("agent", "curl/8")},
-        },  # fmt: skip
+        },
         "res": {"statusCode": status},
         "responseTime": ms,
         "msg": "request completed",
@@ -135,8 +135,12 @@ def test_requests_and_calls_each_have_their_own_duration(tmp_path: Path) -> None
     calls = [float(n) for n in range(4000, 6000, 100)]
     rows = [{"level": 30, "time": NOW_MS, "status": 200, "took": ms} for ms in requests]
     rows += [{"level": 30, "time": NOW_MS, "msg": "WHMCS call", "elapsedMs": ms} for ms in calls]
-    result = run(tmp_path, rows, {"preset": "guide", "requests": {"status": "status", "duration": "took"},
-                                  "calls": {"duration": "elapsedMs"}})  # fmt: skip
+    mapping = {
+        "preset": "guide",
+        "requests": {"status": "status", "duration": "took"},
+        "calls": {"duration": "elapsedMs"},
+    }
+    result = run(tmp_path, rows, mapping)
     assert result.response_time_p95().value == pytest.approx(rank_value(requests, 0.95), rel=0.01)
     whmcs = result.response_time_p95("dep:whmcs").value
     assert whmcs == pytest.approx(rank_value(calls, 0.95), rel=0.01)
