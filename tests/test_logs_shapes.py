@@ -133,7 +133,9 @@ def test_a_preset_is_a_start_that_the_table_overrides() -> None:
 def test_requests_and_calls_each_have_their_own_duration(tmp_path: Path) -> None:
     requests = [float(n) for n in range(100, 300, 10)]
     calls = [float(n) for n in range(4000, 6000, 100)]
-    rows: list[dict[str, Any]] = [{"level": 30, "time": NOW_MS, "status": 200, "took": ms} for ms in requests]
+    rows: list[dict[str, Any]] = [
+        {"level": 30, "time": NOW_MS, "status": 200, "took": ms} for ms in requests
+    ]
     rows += [{"level": 30, "time": NOW_MS, "msg": "WHMCS call", "elapsedMs": ms} for ms in calls]
     mapping = {
         "preset": "guide",
