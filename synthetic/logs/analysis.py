@@ -143,7 +143,7 @@ def analyse(
     run = _Run(
         settings=settings,
         shape=shape,
-        read=reading(shape),
+        read=reading(shape, sample.records),
         now_ms=now_ms,
         aggregates=Aggregates(),
         seen={},
@@ -523,28 +523,28 @@ def _timed(frame: pl.DataFrame, run: _Run) -> pl.LazyFrame:
     its requests and every line logged while serving them), and the path and
     method of a request line filled from its request's other lines (fastify
     writes them on "incoming request", the status on "request completed")."""
-    text = pl.col("time")
-    moment = pl.coalesce(
-        text.cast(pl.Float64, strict=False).cast(pl.Int64, strict=False),
-        text.str.to_datetime(format="%+", strict=False).dt.epoch("ms"),
-    )
+    moment = pl.col("time")
     if frame["timestamp"].null_count() < frame.height:
         parsed = pl.col("timestamp").str.to_datetime(format="%+", strict=False).dt.epoch("ms")
         moment = pl.coalesce(moment, parsed)
     request_id = pl.col("request_id")
     own = pl.col("own_self")
-    known = list(run.own_ids)
+    fills = []
     if frame["request_id"].null_count() < frame.height:
-        shared = own.any().over("request_id")
+        # Eager and cheap: the few ids of the monitor's own requests, then a lookup
+        # (a window over every request id would cost as much as the parse).
+        ids = frame.filter(pl.col("own") & request_id.is_not_null())["request_id"].unique()
+        known = {*ids.to_list(), *run.own_ids}
         if known:
-            shared = shared | request_id.is_in(known)
-        own = own | (request_id.is_not_null() & shared)
-        fills = [
-            pl.col(c).fill_null(pl.col(c).drop_nulls().first().over("request_id"))
-            for c in ("path", "method")
-        ]
-    else:
-        fills = []
+            own = own | request_id.is_in(list(known))
+        if run.shape.path_on_other_line:  # fastify: "incoming request" has it
+            fills = [
+                pl.when(request_id.is_not_null())
+                .then(pl.col(c).fill_null(pl.col(c).drop_nulls().first().over("request_id")))
+                .otherwise(pl.col(c))
+                .alias(c)
+                for c in ("path", "method")
+            ]
     # The identity of an error line (the dedupe across files) is what the line
     # itself says: the error log has no "incoming request" line to fill from.
     return (

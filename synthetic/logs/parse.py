@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +28,8 @@ from synthetic.logs.shapes import OWN_CORRELATION_PREFIX, OWN_USER_AGENT_PREFIX,
 # Canonical column -> dtype, as the later steps see them.
 COLUMNS: dict[str, Any] = {
     "level": pl.Int64,
-    "time": pl.String,
-    "timestamp": pl.String,
+    "time": pl.Int64,  # epoch ms
+    "timestamp": pl.String,  # ISO 8601: the timestamp field, or a time that is text
     "message": pl.String,
     "req_status": pl.Int64,
     "req_duration": pl.Float64,
@@ -44,6 +45,7 @@ COLUMNS: dict[str, Any] = {
     "own": pl.Boolean,
 }
 _NUMBERS = frozenset({"req_status", "req_duration", "call_status", "call_duration"})
+_NUMERIC_LEAVES = _NUMBERS | {"time", "level"}
 _WHOLE = frozenset({"req_status", "call_status"})
 
 
@@ -66,11 +68,19 @@ class Reading:
     correlation: tuple[tuple[str, ...], ...]
     user_agent: tuple[str, ...] | None
     schema: dict[str, Any]
+    textual: frozenset[str] = frozenset()  # time, level: read as text
+    presence: frozenset[str] = frozenset()  # kind rules that only ask whether a field is there
 
 
-def reading(shape: LogShape) -> Reading:
+def reading(shape: LogShape, samples: Iterable[dict[str, Any]] = ()) -> Reading:
     """The paths of ``shape`` and the polars schema that reads them; a `ValueError`
-    when one field would be both a value and an object (``err`` and ``err.code``)."""
+    when one field would be both a value and an object (``err`` and ``err.code``).
+
+    The time and the level are read as numbers (Pino's), or as text when the
+    ``samples`` show text there (an ISO ``time``, ``"level": "info"``): text
+    accepts both, numbers parse faster. A chunk that does not fit the schema
+    takes the line-by-line path.
+    """
     single: dict[str, str | None] = {
         "level": shape.level,
         "time": shape.time,
@@ -91,15 +101,39 @@ def reading(shape: LogShape) -> Reading:
     messages = tuple(split_path(p) for p in shape.messages)
     correlation = tuple(split_path(p) for p in shape.correlation)
     user_agent = split_path(shape.user_agent) if shape.user_agent else None
+    records = list(samples)
+    textual = {
+        column
+        for column in ("time", "level")
+        if column in sources and any(isinstance(get_path(r, sources[column]), str) for r in records)
+    }
     tree: dict[str, Any] = {}
-    leaves = [(path, pl.Float64 if column in _NUMBERS else pl.String)
-              for column, path in sources.items()]  # fmt: skip
+    # A kind rule without a pattern only asks whether its field is there: it
+    # takes the type the field has for another column (statusCode: a number).
+    presence = {c for c, rule in (("req_when", shape.request_when), ("call_when", shape.call_when))
+                if rule is not None and rule.pattern is None}  # fmt: skip
+    leaves = [
+        (path, pl.Float64 if column in _NUMERIC_LEAVES and column not in textual else pl.String)
+        for column, path in sources.items()
+        if column not in presence
+    ]
     leaves += [(path, pl.String) for path in (*messages, *correlation)]
     if user_agent:
         leaves.append((user_agent, pl.String))
     for path, dtype in leaves:
         _insert(tree, path, dtype)
-    return Reading(sources, messages, correlation, user_agent, _schema(tree))
+    for column in presence & sources.keys():
+        if _leaf(tree, sources[column]) is None:
+            _insert(tree, sources[column], pl.String)
+    return Reading(
+        sources,
+        messages,
+        correlation,
+        user_agent,
+        _schema(tree),
+        frozenset(textual),
+        frozenset(presence),
+    )
 
 
 def _insert(tree: dict[str, Any], path: tuple[str, ...], dtype: Any) -> None:
@@ -110,12 +144,23 @@ def _insert(tree: dict[str, Any], path: tuple[str, ...], dtype: Any) -> None:
         if last:
             if isinstance(existing, dict):
                 raise ValueError(_overlap(path))
-            if existing is None or existing is pl.Float64:  # text holds numbers too
-                node[key] = dtype if existing is None else pl.String
+            if existing is None:
+                node[key] = dtype
+            elif existing != dtype:  # text holds numbers too
+                node[key] = pl.String
             return
         if existing is not None and not isinstance(existing, dict):
             raise ValueError(_overlap(path))
         node = node.setdefault(key, {})
+
+
+def _leaf(tree: dict[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = tree
+    for key in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
 
 
 def _overlap(path: tuple[str, ...]) -> str:
@@ -141,11 +186,13 @@ def _finite(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr.is_finite()).then(expr)
 
 
-def _level(text: pl.Expr) -> pl.Expr:
+def _level(value: pl.Expr, *, text: bool) -> pl.Expr:
     """Pino's numeric levels, or their names (``"info"``, ``"error"``)."""
-    named = text.str.to_lowercase().replace_strict(LEVELS, default=None, return_dtype=pl.Int64)
-    numeric = _finite(text.cast(pl.Float64, strict=False))
-    return pl.coalesce(named, numeric.cast(pl.Int64, strict=False))
+    numeric = _finite(value.cast(pl.Float64, strict=False)).cast(pl.Int64, strict=False)
+    if not text:
+        return numeric
+    named = value.str.to_lowercase().replace_strict(LEVELS, default=None, return_dtype=pl.Int64)
+    return pl.coalesce(named, numeric)
 
 
 def _canonical(frame: pl.DataFrame, read: Reading) -> pl.DataFrame:
@@ -158,10 +205,16 @@ def _canonical(frame: pl.DataFrame, read: Reading) -> pl.DataFrame:
             exprs.append(pl.lit(None, dtype=dtype).alias(column))
             continue
         value = _column(path)
-        if column == "level":
-            value = _level(value)
+        if column == "time":
+            value = _finite(value.cast(pl.Float64, strict=False)).cast(pl.Int64, strict=False)
+        elif column == "timestamp" and "time" in read.textual:
+            value = pl.coalesce(value, _column(read.sources["time"]))
+        elif column == "level":
+            value = _level(value, text=column in read.textual)
         elif column == "call_error":
             value = value.is_not_null()
+        elif column in read.presence:  # a kind rule without a pattern: is it there
+            value = pl.when(value.is_not_null()).then(pl.lit(""))
         elif column in _NUMBERS:
             value = _finite(value.cast(pl.Float64, strict=False))
             if column in _WHOLE:
@@ -261,10 +314,17 @@ def _parse_lines(chunk: bytes, read: Reading) -> Parsed:
             skipped += 1
             continue
         row_line.append(index)
+        moment: Any = None
         for column in COLUMNS:
             path = read.sources.get(column)
             raw = get_path(record, path) if path else None
-            if column == "level":
+            if column == "time":
+                moment = raw
+                value = None if isinstance(raw, str) else number(raw, whole=True)
+            elif column == "timestamp":
+                # Pino's isoTime writes an ISO string in "time"
+                value = _text(raw if raw is not None or not isinstance(moment, str) else moment)
+            elif column == "level":
                 value: Any = level_number(raw)
             elif column == "call_error":
                 value = raw is not None

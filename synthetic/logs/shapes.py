@@ -120,6 +120,7 @@ class LogShape:
     dependency_pattern: str
     dependencies: tuple[str, ...]
     aliases: Mapping[str, str]  # lowercased alias -> dependency
+    path_on_other_line: bool = False  # a request's path and method are on another of its lines
 
     def dependency_of(self, text: str | None) -> str | None:
         """The configured dependency a message (or the dependency field's value) names."""
@@ -204,6 +205,7 @@ def resolve(settings: LogsSettings, preset: Preset | str, *, detected: str | Non
         dependency_pattern=pattern,
         dependencies=tuple(settings.dependencies),
         aliases=aliases,
+        path_on_other_line=preset == "fastify",
     )
 
 
