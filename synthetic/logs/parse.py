@@ -296,6 +296,30 @@ def _is_own(record: dict[str, Any], read: Reading) -> bool:
     return isinstance(agent, str) and agent.startswith(OWN_USER_AGENT_PREFIX)
 
 
+def _row(record: dict[str, Any], read: Reading) -> dict[str, Any]:
+    """One line's canonical columns, as the fast path makes them."""
+
+    def at(column: str) -> Any:
+        path = read.sources.get(column)
+        return get_path(record, path) if path else None
+
+    moment, stamp = at("time"), at("timestamp")
+    if stamp is None and isinstance(moment, str):
+        stamp = moment  # Pino's isoTime writes an ISO string in "time"
+    found = (get_path(record, p) for p in read.messages)
+    row: dict[str, Any] = {column: _text(at(column)) for column in COLUMNS}
+    row.update(
+        {column: number(at(column), whole=column in _WHOLE) for column in _NUMBERS},
+        time=None if isinstance(moment, str) else number(moment, whole=True),
+        timestamp=_text(stamp),
+        level=level_number(at("level")),
+        call_error=at("call_error") is not None,
+        message=_text(next((m for m in found if m is not None), None)),
+        own=_is_own(record, read),
+    )
+    return row
+
+
 def _parse_lines(chunk: bytes, read: Reading) -> Parsed:
     """The slow, forgiving path: orjson line by line; what is not an object is skipped."""
     lines = chunk.split(b"\n")
@@ -314,29 +338,7 @@ def _parse_lines(chunk: bytes, read: Reading) -> Parsed:
             skipped += 1
             continue
         row_line.append(index)
-        moment: Any = None
-        for column in COLUMNS:
-            path = read.sources.get(column)
-            raw = get_path(record, path) if path else None
-            if column == "time":
-                moment = raw
-                value = None if isinstance(raw, str) else number(raw, whole=True)
-            elif column == "timestamp":
-                # Pino's isoTime writes an ISO string in "time"
-                value = _text(raw if raw is not None or not isinstance(moment, str) else moment)
-            elif column == "level":
-                value: Any = level_number(raw)
-            elif column == "call_error":
-                value = raw is not None
-            elif column in _NUMBERS:
-                value = number(raw, whole=column in _WHOLE)
-            elif column == "message":
-                found = (get_path(record, p) for p in read.messages)
-                value = _text(next((m for m in found if m is not None), None))
-            elif column == "own":
-                value = _is_own(record, read)
-            else:
-                value = _text(raw)
+        for column, value in _row(record, read).items():
             values[column].append(value)
     frame = pl.DataFrame(values, schema=COLUMNS)
     return Parsed(frame, lines, row_line, skipped)
