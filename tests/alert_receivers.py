@@ -13,14 +13,19 @@ every request. It can be scripted to answer a sequence of faults first::
         assert pd.events[0]["event_action"] == "trigger"  # the accepted bodies
 
 `WebhookStandIn` accepts any JSON (Alertmanager's webhook target too); its
-`wait_for` waits for deliveries that arrive on their own schedule. The
+`wait_for` waits for deliveries that arrive on their own schedule. `drip`
+scripts a hostile answer that never completes (its status line, its headers
+or its body a byte at a time); `DripSMTP` is an SMTP server that does the
+same with its greeting or with its answer to the mail. The
 fixtures ``pagerduty_stand_in``, ``slack_stand_in`` and ``webhook_stand_in``
 give a fresh one per test (``pytest_plugins = ["tests.alert_receivers"]``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -40,12 +45,14 @@ from synthetic.sandbox.processes import LOOPBACK, free_port
 
 __all__ = [
     "Answer",
+    "DripSMTP",
     "Fault",
     "PagerDutyStandIn",
     "Received",
     "SlackStandIn",
     "StandIn",
     "WebhookStandIn",
+    "drip",
     "drop",
     "pagerduty_stand_in",
     "server_error",
@@ -89,6 +96,19 @@ class Fault:
     answer: Answer | None = None
     delay_s: float = 0.0
     drop: bool = False
+    drip: Drip | None = None
+
+
+@dataclass(frozen=True)
+class Drip:
+    """An answer that never completes: ``part`` ("status", "headers" or
+    "body") is sent a byte every ``every_s`` until the client hangs up (or
+    ``for_s`` has passed); what comes before it is sent at once."""
+
+    part: str
+    status: int
+    every_s: float
+    for_s: float
 
 
 def throttle(retry_after: float | str | None = 1, status: int = 429) -> Fault:
@@ -112,6 +132,19 @@ def drop() -> Fault:
     return Fault(drop=True)
 
 
+def drip(
+    part: str = "body", *, status: int = 202, every_s: float = 0.1, for_s: float = 60.0
+) -> Fault:
+    """Answer ``status`` but drip ``part`` ("status", "headers", "body") a byte
+    every ``every_s``, never finishing: each read is quick, the answer never
+    ends (a chunked body; a header line that goes on). Recorded with
+    ``status`` once the status line is out (``part`` "headers" or "body"),
+    None otherwise, and ``lasted_s``: how long until the client hung up."""
+    if part not in ("status", "headers", "body"):
+        raise ValueError(f"drip: part must be status, headers or body, not {part!r}")
+    return Fault(drip=Drip(part, status, every_s, for_s))
+
+
 @dataclass(frozen=True)
 class Received:
     """One request as the stand-in saw it, and what it answered (None: dropped).
@@ -125,6 +158,7 @@ class Received:
     headers: Mapping[str, str]
     body: bytes
     status: int | None
+    lasted_s: float = 0.0  # a drip: from the request to the client hanging up
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -293,6 +327,13 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 stand_in._record(Received(self.command, self.path, headers, raw, None))
                 self.close_connection = True
                 return
+            if fault is not None and fault.drip is not None:
+                lasted_s = self._drip(fault.drip)
+                status = None if fault.drip.part == "status" else fault.drip.status
+                received = Received(self.command, self.path, headers, raw, status, lasted_s)
+                stand_in._record(received)
+                self.close_connection = True
+                return
             if fault is not None and fault.answer is not None:
                 answer = fault.answer
             else:
@@ -306,6 +347,32 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
+
+        def _drip(self, drip: Drip) -> float:
+            """Send ``drip``'s answer, its dripping part a byte at a time; the
+            seconds until the client hung up (or the drip or the stand-in ended)."""
+            started = time.monotonic()
+            status_line = f"HTTP/1.1 {drip.status} Dripping\r\n".encode()
+            head = status_line + b"Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+            sent = {"status": b"", "headers": status_line, "body": head + b"\r\n"}[drip.part]
+            assert status_line[:13] == f"HTTP/1.1 {drip.status} ".encode()
+            endless = {
+                "status": status_line[:13] + b"d" * 100_000,  # "HTTP/1.1 202 " and on
+                "headers": b"X-Drip: " + b"d" * 100_000,
+                "body": b"1\r\nd\r\n" * 100_000,
+            }[drip.part]
+            try:
+                self.wfile.write(sent)
+                self.wfile.flush()
+                for byte in endless:
+                    if time.monotonic() - started >= drip.for_s or stand_in._closing.is_set():
+                        break
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    stand_in._sleep(drip.every_s)
+            except OSError:  # the client hung up: what a drip waits for
+                pass
+            return time.monotonic() - started
 
     return Handler
 
@@ -544,3 +611,92 @@ def smtp_server(handler: Mailbox, **options: Any) -> Controller:
     controller = Controller(handler, hostname=LOOPBACK, port=free_port(), **options)
     controller.start()
     return controller
+
+
+class DripSMTP:
+    """An SMTP server on loopback that drips: its greeting (``when="greeting"``),
+    or its answer to the mail once it has read all of it (``when="data"``: the
+    server has the mail; the client never learns it). A dripped answer is an
+    endless multi-line reply (``250-...``), a byte every ``every_s``, until
+    the client hangs up; each dripped conversation's duration is in `lasted_s`
+    and each mail read in `mails`.
+    """
+
+    def __init__(self, *, when: str = "data", every_s: float = 0.1, for_s: float = 60.0) -> None:
+        if when not in ("greeting", "data"):
+            raise ValueError(f"DripSMTP: when must be greeting or data, not {when!r}")
+        self.when, self.every_s, self.for_s = when, every_s, for_s
+        self.mails: list[bytes] = []
+        self.lasted_s: list[float] = []
+        self._listener = socket.create_server((LOOPBACK, 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._closing = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._start(self._accept)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._closing.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self._listener.close()
+        for thread in list(self._threads):
+            thread.join(timeout=5)
+
+    def _start(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self._start(self._converse, client)
+
+    def _converse(self, client: socket.socket) -> None:
+        started = time.monotonic()
+        with client, client.makefile("rb") as lines:
+            try:
+                if self.when == "greeting":
+                    self._drip(client, started)
+                    return
+                client.sendall(b"220 drip.example ESMTP\r\n")
+                while line := lines.readline():
+                    verb = line[:4].upper()
+                    if verb in (b"EHLO", b"HELO"):
+                        client.sendall(b"250 drip.example\r\n")
+                    elif verb == b"DATA":
+                        client.sendall(b"354 go ahead\r\n")
+                        mail = b"".join(iter(lines.readline, b".\r\n"))
+                        with self._lock:
+                            self.mails.append(mail)
+                        self._drip(client, started)
+                        return
+                    elif verb == b"QUIT":
+                        client.sendall(b"221 bye\r\n")
+                        return
+                    else:  # MAIL, RCPT, RSET, NOOP
+                        client.sendall(b"250 OK\r\n")
+            except OSError:
+                return
+
+    def _drip(self, client: socket.socket, started: float) -> None:
+        code = b"220" if self.when == "greeting" else b"250"
+        try:
+            while time.monotonic() - started < self.for_s and not self._closing.is_set():
+                for byte in code + b"-dripping\r\n":
+                    client.sendall(bytes([byte]))
+                    self._closing.wait(self.every_s)
+        except OSError:  # the client hung up
+            pass
+        with self._lock:
+            self.lasted_s.append(time.monotonic() - started)
