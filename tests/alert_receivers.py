@@ -24,6 +24,7 @@ give a fresh one per test (``pytest_plugins = ["tests.alert_receivers"]``).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import socket
 import threading
@@ -44,6 +45,7 @@ from synthetic.alerts.model import Alert
 from synthetic.sandbox.processes import LOOPBACK, free_port
 
 __all__ = [
+    "AlertmanagerStandIn",
     "Answer",
     "DripSMTP",
     "Fault",
@@ -52,8 +54,11 @@ __all__ = [
     "SlackStandIn",
     "StandIn",
     "WebhookStandIn",
+    "alertmanager_changes",
+    "calling",
     "drip",
     "drop",
+    "pagerduty_incidents",
     "pagerduty_stand_in",
     "server_error",
     "slack_stand_in",
@@ -97,6 +102,7 @@ class Fault:
     delay_s: float = 0.0
     drop: bool = False
     drip: Drip | None = None
+    before: Callable[[], None] | None = None  # run first (e.g. take the store away)
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,13 @@ def slow(delay_s: float) -> Fault:
 def drop() -> Fault:
     """Read the request, then close the connection without answering."""
     return Fault(drop=True)
+
+
+def calling(action: Callable[[], None]) -> Fault:
+    """Run ``action``, then answer as usual: the service has the alert, and
+    ``action`` (taking the sender's store away, say) happened before its
+    sender could learn so."""
+    return Fault(before=action)
 
 
 def drip(
@@ -179,6 +192,7 @@ class StandIn:
         self._changed = threading.Condition(self._lock)
         self._faults: list[Fault] = []
         self._received: list[Received] = []
+        self._arrivals = 0
         self._closing = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -276,6 +290,16 @@ class StandIn:
             with self._changed:
                 self._changed.wait(min(left, 0.1))
 
+    def wait_for_arrivals(self, count: int, *, timeout_s: float = 5.0) -> None:
+        """Wait until ``count`` requests have been read (answered or not yet)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._arrivals >= count, timeout_s):
+                pytest.fail(
+                    f"{type(self).__name__}: {self._arrivals} requests within {timeout_s} s, "
+                    f"not {count}",
+                    pytrace=False,
+                )
+
     def handle(self, method: str, path: str, body: Any) -> Answer:
         """The answer to a JSON ``body`` (``None`` when it was not JSON)."""
         return Answer(200, "ok")
@@ -289,6 +313,11 @@ class StandIn:
     def _record(self, received: Received) -> None:
         with self._changed:
             self._received.append(received)
+            self._changed.notify_all()
+
+    def _arrived(self) -> None:
+        with self._changed:
+            self._arrivals += 1
             self._changed.notify_all()
 
     def _sleep(self, seconds: float) -> None:
@@ -319,8 +348,11 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            stand_in._arrived()
             fault = stand_in._next_fault()
             headers = {k.lower(): v for k, v in self.headers.items()}
+            if fault is not None and fault.before is not None:
+                fault.before()
             if fault is not None and fault.delay_s:
                 stand_in._sleep(fault.delay_s)
             if fault is not None and fault.drop:
@@ -529,6 +561,62 @@ class WebhookStandIn(StandIn):
         return Answer(200, "ok")
 
 
+class AlertmanagerStandIn(StandIn):
+    """Alertmanager's ``POST /api/v2/alerts``: 200 for an array of alerts with
+    labels; 400 for anything else (422 for an alert without labels). Configure
+    the receiver with `base_url` (it appends the path)."""
+
+    path = "/api/v2/alerts"
+
+    def handle(self, method: str, path: str, body: Any) -> Answer:
+        if method != "POST" or path != self.path:
+            return Answer(404, "not found")
+        if not isinstance(body, list):
+            return Answer(400, "expected an array of alerts")
+        if not all(isinstance(a, dict) and isinstance(a.get("labels"), dict) for a in body):
+            return Answer(422, "labels missing")
+        return Answer(200, "")
+
+
+def pagerduty_incidents(events: Iterable[Any]) -> list[tuple[str, str]]:
+    """What PagerDuty shows for ``events``: each (dedup_key, "trigger" or
+    "resolve") that changed an alert. A trigger of an open alert is folded
+    into it; a resolve of one that is not open changes nothing (Events API v2)."""
+    open_keys: set[str] = set()
+    shown = []
+    for event in events:
+        key, action = event["dedup_key"], event["event_action"]
+        if action == "trigger" and key not in open_keys:
+            open_keys.add(key)
+            shown.append((key, action))
+        elif action == "resolve" and key in open_keys:
+            open_keys.remove(key)
+            shown.append((key, action))
+    return shown
+
+
+def alertmanager_changes(posts: Iterable[Any], *, now: float) -> list[tuple[str, str]]:
+    """What Alertmanager shows for ``posts`` (arrays of alerts): each (labels,
+    "firing" or "resolved") that changed an alert it holds. Labels identify an
+    alert; posting it again as it is changes nothing; an ``endsAt`` not after
+    ``now`` is resolved."""
+    state: dict[str, str] = {}
+    shown = []
+    for post in posts:
+        for alert in post:
+            key = json.dumps(alert["labels"], sort_keys=True)
+            ends = alert.get("endsAt")
+            new = "resolved" if ends is not None and _epoch(ends) <= now else "firing"
+            if state.get(key, "resolved") != new:
+                shown.append((key, new))
+            state[key] = new
+    return shown
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 @pytest.fixture
 def pagerduty_stand_in() -> Iterator[PagerDutyStandIn]:
     """A fresh PagerDuty stand-in for one test."""
@@ -579,10 +667,14 @@ def make_alert(**changes: Any) -> Alert:
 class Mailbox:
     """An aiosmtpd handler: keeps what it accepts, refuses recipients on request."""
 
-    def __init__(self, rcpt_answer: str | None = None) -> None:
+    def __init__(
+        self, rcpt_answer: str | None = None, *, on_data: Callable[[], None] | None = None
+    ) -> None:
         self.envelopes: list[Envelope] = []
         self.rcpt_answer = rcpt_answer
         self.rcpt_count = 0
+        # Run once the mail is kept, before the 250 that tells the sender.
+        self.on_data = on_data
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook names
         self, server: Any, session: Session, envelope: Envelope, address: str, options: Any
@@ -597,6 +689,8 @@ class Mailbox:
         self, server: Any, session: Session, envelope: Envelope
     ) -> str:
         self.envelopes.append(envelope)
+        if self.on_data is not None:
+            self.on_data()
         return "250 OK"
 
     def messages(self) -> list[EmailMessage]:
