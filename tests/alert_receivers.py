@@ -80,7 +80,7 @@ class Answer:
     """An HTTP answer: status, body and headers."""
 
     status: int
-    body: str = ""
+    body: str | bytes = ""  # bytes are sent as they are (a compressed body)
     headers: Mapping[str, str] = field(default_factory=dict)
     content_type: str = "text/plain; charset=utf-8"
 
@@ -371,7 +371,7 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             else:
                 answer = stand_in.handle(self.command, self.path, _json_or_none(raw))
             stand_in._record(Received(self.command, self.path, headers, raw, answer.status))
-            data = answer.body.encode()
+            data = answer.body if isinstance(answer.body, bytes) else answer.body.encode()
             self.send_response(answer.status)
             self.send_header("Content-Type", answer.content_type)
             self.send_header("Content-Length", str(len(data)))
