@@ -43,6 +43,11 @@ MODES = ("off", "dry-run", "send")
 LEASE_SLACK_S = 5.0
 # Between tries to record an outcome while the store is away.
 RECORD_PAUSE_S = 0.5
+# Bounds on what a receiver that stays down (or keeps refusing) leaves
+# behind: past them the oldest alerts become dead letters, and the oldest
+# dead letters are forgotten, each with a note.
+MAX_WAITING_PER_RECEIVER = 500
+MAX_DEAD_LETTERS = 500
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,7 @@ def _drain(
         # The folder shows what this run would send, not what earlier runs would have.
         for old in (results_dir / "alerts").glob("*.json"):
             old.unlink(missing_ok=True)
+    _bound(store, report, owner=run_id, record_for_s=record_for_s)
     deliverer = None if dry_run else Deliverer(masker=config.masker)
     try:
         for entry in store.outbox():
@@ -284,12 +290,14 @@ def _drain(
                 blocked.add(entry.receiver)
                 continue
             now = time.time()
+            alert = _alert_of(entry)
             if receiver is None:
                 result = DeliveryResult(
                     "rejected", f"receiver '{entry.receiver}' is not configured any more", 0
                 )
+            elif isinstance(alert, str):
+                result = DeliveryResult("rejected", alert, 0)
             else:
-                alert = Alert.from_json(entry.alert)
                 request = render(receiver, alert, now=now).request
                 if payload_hook is not None:
                     request = payload_hook(receiver, alert, request) or request
@@ -324,6 +332,40 @@ def _drain(
     finally:
         if deliverer is not None:
             deliverer.close()
+
+
+def _alert_of(entry: OutboxEntry) -> Alert | str:
+    """The entry's alert, or why it cannot be read (a store written by hand, or damaged)."""
+    try:
+        return Alert.from_json(entry.alert)
+    except (TypeError, ValueError) as exc:
+        return f"the stored alert cannot be read: {exc}"
+
+
+def _bound(store: AlertStore, report: AlertReport, *, owner: str, record_for_s: float) -> None:
+    """Keep the outbox and the dead letters within their bounds, saying what went."""
+    waiting: dict[str, list[OutboxEntry]] = {}
+    for entry in store.outbox():
+        waiting.setdefault(entry.receiver, []).append(entry)
+    for name, entries in sorted(waiting.items()):
+        excess = entries[: max(0, len(entries) - MAX_WAITING_PER_RECEIVER)]
+        # Held ones are being sent by another runner right now: not dropped.
+        moved = [e for e in excess if store.claim(e.id, owner=owner, lease_s=LEASE_SLACK_S)]
+        for entry in moved:
+            error = f"outbox full: {len(entries)} alerts waited for {name}, the oldest dropped"
+            dropped = DeliveryResult("rejected", error, 0)
+            _record(store, entry, dropped, owner=owner, now=time.time(), within_s=record_for_s)
+        if moved:
+            report.notes.append(
+                f"alerts: {len(moved)} oldest alert(s) for {name} moved to the dead letters: "
+                f"more than {MAX_WAITING_PER_RECEIVER} waited"
+            )
+    forgotten = store.prune_dead(keep=MAX_DEAD_LETTERS)
+    if forgotten:
+        report.notes.append(
+            f"alerts: {forgotten} oldest dead letter(s) forgotten: "
+            f"at most {MAX_DEAD_LETTERS} are kept"
+        )
 
 
 def _record(

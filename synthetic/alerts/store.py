@@ -184,6 +184,10 @@ class AlertStore(Protocol):
         """Entries that failed permanently, oldest first."""
         ...
 
+    def prune_dead(self, *, keep: int) -> int:
+        """Forget all but the newest ``keep`` dead letters; how many were forgotten."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -269,6 +273,15 @@ class FileAlertStore:
     def dead_letters(self) -> list[OutboxEntry]:
         with self._locked() as data:
             return _entries(data["dead"])
+
+    def prune_dead(self, *, keep: int) -> int:
+        with self._locked() as data:
+            dead = sorted(data["dead"], key=lambda raw: int(raw["seq"]))
+            excess = max(0, len(dead) - keep)
+            if excess:
+                data["dead"] = dead[excess:]
+                self._write(data)
+            return excess
 
     def claim(self, entry_id: str, *, owner: str, lease_s: float) -> bool:
         with self._locked() as data:
@@ -483,6 +496,19 @@ class RedisAlertStore:
 
     def dead_letters(self) -> list[OutboxEntry]:
         return self._listed(self._dead, "read dead letters")
+
+    def prune_dead(self, *, keep: int) -> int:
+        def body(pipe: redis.client.Pipeline) -> int:
+            # Ranked by seq, oldest first: all but the last ``keep``.
+            ids = cast("list[bytes]", pipe.zrange(self._dead, 0, -keep - 1))
+            pipe.multi()
+            if ids:
+                pipe.zrem(self._dead, *ids)
+                pipe.hdel(self._entries, *ids)
+            return len(ids)
+
+        with self._failing_as("forget old dead letters"):
+            return self._in_transaction([self._dead], body)
 
     def claim(self, entry_id: str, *, owner: str, lease_s: float) -> bool:
         lease = self.lease_key(entry_id)
