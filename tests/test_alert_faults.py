@@ -5,9 +5,11 @@ Everything is real but the clock of the decisions: `pipeline.process` runs
 against real stand-in receivers on loopback sockets and a real Redis (or the
 file store), and each "run" passes an explicit ``now`` one run interval after
 the last. The promise under test is the store's: every incident transition
-the decisions produce reaches its receiver exactly once, and per receiver in
-the order it was decided (a trigger before its resolve), whatever fails;
-and each run is decided once, even when the answer to its commit is lost.
+the decisions produce reaches its receiver, once when every answer arrives
+and is recorded, and per receiver in the order it was decided (a trigger
+before its resolve), whatever fails; each run is decided once, even when
+the answer to its commit is lost; and when the store is away between a
+receiver's answer and its record, only that entry is repeated, once.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 A stateless scheduler runs the checks every few minutes, from several places
 at once (regions; a scheduled run overlapping a deploy-gate run). Together
-they must send exactly one trigger and one resolve per incident and lose
-nothing they could not deliver. So a decision and what it asks to send are
+they must decide exactly one trigger and one resolve per incident, send
+each once (again only when its outcome is unknown) and lose nothing they
+could not deliver. So a decision and what it asks to send are
 written together, atomically (`AlertStore.update`), and sending happens
 afterwards from the outbox, oldest first, one runner per entry at a time
 (`AlertStore.claim`, a lease that expires when its runner dies). Right
