@@ -140,6 +140,8 @@ def outbox_row(entry: OutboxEntry, *, now: float) -> dict[str, Any]:
         "age_s": round(max(0.0, now - entry.created_at), 1),
         "attempts": entry.attempts,
         "last_error": entry.last_error,
+        # Still set once its runner is done: that attempt's outcome is unknown.
+        "sending_at": entry.sending_at,
     }
 
 
