@@ -13,14 +13,20 @@ every request. It can be scripted to answer a sequence of faults first::
         assert pd.events[0]["event_action"] == "trigger"  # the accepted bodies
 
 `WebhookStandIn` accepts any JSON (Alertmanager's webhook target too); its
-`wait_for` waits for deliveries that arrive on their own schedule. The
+`wait_for` waits for deliveries that arrive on their own schedule. `drip`
+scripts a hostile answer that never completes (its status line, its headers
+or its body a byte at a time); `DripSMTP` is an SMTP server that does the
+same with its greeting or with its answer to the mail. The
 fixtures ``pagerduty_stand_in``, ``slack_stand_in`` and ``webhook_stand_in``
 give a fresh one per test (``pytest_plugins = ["tests.alert_receivers"]``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -39,14 +45,20 @@ from synthetic.alerts.model import Alert
 from synthetic.sandbox.processes import LOOPBACK, free_port
 
 __all__ = [
+    "AlertmanagerStandIn",
     "Answer",
+    "DripSMTP",
     "Fault",
     "PagerDutyStandIn",
     "Received",
     "SlackStandIn",
     "StandIn",
     "WebhookStandIn",
+    "alertmanager_changes",
+    "calling",
+    "drip",
     "drop",
+    "pagerduty_incidents",
     "pagerduty_stand_in",
     "server_error",
     "slack_stand_in",
@@ -68,7 +80,7 @@ class Answer:
     """An HTTP answer: status, body and headers."""
 
     status: int
-    body: str = ""
+    body: str | bytes = ""  # bytes are sent as they are (a compressed body)
     headers: Mapping[str, str] = field(default_factory=dict)
     content_type: str = "text/plain; charset=utf-8"
 
@@ -89,6 +101,20 @@ class Fault:
     answer: Answer | None = None
     delay_s: float = 0.0
     drop: bool = False
+    drip: Drip | None = None
+    before: Callable[[], None] | None = None  # run first (e.g. take the store away)
+
+
+@dataclass(frozen=True)
+class Drip:
+    """An answer that never completes: ``part`` ("status", "headers" or
+    "body") is sent a byte every ``every_s`` until the client hangs up (or
+    ``for_s`` has passed); what comes before it is sent at once."""
+
+    part: str
+    status: int
+    every_s: float
+    for_s: float
 
 
 def throttle(retry_after: float | str | None = 1, status: int = 429) -> Fault:
@@ -112,6 +138,26 @@ def drop() -> Fault:
     return Fault(drop=True)
 
 
+def calling(action: Callable[[], None]) -> Fault:
+    """Run ``action``, then answer as usual: the service has the alert, and
+    ``action`` (taking the sender's store away, say) happened before its
+    sender could learn so."""
+    return Fault(before=action)
+
+
+def drip(
+    part: str = "body", *, status: int = 202, every_s: float = 0.1, for_s: float = 60.0
+) -> Fault:
+    """Answer ``status`` but drip ``part`` ("status", "headers", "body") a byte
+    every ``every_s``, never finishing: each read is quick, the answer never
+    ends (a chunked body; a header line that goes on). Recorded with
+    ``status`` once the status line is out (``part`` "headers" or "body"),
+    None otherwise, and ``lasted_s``: how long until the client hung up."""
+    if part not in ("status", "headers", "body"):
+        raise ValueError(f"drip: part must be status, headers or body, not {part!r}")
+    return Fault(drip=Drip(part, status, every_s, for_s))
+
+
 @dataclass(frozen=True)
 class Received:
     """One request as the stand-in saw it, and what it answered (None: dropped).
@@ -125,6 +171,7 @@ class Received:
     headers: Mapping[str, str]
     body: bytes
     status: int | None
+    lasted_s: float = 0.0  # a drip: from the request to the client hanging up
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -145,6 +192,7 @@ class StandIn:
         self._changed = threading.Condition(self._lock)
         self._faults: list[Fault] = []
         self._received: list[Received] = []
+        self._arrivals = 0
         self._closing = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -242,6 +290,16 @@ class StandIn:
             with self._changed:
                 self._changed.wait(min(left, 0.1))
 
+    def wait_for_arrivals(self, count: int, *, timeout_s: float = 5.0) -> None:
+        """Wait until ``count`` requests have been read (answered or not yet)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._arrivals >= count, timeout_s):
+                pytest.fail(
+                    f"{type(self).__name__}: {self._arrivals} requests within {timeout_s} s, "
+                    f"not {count}",
+                    pytrace=False,
+                )
+
     def handle(self, method: str, path: str, body: Any) -> Answer:
         """The answer to a JSON ``body`` (``None`` when it was not JSON)."""
         return Answer(200, "ok")
@@ -255,6 +313,11 @@ class StandIn:
     def _record(self, received: Received) -> None:
         with self._changed:
             self._received.append(received)
+            self._changed.notify_all()
+
+    def _arrived(self) -> None:
+        with self._changed:
+            self._arrivals += 1
             self._changed.notify_all()
 
     def _sleep(self, seconds: float) -> None:
@@ -285,12 +348,22 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            stand_in._arrived()
             fault = stand_in._next_fault()
             headers = {k.lower(): v for k, v in self.headers.items()}
+            if fault is not None and fault.before is not None:
+                fault.before()
             if fault is not None and fault.delay_s:
                 stand_in._sleep(fault.delay_s)
             if fault is not None and fault.drop:
                 stand_in._record(Received(self.command, self.path, headers, raw, None))
+                self.close_connection = True
+                return
+            if fault is not None and fault.drip is not None:
+                lasted_s = self._drip(fault.drip)
+                status = None if fault.drip.part == "status" else fault.drip.status
+                received = Received(self.command, self.path, headers, raw, status, lasted_s)
+                stand_in._record(received)
                 self.close_connection = True
                 return
             if fault is not None and fault.answer is not None:
@@ -298,7 +371,7 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             else:
                 answer = stand_in.handle(self.command, self.path, _json_or_none(raw))
             stand_in._record(Received(self.command, self.path, headers, raw, answer.status))
-            data = answer.body.encode()
+            data = answer.body if isinstance(answer.body, bytes) else answer.body.encode()
             self.send_response(answer.status)
             self.send_header("Content-Type", answer.content_type)
             self.send_header("Content-Length", str(len(data)))
@@ -306,6 +379,32 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
+
+        def _drip(self, drip: Drip) -> float:
+            """Send ``drip``'s answer, its dripping part a byte at a time; the
+            seconds until the client hung up (or the drip or the stand-in ended)."""
+            started = time.monotonic()
+            status_line = f"HTTP/1.1 {drip.status} Dripping\r\n".encode()
+            head = status_line + b"Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+            sent = {"status": b"", "headers": status_line, "body": head + b"\r\n"}[drip.part]
+            assert status_line[:13] == f"HTTP/1.1 {drip.status} ".encode()
+            endless = {
+                "status": status_line[:13] + b"d" * 100_000,  # "HTTP/1.1 202 " and on
+                "headers": b"X-Drip: " + b"d" * 100_000,
+                "body": b"1\r\nd\r\n" * 100_000,
+            }[drip.part]
+            try:
+                self.wfile.write(sent)
+                self.wfile.flush()
+                for byte in endless:
+                    if time.monotonic() - started >= drip.for_s or stand_in._closing.is_set():
+                        break
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    stand_in._sleep(drip.every_s)
+            except OSError:  # the client hung up: what a drip waits for
+                pass
+            return time.monotonic() - started
 
     return Handler
 
@@ -462,6 +561,62 @@ class WebhookStandIn(StandIn):
         return Answer(200, "ok")
 
 
+class AlertmanagerStandIn(StandIn):
+    """Alertmanager's ``POST /api/v2/alerts``: 200 for an array of alerts with
+    labels; 400 for anything else (422 for an alert without labels). Configure
+    the receiver with `base_url` (it appends the path)."""
+
+    path = "/api/v2/alerts"
+
+    def handle(self, method: str, path: str, body: Any) -> Answer:
+        if method != "POST" or path != self.path:
+            return Answer(404, "not found")
+        if not isinstance(body, list):
+            return Answer(400, "expected an array of alerts")
+        if not all(isinstance(a, dict) and isinstance(a.get("labels"), dict) for a in body):
+            return Answer(422, "labels missing")
+        return Answer(200, "")
+
+
+def pagerduty_incidents(events: Iterable[Any]) -> list[tuple[str, str]]:
+    """What PagerDuty shows for ``events``: each (dedup_key, "trigger" or
+    "resolve") that changed an alert. A trigger of an open alert is folded
+    into it; a resolve of one that is not open changes nothing (Events API v2)."""
+    open_keys: set[str] = set()
+    shown = []
+    for event in events:
+        key, action = event["dedup_key"], event["event_action"]
+        if action == "trigger" and key not in open_keys:
+            open_keys.add(key)
+            shown.append((key, action))
+        elif action == "resolve" and key in open_keys:
+            open_keys.remove(key)
+            shown.append((key, action))
+    return shown
+
+
+def alertmanager_changes(posts: Iterable[Any], *, now: float) -> list[tuple[str, str]]:
+    """What Alertmanager shows for ``posts`` (arrays of alerts): each (labels,
+    "firing" or "resolved") that changed an alert it holds. Labels identify an
+    alert; posting it again as it is changes nothing; an ``endsAt`` not after
+    ``now`` is resolved."""
+    state: dict[str, str] = {}
+    shown = []
+    for post in posts:
+        for alert in post:
+            key = json.dumps(alert["labels"], sort_keys=True)
+            ends = alert.get("endsAt")
+            new = "resolved" if ends is not None and _epoch(ends) <= now else "firing"
+            if state.get(key, "resolved") != new:
+                shown.append((key, new))
+            state[key] = new
+    return shown
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 @pytest.fixture
 def pagerduty_stand_in() -> Iterator[PagerDutyStandIn]:
     """A fresh PagerDuty stand-in for one test."""
@@ -512,10 +667,14 @@ def make_alert(**changes: Any) -> Alert:
 class Mailbox:
     """An aiosmtpd handler: keeps what it accepts, refuses recipients on request."""
 
-    def __init__(self, rcpt_answer: str | None = None) -> None:
+    def __init__(
+        self, rcpt_answer: str | None = None, *, on_data: Callable[[], None] | None = None
+    ) -> None:
         self.envelopes: list[Envelope] = []
         self.rcpt_answer = rcpt_answer
         self.rcpt_count = 0
+        # Run once the mail is kept, before the 250 that tells the sender.
+        self.on_data = on_data
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook names
         self, server: Any, session: Session, envelope: Envelope, address: str, options: Any
@@ -530,6 +689,8 @@ class Mailbox:
         self, server: Any, session: Session, envelope: Envelope
     ) -> str:
         self.envelopes.append(envelope)
+        if self.on_data is not None:
+            self.on_data()
         return "250 OK"
 
     def messages(self) -> list[EmailMessage]:
@@ -544,3 +705,92 @@ def smtp_server(handler: Mailbox, **options: Any) -> Controller:
     controller = Controller(handler, hostname=LOOPBACK, port=free_port(), **options)
     controller.start()
     return controller
+
+
+class DripSMTP:
+    """An SMTP server on loopback that drips: its greeting (``when="greeting"``),
+    or its answer to the mail once it has read all of it (``when="data"``: the
+    server has the mail; the client never learns it). A dripped answer is an
+    endless multi-line reply (``250-...``), a byte every ``every_s``, until
+    the client hangs up; each dripped conversation's duration is in `lasted_s`
+    and each mail read in `mails`.
+    """
+
+    def __init__(self, *, when: str = "data", every_s: float = 0.1, for_s: float = 60.0) -> None:
+        if when not in ("greeting", "data"):
+            raise ValueError(f"DripSMTP: when must be greeting or data, not {when!r}")
+        self.when, self.every_s, self.for_s = when, every_s, for_s
+        self.mails: list[bytes] = []
+        self.lasted_s: list[float] = []
+        self._listener = socket.create_server((LOOPBACK, 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._closing = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._start(self._accept)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._closing.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self._listener.close()
+        for thread in list(self._threads):
+            thread.join(timeout=5)
+
+    def _start(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self._start(self._converse, client)
+
+    def _converse(self, client: socket.socket) -> None:
+        started = time.monotonic()
+        with client, client.makefile("rb") as lines:
+            try:
+                if self.when == "greeting":
+                    self._drip(client, started)
+                    return
+                client.sendall(b"220 drip.example ESMTP\r\n")
+                while line := lines.readline():
+                    verb = line[:4].upper()
+                    if verb in (b"EHLO", b"HELO"):
+                        client.sendall(b"250 drip.example\r\n")
+                    elif verb == b"DATA":
+                        client.sendall(b"354 go ahead\r\n")
+                        mail = b"".join(iter(lines.readline, b".\r\n"))
+                        with self._lock:
+                            self.mails.append(mail)
+                        self._drip(client, started)
+                        return
+                    elif verb == b"QUIT":
+                        client.sendall(b"221 bye\r\n")
+                        return
+                    else:  # MAIL, RCPT, RSET, NOOP
+                        client.sendall(b"250 OK\r\n")
+            except OSError:
+                return
+
+    def _drip(self, client: socket.socket, started: float) -> None:
+        code = b"220" if self.when == "greeting" else b"250"
+        try:
+            while time.monotonic() - started < self.for_s and not self._closing.is_set():
+                for byte in code + b"-dripping\r\n":
+                    client.sendall(bytes([byte]))
+                    self._closing.wait(self.every_s)
+        except OSError:  # the client hung up
+            pass
+        with self._lock:
+            self.lasted_s.append(time.monotonic() - started)

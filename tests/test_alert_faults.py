@@ -5,9 +5,11 @@ Everything is real but the clock of the decisions: `pipeline.process` runs
 against real stand-in receivers on loopback sockets and a real Redis (or the
 file store), and each "run" passes an explicit ``now`` one run interval after
 the last. The promise under test is the store's: every incident transition
-the decisions produce reaches its receiver exactly once, and per receiver in
-the order it was decided (a trigger before its resolve), whatever fails;
-and each run is decided once, even when the answer to its commit is lost.
+the decisions produce reaches its receiver, once when every answer arrives
+and is recorded, and per receiver in the order it was decided (a trigger
+before its resolve), whatever fails; each run is decided once, even when
+the answer to its commit is lost; and when the store is away between a
+receiver's answer and its record, only that entry is repeated, once.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from email import message_from_string
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
@@ -42,15 +45,21 @@ from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.sandbox.processes import LOOPBACK
 from synthetic.sandbox.redis_server import RedisServer
 from tests.alert_receivers import (
+    AlertmanagerStandIn,
     Fault,
+    Mailbox,
     PagerDutyStandIn,
     Received,
     SlackStandIn,
     StandIn,
     WebhookStandIn,
+    alertmanager_changes,
+    calling,
     drop,
+    pagerduty_incidents,
     server_error,
     slow,
+    smtp_server,
     throttle,
 )
 from tests.spawn import run_at_once
@@ -687,6 +696,10 @@ class CuttingProxy:
     Redis has committed the transaction; the client only sees its
     connection drop, as when Redis fails over or a load balancer resets
     the connection at that moment.
+
+    `take_away` is the other fault: Redis gone for a while (every connection
+    cut, new ones closed at once), then back with its data, as a killed
+    Redis restarted from its append-only file is to its clients.
     """
 
     def __init__(self, port: int) -> None:
@@ -695,11 +708,33 @@ class CuttingProxy:
         self.port: int = self._listener.getsockname()[1]
         self.armed = threading.Event()
         self.cuts = 0
+        self.away = threading.Event()
+        self.outages = 0
+        self._back: threading.Timer | None = None
         self._sockets: list[socket.socket] = []
         self._threads = [threading.Thread(target=self._accept, daemon=True)]
         self._threads[0].start()
 
+    def take_away(self, for_s: float) -> None:
+        """Cut every connection now and refuse new ones for ``for_s``; returns at once."""
+        self.wait_back()
+        self.away.set()
+        self.outages += 1
+        for sock in list(self._sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._back = threading.Timer(for_s, self.away.clear)
+        self._back.start()
+
+    def wait_back(self) -> None:
+        if self._back is not None:
+            self._back.join()
+            self._back = None
+
     def close(self) -> None:
+        if self._back is not None:
+            self._back.cancel()
+            self.wait_back()
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
         self._listener.close()
@@ -714,6 +749,9 @@ class CuttingProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self.away.is_set():
+                client.close()
+                continue
             try:
                 server = socket.create_connection((LOOPBACK, self._target))
             except OSError:
@@ -847,3 +885,259 @@ def test_a_silence_removal_whose_commit_answer_is_lost_is_reported_as_done(
         assert (code, out, err) == (0, f"removed silence {silence_id}\n", "")
     finally:
         proxy.close()
+
+
+# --- 6. the store away between a receiver's 2xx and its record ------------------------
+
+KILLED_S = 5.0  # longer than one store call rides out (about 4.4 s of retries)
+AM, MAIL = "alertmanager", "email-team"
+RECEIVER_TYPES = {
+    PD: "pagerduty",
+    SLACK: "slack",
+    HOOK: "webhook",
+    MAIL: "email",
+    AM: "alertmanager",
+}
+
+
+class KillOnce:
+    """Takes the store away for ``for_s`` the first time it is called."""
+
+    def __init__(self, proxy: CuttingProxy, for_s: float) -> None:
+        self.proxy, self.for_s, self.done = proxy, for_s, False
+
+    def __call__(self) -> None:
+        if not self.done:
+            self.done = True
+            self.proxy.take_away(self.for_s)
+
+
+def write_every_receiver_config(
+    tmp_path: Path,
+    environment: str,
+    *,
+    state: str,
+    stand_ins: Mapping[str, StandIn],
+    smtp_port: int,
+    record_for: str | None,
+) -> Path:
+    """Every receiver type gets every critical alert (and its resolve)."""
+    lines = [
+        f'default_environment = "{environment}"',
+        f'state = "{state}"',
+        f"[environments.{environment}]",
+        'base_url = "https://portal.example.com"',
+        "[alerts]",
+        "resolve_after = 1",
+        *([f'record_for = "{record_for}"'] if record_for is not None else []),
+    ]
+    for name, kind in RECEIVER_TYPES.items():
+        lines += [f"[alerts.receivers.{name}]", f'type = "{kind}"', "timeout_s = 1", "budget_s = 1"]
+        if kind == "email":
+            lines += [
+                'smtp_host = "127.0.0.1"',
+                f"smtp_port = {smtp_port}",
+                'smtp_tls = "none"',
+                'from = "synthetic@portal.example.com"',
+                'to = ["team@portal.example.com"]',
+            ]
+        elif kind == "alertmanager":
+            lines.append(f'url = "{stand_ins[name].base_url}"')
+        else:
+            lines.append(f'url = "{stand_ins[name].url}"')
+        if kind == "pagerduty":
+            lines.append(f'routing_key = "{ROUTING_KEY}"')
+    for name in RECEIVER_TYPES:
+        lines += ["[[alerts.routes]]", f'receiver = "{name}"', 'severity = "critical"']
+        lines.append("continue = true")
+    path = tmp_path / f"synthetic-{environment}.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def extra(expected: Sequence[Any], accepted: Sequence[Any]) -> int:
+    """How many of ``accepted`` are beyond what was expected: the duplicates."""
+    counted = collections.Counter(json.dumps(item, sort_keys=True) for item in accepted)
+    counted.subtract(json.dumps(item, sort_keys=True) for item in expected)
+    return sum(n for n in counted.values() if n > 0)
+
+
+def collapse(items: Sequence[Any]) -> list[Any]:
+    """``items`` with each run of equal neighbours kept once: a repeat sent at once."""
+    return [item for n, item in enumerate(items) if n == 0 or item != items[n - 1]]
+
+
+def what_each_received(
+    config: Config,
+    notices: Sequence[Notice],
+    stand_ins: Mapping[str, StandIn],
+    mailbox: Mailbox,
+) -> dict[str, tuple[list[Any], list[Any]]]:
+    """Per receiver, (what it should have got, what it accepted), comparably:
+    JSON bodies; an email's Message-ID; Alertmanager's (labels, firing or
+    resolved) per alert posted (a re-send has a later endsAt, nothing else)."""
+    now = time.time()
+
+    def alertmanager_view(posts: Sequence[Any]) -> list[Any]:
+        return [[(a["labels"], _ended(a, now)) for a in post] for post in posts]
+
+    got: dict[str, tuple[list[Any], list[Any]]] = {}
+    for name in RECEIVER_TYPES:
+        receiver = config.alerts.receivers[name]
+        rendered = [
+            render(receiver, n.alert, now=now).request for n in notices if n.receiver == name
+        ]
+        if name == MAIL:
+            expected = [str(message_from_string(r["message"])["Message-ID"]) for r in rendered]
+            accepted = [str(m["Message-ID"]) for m in mailbox.messages()]
+        elif name == AM:
+            expected = alertmanager_view([json.loads(json.dumps(r["json"])) for r in rendered])
+            accepted = alertmanager_view(stand_ins[name].accepted)
+        else:
+            expected = [json.loads(json.dumps(r["json"])) for r in rendered]
+            accepted = stand_ins[name].accepted
+        got[name] = (expected, accepted)
+    return got
+
+
+def _ended(alert: Mapping[str, Any], now: float) -> bool:
+    ends = alert.get("endsAt")
+    return ends is not None and datetime.datetime.fromisoformat(ends).timestamp() <= now
+
+
+@pytest.fixture
+def every_receiver() -> Iterator[tuple[dict[str, StandIn], Mailbox, int]]:
+    mailbox = Mailbox()
+    controller = smtp_server(mailbox)
+    try:
+        with PagerDuty() as pd, Slack() as slack, Hook() as hook, AlertmanagerStandIn() as am:
+            yield {PD: pd, SLACK: slack, HOOK: hook, AM: am}, mailbox, controller.port
+    finally:
+        controller.stop()
+
+
+def arm_kills(
+    stand_ins: Mapping[str, StandIn], mailbox: Mailbox, proxy: CuttingProxy, for_s: float
+) -> None:
+    """Each receiver's first alert takes the store away after it is accepted."""
+    for stand_in in stand_ins.values():
+        stand_in.script([calling(KillOnce(proxy, for_s))])
+    mailbox.on_data = KillOnce(proxy, for_s)
+
+
+@pytest.mark.slow
+def test_a_store_away_between_a_2xx_and_its_record_costs_no_duplicate(
+    every_receiver: tuple[dict[str, StandIn], Mailbox, int], redis_url: str, tmp_path: Path
+) -> None:
+    # The issue's case: Redis killed after a receiver accepted an alert and
+    # before the store recorded it; the runner gave up and a later run sent
+    # it again (3 duplicates in 36 transitions). Catches: a runner that does
+    # not keep trying to record an outcome while its lease still holds.
+    stand_ins, mailbox, smtp_port = every_receiver
+    environment = unique("prod")
+    port = urlsplit(redis_url).port
+    assert port is not None
+    proxy = CuttingProxy(port)
+    try:
+        path = write_every_receiver_config(
+            tmp_path,
+            environment,
+            state=f"redis://{LOOPBACK}:{proxy.port}/0",
+            stand_ins=stand_ins,
+            smtp_port=smtp_port,
+            record_for=None,  # the default
+        )
+        config = configure(path, environment)
+        runs = Runs(config, tmp_path / "results")
+        arm_kills(stand_ins, mailbox, proxy, KILLED_S)
+        runs.run({"probe.alpha": Severity.CRITICAL})
+        for _ in range(3):
+            last = runs.run({"probe.alpha": Severity.OK})
+        proxy.wait_back()
+    finally:
+        proxy.close()
+
+    received = what_each_received(config, runs.notices, stand_ins, mailbox)
+    assert {name: extra(*got) for name, got in received.items()} == dict.fromkeys(received, 0)
+    assert proxy.outages == len(RECEIVER_TYPES)
+    assert [report.notes for report in runs.reports] == [[]] * len(runs.reports)
+    assert last.pending == []
+    for name, (expected, accepted) in received.items():
+        assert len(expected) >= 2, name  # a trigger and its resolve at least
+        assert accepted == expected, f"{name} ({RECEIVER_TYPES[name]}): lost or out of order"
+
+
+@pytest.mark.slow
+def test_a_store_away_for_longer_than_record_for_repeats_that_entry_once(
+    every_receiver: tuple[dict[str, StandIn], Mailbox, int], redis_url: str, tmp_path: Path
+) -> None:
+    # With no time to record (record_for = 0) and the store away for longer
+    # than a store call rides out, the outcome of the accepted alert is
+    # unknown: a later run sends that entry again, once, and nothing else
+    # twice. PagerDuty and Alertmanager fold the repeat (dedup_key, labels):
+    # nothing visible. Slack, email and a webhook get it twice. Catches: an
+    # entry lost when its outcome is unknown, a repeat of more than that
+    # entry, a repeat that is not said to be one.
+    stand_ins, mailbox, smtp_port = every_receiver
+    environment = unique("prod")
+    port = urlsplit(redis_url).port
+    assert port is not None
+    proxy = CuttingProxy(port)
+    config_path = write_every_receiver_config(
+        tmp_path,
+        environment,
+        state=f"redis://{LOOPBACK}:{proxy.port}/0",
+        stand_ins=stand_ins,
+        smtp_port=smtp_port,
+        record_for="0s",
+    )
+    config = configure(config_path, environment)
+    # The store comes back once the lease of the runner that gave up has run
+    # out: the next run may take the entry over at once.
+    away_s = pipeline.Lease.covering(1.0, 0.0).seconds + 0.2
+    try:
+        runs = Runs(config, tmp_path / "results")
+        arm_kills(stand_ins, mailbox, proxy, away_s)
+        # One receiver's first alert per run meets the outage; the run gives up there.
+        for _ in range(len(RECEIVER_TYPES)):
+            runs.run({"probe.alpha": Severity.CRITICAL})
+            proxy.wait_back()
+        for _ in range(3):
+            last = runs.run({"probe.alpha": Severity.OK})
+    finally:
+        proxy.close()
+
+    assert proxy.outages == len(RECEIVER_TYPES)
+    gave_up = [n for report in runs.reports for n in report.notes]
+    assert len(gave_up) == len(RECEIVER_TYPES)
+    assert all(
+        "could not record it within 0 s, so a later run sends it again" in n for n in gave_up
+    )
+    assert last.pending == []
+    again = [
+        r.detail
+        for report in runs.reports
+        for _, r in report.deliveries
+        if "sent again" in r.detail
+    ]
+    assert len(again) == len(RECEIVER_TYPES)
+    duplicates = {}
+    visible = {}
+    received = what_each_received(config, runs.notices, stand_ins, mailbox)
+    for name, (expected, accepted) in received.items():
+        # The repeat is the first alert's, at once: the one whose outcome was unknown.
+        assert collapse(accepted) == expected, name
+        assert accepted[0] == accepted[1], name
+        duplicates[name] = len(accepted) - len(expected)
+        if name == PD:
+            visible[name] = len(pagerduty_incidents(stand_ins[PD].accepted)) - len(
+                pagerduty_incidents(expected)
+            )
+        elif name == AM:
+            changes = alertmanager_changes(stand_ins[AM].accepted, now=time.time())
+            visible[name] = len(changes) - len(collapse(expected))
+        else:
+            visible[name] = duplicates[name]
+    assert duplicates == dict.fromkeys(RECEIVER_TYPES, 1)  # one store failure each
+    assert {name: extra(*got) for name, got in received.items()} == duplicates
+    assert visible == {PD: 0, AM: 0, SLACK: 1, HOOK: 1, MAIL: 1}

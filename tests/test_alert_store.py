@@ -194,6 +194,50 @@ def test_a_permanent_failure_is_a_dead_letter(store: AlertStore) -> None:
     assert store.outbox() == [second]
 
 
+def test_begin_marks_the_entry_and_holds_it_anew(store: AlertStore) -> None:
+    first, second = store.update(enqueue("db", "cache"))[1]
+    assert store.claim(first.id, owner="eu", lease_s=0.2)
+
+    before = store.begin(first.id, owner="eu", lease_s=30, now=1732406460.0)
+
+    assert before == first  # as it was: no earlier attempt left its outcome unknown
+    marked = store.outbox()[0]
+    assert (marked.sending_at, marked.sending_by) == (1732406460.0, "eu")
+    time.sleep(0.3)  # past the claim's lease: begin's holds
+    assert not store.claim(first.id, owner="us", lease_s=30)
+    assert store.begin(first.id, owner="us", lease_s=30, now=1732406461.0) is None
+    assert store.begin("no-such-entry", owner="eu", lease_s=30, now=1732406461.0) is None
+    # A recorded failure clears the mark; only an unrecorded outcome leaves it.
+    store.failed(first.id, owner="eu", error="HTTP 503", permanent=False, now=1732406462.0)
+    assert store.outbox()[0].sending_at is None
+    assert store.outbox()[1] == second
+
+
+def test_an_outcome_never_recorded_is_seen_by_the_next_sender(store: AlertStore) -> None:
+    (entry,) = store.update(enqueue("db"))[1]
+    assert store.claim(entry.id, owner="eu", lease_s=0.2)
+    assert store.begin(entry.id, owner="eu", lease_s=0.2, now=1732406460.0) == entry
+    time.sleep(0.3)  # eu sent it and died before recording the outcome
+
+    assert store.claim(entry.id, owner="us", lease_s=30)
+    before = store.begin(entry.id, owner="us", lease_s=30, now=1732406520.0)
+
+    assert before is not None
+    assert (before.sending_at, before.sending_by) == (1732406460.0, "eu")
+
+
+def test_prune_dead_keeps_the_newest(store: AlertStore) -> None:
+    entries = store.update(enqueue(*"abcde"))[1]
+    for entry in entries:
+        store.failed(entry.id, owner="eu", error="HTTP 400", permanent=True, now=1.0)
+
+    assert store.prune_dead(keep=2) == 3
+    assert keys_of(store.dead_letters()) == ["d", "e"]
+    assert store.prune_dead(keep=2) == 0
+    assert store.prune_dead(keep=0) == 2
+    assert store.dead_letters() == []
+
+
 def test_a_change_that_raises_writes_nothing(store: AlertStore) -> None:
     before, entries = store.update(open_incident("db"))
 

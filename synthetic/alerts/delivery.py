@@ -4,9 +4,13 @@
 out (a dry run writes it to a file). `Deliverer.send` renders and sends it,
 retrying what may pass (connection errors, timeouts, HTTP 429 and 5xx, SMTP
 4xx) with exponential backoff and jitter, honouring ``Retry-After``, all
-within the receiver's ``budget_s``. It never raises for a network or HTTP
-problem: it answers a `DeliveryResult` whose one-line ``detail`` is masked
-(no routing key, webhook path, header value or password)::
+within the receiver's ``budget_s``: a hard deadline for the whole chain,
+answers included (a `Cutoff` ends an attempt whose receiver drips its answer;
+each attempt also ends at ``timeout_s``). A 2xx status line is the receiver's
+acceptance: its body is not waited for; of any other answer at most 4 KB is
+read. It never raises for a network or HTTP problem: it answers a
+`DeliveryResult` whose one-line ``detail`` is masked (no routing key, webhook
+path, header value or password)::
 
     with Deliverer(masker=masker) as deliverer:
         result = deliverer.send(receiver, alert, now=time.time())
@@ -16,9 +20,11 @@ problem: it answers a `DeliveryResult` whose one-line ``detail`` is masked
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
 import smtplib
+import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +39,7 @@ from urllib.parse import urlsplit
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_result, wait_exponential_jitter
 
+from synthetic.alerts.cutoff import Cutoff
 from synthetic.alerts.model import Alert
 from synthetic.alerts.payloads import alertmanager, one_line, pagerduty, slack, webhook
 from synthetic.alerts.payloads import email as email_payload
@@ -183,7 +190,13 @@ class Deliverer:
         self.masker = masker
         self._sleep = sleep
         self._clock = clock
-        self._client = httpx.Client(follow_redirects=False, timeout=httpx.Timeout(10.0))
+        # No keep-alive: each attempt opens its own connection, so the cutoff
+        # sees every socket an attempt uses (a pooled one has no connect event).
+        self._client = httpx.Client(
+            follow_redirects=False,
+            timeout=httpx.Timeout(10.0),
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -276,17 +289,41 @@ class Deliverer:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> _Try:
-        try:
-            response = self._client.request(
-                method, url, json=json, headers=headers, timeout=httpx.Timeout(timeout)
-            )
-        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-            return _Try("rejected", f"cannot send the request: {exc}")
-        except httpx.TransportError as exc:
-            return _Try("retry", _transport_problem(exc, timeout))
-        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
-            return _Try("rejected", f"cannot send the request: {exc}")
-        return _answer(response, now=now)
+        """One request, over within ``timeout`` from its first byte to its answer."""
+        with Cutoff(timeout) as cutoff:
+
+            def trace(event: str, info: Mapping[str, Any]) -> None:
+                if event in _CONNECTED and info.get("return_value") is not None:
+                    sock = info["return_value"].get_extra_info("socket")
+                    if isinstance(sock, socket.socket):
+                        cutoff.watch(sock)
+
+            try:
+                request = self._client.build_request(
+                    method,
+                    url,
+                    json=json,
+                    # The error text is read as sent: a compressed body could
+                    # expand far beyond the 4 KB read of it.
+                    headers={"Accept-Encoding": "identity", **(headers or {})},
+                    timeout=httpx.Timeout(timeout),
+                    extensions={"trace": trace},
+                )
+                response = self._client.send(request, stream=True)
+                try:
+                    return _answer(response, now=now)
+                finally:
+                    response.close()
+            except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+                if cutoff.fired:
+                    return _Try("retry", _no_answer(timeout))
+                return _Try("rejected", f"cannot send the request: {exc}")
+            except httpx.TransportError as exc:
+                if cutoff.fired:
+                    return _Try("retry", _no_answer(timeout))
+                return _Try("retry", _transport_problem(exc, timeout))
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+                return _Try("rejected", f"cannot send the request: {exc}")
 
     def _retry(
         self,
@@ -299,7 +336,10 @@ class Deliverer:
         max_attempts: int = MAX_ATTEMPTS,
     ) -> DeliveryResult:
         """Run ``attempt(timeout, now)`` until it is not ``retry``, or the budget
-        (total wall time, waits included) or ``max_attempts`` is spent."""
+        (total wall time, waits and answers included) or ``max_attempts`` is
+        spent. An attempt must be over within its ``timeout``: each gets at
+        most what is left of the budget, and none starts without at least
+        `MIN_TIMEOUT_S` of it left."""
         started = self._clock()
         attempts = 0
 
@@ -319,7 +359,8 @@ class Deliverer:
 
         def stop(state: RetryCallState) -> bool:
             return (
-                state.attempt_number >= max_attempts or elapsed() + state.upcoming_sleep > budget_s
+                state.attempt_number >= max_attempts
+                or elapsed() + state.upcoming_sleep + MIN_TIMEOUT_S > budget_s
             )
 
         retrying = Retrying(
@@ -337,15 +378,16 @@ class Deliverer:
         if last.outcome == "rejected":
             return self._result("rejected", last.detail, attempts, secrets)
         detail = last.detail
+        plural = "s" if attempts != 1 else ""
+        spent = f"{attempts} attempt{plural} in {took}"
         if last.retry_after is not None and elapsed() + last.retry_after > budget_s:
             detail = (
                 f"{last.head or detail}: retry after {_seconds(last.retry_after)} s "
                 f"would pass the {_seconds(budget_s)} s budget"
             )
-        plural = "s" if attempts != 1 else ""
-        return self._result(
-            "failed", f"{detail}; {attempts} attempt{plural} in {took}", attempts, secrets
-        )
+        elif attempts < max_attempts:
+            spent += f", the {_seconds(budget_s)} s budget ran out"
+        return self._result("failed", f"{detail}; {spent}", attempts, secrets)
 
     def _result(
         self, status: Status, detail: str, attempts: int, secrets: list[str]
@@ -363,12 +405,19 @@ def _last(state: RetryCallState) -> _Try:
     return result
 
 
+# The httpcore trace events that hand over a new connection's stream.
+_CONNECTED = frozenset(
+    {"connection.connect_tcp.complete", "connection.connect_unix_socket.complete"}
+)
+
+
 def _answer(response: httpx.Response, *, now: float) -> _Try:
+    """What a (streamed) response says; reads at most `_MAX_TEXT` bytes of it."""
     code = response.status_code
     head = f"HTTP {code}"
     if 200 <= code < 300:
         return _Try("delivered", head)
-    text = one_line(response.text[:_MAX_TEXT]) or response.reason_phrase
+    text = one_line(_start_of_body(response)) or response.reason_phrase
     if 300 <= code < 400:
         return _Try("rejected", f"{head}: a redirect, not followed (is the URL right?)")
     detail = f"{head}: {text}" if text else head
@@ -376,6 +425,21 @@ def _answer(response: httpx.Response, *, now: float) -> _Try:
         delay = retry_after(response.headers.get("Retry-After"), now=now)
         return _Try("retry", detail, head=head, retry_after=delay)
     return _Try("rejected", detail, head=head)
+
+
+def _start_of_body(response: httpx.Response) -> str:
+    """The first `_MAX_TEXT` bytes of the body as text ("" when it is encoded)."""
+    if response.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        return ""
+    data = b""
+    for chunk in response.iter_raw():
+        data += chunk
+        if len(data) >= _MAX_TEXT:
+            break
+    try:
+        return data[:_MAX_TEXT].decode(response.charset_encoding or "utf-8", "replace")
+    except LookupError:  # a charset Python does not know
+        return data[:_MAX_TEXT].decode("utf-8", "replace")
 
 
 def retry_after(value: str | None, *, now: float) -> float | None:
@@ -402,12 +466,16 @@ def retry_after(value: str | None, *, now: float) -> float | None:
     return max(0.0, seconds)
 
 
+def _no_answer(timeout: float) -> str:
+    return f"no complete answer within {_seconds(timeout)} s"
+
+
 def _transport_problem(exc: httpx.TransportError, timeout: float) -> str:
     message = one_line(str(exc))
     if isinstance(exc, httpx.ConnectTimeout):
         return f"connect timed out after {_seconds(timeout)} s"
     if isinstance(exc, httpx.TimeoutException):
-        return f"no answer within {_seconds(timeout)} s"
+        return _no_answer(timeout)
     if isinstance(exc, httpx.RemoteProtocolError):
         if "without sending" in message:
             return "connection dropped without an answer"
@@ -437,24 +505,60 @@ def _envelope(
     return mail, parseaddr(sender)[1], recipients
 
 
+class _WatchedSMTP(smtplib.SMTP):
+    """`smtplib.SMTP` whose connection a `Cutoff` can end (``cutoff`` set before connecting)."""
+
+    cutoff: Cutoff
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+        self.cutoff.watch(sock)
+        return sock
+
+
+class _WatchedSMTPS(smtplib.SMTP_SSL, _WatchedSMTP):
+    """Over TLS from the start; the plain socket is watched before its handshake."""
+
+
 def _smtp_attempt(
     receiver: Receiver, mail: EmailMessage, sender: str, recipients: list[str], timeout: float
 ) -> _Try:
+    """One SMTP conversation, over within ``timeout``; delivered once DATA is accepted."""
+    with Cutoff(timeout) as cutoff:
+        attempt = _smtp_conversation(receiver, mail, sender, recipients, timeout, cutoff)
+    if cutoff.fired and attempt.outcome == "retry":
+        return _Try("retry", f"SMTP: no complete answer within {_seconds(timeout)} s")
+    return attempt
+
+
+def _smtp_conversation(
+    receiver: Receiver,
+    mail: EmailMessage,
+    sender: str,
+    recipients: list[str],
+    timeout: float,
+    cutoff: Cutoff,
+) -> _Try:
     host = receiver.smtp_host or ""
+    smtp: _WatchedSMTP
+    if receiver.smtp_tls == "ssl":
+        smtp = _WatchedSMTPS(timeout=timeout, context=ssl.create_default_context())
+    else:
+        smtp = _WatchedSMTP(timeout=timeout)
+    smtp.cutoff = cutoff
     try:
-        smtp: smtplib.SMTP
-        if receiver.smtp_tls == "ssl":
-            smtp = smtplib.SMTP_SSL(
-                host, receiver.smtp_port, timeout=timeout, context=ssl.create_default_context()
-            )
-        else:
-            smtp = smtplib.SMTP(host, receiver.smtp_port, timeout=timeout)
-        with smtp:
+        try:
+            smtp.connect(host, receiver.smtp_port)
             if receiver.smtp_tls == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
             if receiver.smtp_username:
                 smtp.login(receiver.smtp_username, receiver.smtp_password or "")
             refused = smtp.send_message(mail, from_addr=sender, to_addrs=recipients)
+        finally:
+            # Accepted is accepted: a QUIT that fails or drips changes nothing.
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+            smtp.close()
     except smtplib.SMTPRecipientsRefused as exc:
         answers = list(exc.recipients.values())
         code, text = answers[0] if answers else (-1, b"")

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -37,7 +38,45 @@ from synthetic.results import RunResult
 from synthetic.state import StateError, write_json_atomic
 
 MODES = ("off", "dry-run", "send")
-LEASE_MARGIN_S = 30.0
+# On top of the attempt chain and the time to record its outcome: one more
+# store call riding out a restart (Redis: about 4.4 s of retries), and drift.
+LEASE_SLACK_S = 5.0
+# Between tries to record an outcome while the store is away.
+RECORD_PAUSE_S = 0.5
+# Bounds on what a receiver that stays down (or keeps refusing) leaves
+# behind: past them the oldest alerts become dead letters, and the oldest
+# dead letters are forgotten, each with a note.
+MAX_WAITING_PER_RECEIVER = 500
+MAX_DEAD_LETTERS = 500
+
+
+@dataclass(frozen=True)
+class Lease:
+    """How long a runner holds an entry it sends: longer than all it may do with it.
+
+    ``chain_s`` bounds the attempt chain (the receiver's ``budget_s``, a hard
+    deadline), ``record_for_s`` the tries to record its outcome; the lease
+    (``seconds``, renewed right before the first request) outlives both, so
+    no other runner can take the entry while its outcome may still be recorded.
+    """
+
+    chain_s: float
+    record_for_s: float
+    seconds: float
+
+    def __post_init__(self) -> None:
+        needed = self.chain_s + self.record_for_s + LEASE_SLACK_S
+        if not self.seconds >= needed:
+            raise ValueError(
+                f"a lease of {self.seconds:g} s is shorter than the {self.chain_s:g} s "
+                f"attempt chain plus {self.record_for_s:g} s to record it and "
+                f"{LEASE_SLACK_S:g} s of slack"
+            )
+
+    @classmethod
+    def covering(cls, chain_s: float, record_for_s: float) -> Lease:
+        return cls(chain_s, record_for_s, chain_s + record_for_s + LEASE_SLACK_S)
+
 
 # A hook that may replace the rendered request of one alert for one receiver.
 PayloadHook = Callable[[Receiver, Alert, dict[str, Any]], dict[str, Any] | None]
@@ -101,6 +140,8 @@ def outbox_row(entry: OutboxEntry, *, now: float) -> dict[str, Any]:
         "age_s": round(max(0.0, now - entry.created_at), 1),
         "attempts": entry.attempts,
         "last_error": entry.last_error,
+        # Still set once its runner is done: that attempt's outcome is unknown.
+        "sending_at": entry.sending_at,
     }
 
 
@@ -232,29 +273,33 @@ def _drain(
     resolve never overtakes its trigger: a receiver that fails (or whose
     entry another runner holds) waits for the next run."""
     receivers = config.alerts.receivers
+    record_for_s = config.alerts.record_for_s
     blocked: set[str] = set()
     dry_run = report.mode == "dry-run"
     if dry_run:
         # The folder shows what this run would send, not what earlier runs would have.
         for old in (results_dir / "alerts").glob("*.json"):
             old.unlink(missing_ok=True)
+    _bound(store, report, owner=run_id, record_for_s=record_for_s)
     deliverer = None if dry_run else Deliverer(masker=config.masker)
     try:
         for entry in store.outbox():
             if entry.receiver in blocked:
                 continue
             receiver = receivers.get(entry.receiver)
-            lease_s = (receiver.budget_s if receiver else 0.0) + LEASE_MARGIN_S
-            if not store.claim(entry.id, owner=run_id, lease_s=lease_s):
+            lease = Lease.covering(receiver.budget_s if receiver else 0.0, record_for_s)
+            if not store.claim(entry.id, owner=run_id, lease_s=lease.seconds):
                 blocked.add(entry.receiver)
                 continue
             now = time.time()
+            alert = _alert_of(entry)
             if receiver is None:
                 result = DeliveryResult(
                     "rejected", f"receiver '{entry.receiver}' is not configured any more", 0
                 )
+            elif isinstance(alert, str):
+                result = DeliveryResult("rejected", alert, 0)
             else:
-                alert = Alert.from_json(entry.alert)
                 request = render(receiver, alert, now=now).request
                 if payload_hook is not None:
                     request = payload_hook(receiver, alert, request) or request
@@ -265,23 +310,116 @@ def _drain(
                     result = DeliveryResult("delivered", "written (dry run)", 0)
                 else:
                     assert deliverer is not None
+                    # Marked and held anew right before the request: the lease
+                    # covers the whole chain and the recording of its outcome.
+                    now = time.time()
+                    before = store.begin(entry.id, owner=run_id, lease_s=lease.seconds, now=now)
+                    if before is None:  # its lease ran out (a slow hook) and another took it
+                        blocked.add(entry.receiver)
+                        continue
+                    started = time.monotonic()
                     result = _send(deliverer, receiver, alert, request, now, send_hook)
+                    took = time.monotonic() - started
+                    if took > lease.chain_s + LEASE_SLACK_S:  # a plugin's sender, unbounded
+                        report.notes.append(
+                            f"alerts: sending to {receiver.name} took {took:.0f} s, past its "
+                            f"{receiver.budget_s:g} s budget: another runner may send it too"
+                        )
+                    if before.sending_at is not None:
+                        result = replace(result, detail=_again(receiver, before, result))
             report.deliveries.append((entry, result))
+            _record(store, entry, result, owner=run_id, now=now, within_s=record_for_s)
+            if result.status == "failed":
+                blocked.add(entry.receiver)
+    finally:
+        if deliverer is not None:
+            deliverer.close()
+
+
+def _alert_of(entry: OutboxEntry) -> Alert | str:
+    """The entry's alert, or why it cannot be read (a store written by hand, or damaged)."""
+    try:
+        return Alert.from_json(entry.alert)
+    except (TypeError, ValueError) as exc:
+        return f"the stored alert cannot be read: {exc}"
+
+
+def _bound(store: AlertStore, report: AlertReport, *, owner: str, record_for_s: float) -> None:
+    """Keep the outbox and the dead letters within their bounds, saying what went."""
+    waiting: dict[str, list[OutboxEntry]] = {}
+    for entry in store.outbox():
+        waiting.setdefault(entry.receiver, []).append(entry)
+    for name, entries in sorted(waiting.items()):
+        excess = entries[: max(0, len(entries) - MAX_WAITING_PER_RECEIVER)]
+        # Held ones are being sent by another runner right now: not dropped.
+        moved = [e for e in excess if store.claim(e.id, owner=owner, lease_s=LEASE_SLACK_S)]
+        for entry in moved:
+            error = f"outbox full: {len(entries)} alerts waited for {name}, the oldest dropped"
+            dropped = DeliveryResult("rejected", error, 0)
+            _record(store, entry, dropped, owner=owner, now=time.time(), within_s=record_for_s)
+        if moved:
+            report.notes.append(
+                f"alerts: {len(moved)} oldest alert(s) for {name} moved to the dead letters: "
+                f"more than {MAX_WAITING_PER_RECEIVER} waited"
+            )
+    forgotten = store.prune_dead(keep=MAX_DEAD_LETTERS)
+    if forgotten:
+        report.notes.append(
+            f"alerts: {forgotten} oldest dead letter(s) forgotten: "
+            f"at most {MAX_DEAD_LETTERS} are kept"
+        )
+
+
+def _record(
+    store: AlertStore,
+    entry: OutboxEntry,
+    result: DeliveryResult,
+    *,
+    owner: str,
+    now: float,
+    within_s: float,
+) -> None:
+    """Record ``result`` in the store, trying again for ``within_s`` while it is away.
+
+    A delivery that is not recorded is sent again by a later run, so it is
+    worth waiting for a store that restarts; the lease covers the wait.
+    """
+    give_up_at = time.monotonic() + within_s
+    while True:
+        try:
             if result.status == "delivered":
-                store.delivered(entry.id, owner=run_id)
+                store.delivered(entry.id, owner=owner)
             else:
                 store.failed(
                     entry.id,
-                    owner=run_id,
+                    owner=owner,
                     error=result.detail,
                     permanent=result.status == "rejected",
                     now=now,
                 )
-                if result.status == "failed":
-                    blocked.add(entry.receiver)
-    finally:
-        if deliverer is not None:
-            deliverer.close()
+            return
+        except StateError as exc:
+            if time.monotonic() + RECORD_PAUSE_S > give_up_at:
+                what = "accepted" if result.status == "delivered" else result.status
+                raise StateError(
+                    f"{entry.receiver} {what} {entry.alert.get('kind')} "
+                    f"{entry.alert.get('dedup_key')}, but the store could not record it "
+                    f"within {within_s:g} s, so a later run sends it again: {exc}"
+                ) from None
+            time.sleep(RECORD_PAUSE_S)
+
+
+def _again(receiver: Receiver, before: OutboxEntry, result: DeliveryResult) -> str:
+    """The detail of a send whose earlier attempt's outcome is unknown."""
+    when = datetime.datetime.fromtimestamp(before.sending_at or 0.0, datetime.UTC)
+    folded = {
+        "pagerduty": "PagerDuty folds a repeat into its alert by dedup_key",
+        "alertmanager": "Alertmanager folds a repeat into its alert by labels",
+    }.get(receiver.type, "it may show twice")
+    return (
+        f"sent again, the outcome of the attempt at {when:%Y-%m-%dT%H:%M:%SZ} "
+        f"being unknown ({folded}): {result.detail}"
+    )
 
 
 def _send(

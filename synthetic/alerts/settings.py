@@ -37,6 +37,7 @@ from synthetic.units import convert, parse_quantity
 # "custom": delivered by a plugin's `pytest_synthetic_alert_send` hook.
 ReceiverType = Literal["pagerduty", "slack", "alertmanager", "email", "webhook", "custom"]
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+MAX_RECORD_FOR_S = 600.0
 MATCH_FIELDS = ("severity", "component", "metric", "environment", "priority", "check")
 
 # The guide's routing: critical pages on-call, warning goes to chat, info
@@ -146,13 +147,14 @@ class AlertsModel(_Model):
     flap_window: Duration = "1h"
     flap_changes: int = Field(default=6, ge=2, le=1000)
     digest_every: Duration | None = "24h"
+    record_for: Duration = "25s"
     heartbeat_url: str | None = None
     sustain: dict[str, Duration] = Field(default_factory=dict)
     receivers: dict[str, ReceiverModel] = Field(default_factory=dict)
     routes: list[RouteModel] = Field(default_factory=list)
     silences: list[SilenceModel] = Field(default_factory=list)
 
-    _durations = field_validator("flap_window", "digest_every")(_duration_validator)
+    _durations = field_validator("flap_window", "digest_every", "record_for")(_duration_validator)
 
     @field_validator("sustain")
     @classmethod
@@ -162,6 +164,14 @@ class AlertsModel(_Model):
                 duration_s(duration)
             except ValueError as exc:
                 raise ValueError(f"{pattern}: {exc}") from None
+        return value
+
+    @field_validator("record_for")
+    @classmethod
+    def _record_for(cls, value: Duration) -> Duration:
+        # It lengthens the lease: a runner that dies holds its entry that much longer.
+        if duration_s(value) > MAX_RECORD_FOR_S:
+            raise ValueError(f"at most {MAX_RECORD_FOR_S:g}s (got {value!r})")
         return value
 
     @field_validator("heartbeat_url")
@@ -273,6 +283,9 @@ class AlertSettings:
     flap_window_s: float = 3600.0
     flap_changes: int = 6
     digest_every_s: float | None = 86400.0
+    # After a receiver's answer, how long a runner keeps trying to record it
+    # while the store is away (a restart, a failover) before giving up.
+    record_for_s: float = 25.0
     heartbeat_url: str | None = None
     sustain: Mapping[str, float] = field(default_factory=dict)
     receivers: Mapping[str, Receiver] = field(default_factory=dict)
@@ -321,6 +334,7 @@ def resolve_alerts(
         flap_window_s=duration_s(model.flap_window),
         flap_changes=model.flap_changes,
         digest_every_s=None if model.digest_every is None else duration_s(model.digest_every),
+        record_for_s=duration_s(model.record_for),
         heartbeat_url=model.heartbeat_url or None,
         sustain={k: duration_s(v) for k, v in model.sustain.items()},
         receivers=receivers,

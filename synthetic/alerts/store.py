@@ -2,11 +2,17 @@
 
 A stateless scheduler runs the checks every few minutes, from several places
 at once (regions; a scheduled run overlapping a deploy-gate run). Together
-they must send exactly one trigger and one resolve per incident and lose
-nothing they could not deliver. So a decision and what it asks to send are
+they must decide exactly one trigger and one resolve per incident, send
+each once (again only when its outcome is unknown) and lose nothing they
+could not deliver. So a decision and what it asks to send are
 written together, atomically (`AlertStore.update`), and sending happens
 afterwards from the outbox, oldest first, one runner per entry at a time
-(`AlertStore.claim`, a lease that expires when its runner dies).
+(`AlertStore.claim`, a lease that expires when its runner dies). Right
+before its request goes out, an entry is marked as being sent and its lease
+renewed (`AlertStore.begin`); the outcome removes the entry or clears the
+mark. An entry found still marked had an attempt whose outcome nobody
+recorded (its runner died, or the store was away for longer than the runner
+kept trying): the receiver may have it already.
 
 Backed by a file (single runner, the default; ``flock`` between processes of
 one machine) or by Redis (many runners; WATCH/MULTI/EXEC and SET NX PX).
@@ -79,6 +85,11 @@ class OutboxEntry:
     attempts: int = 0
     last_error: str | None = None
     last_attempt_at: float | None = None
+    # Set by `AlertStore.begin` (epoch seconds, the runner), cleared by a
+    # recorded failure: still set when an entry is claimed again, an earlier
+    # attempt's outcome is unknown.
+    sending_at: float | None = None
+    sending_by: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,13 +109,25 @@ class OutboxEntry:
                 attempts=int(data.get("attempts", 0)),
                 last_error=_optional(str, data.get("last_error")),
                 last_attempt_at=_optional(float, data.get("last_attempt_at")),
+                sending_at=_optional(float, data.get("sending_at")),
+                sending_by=_optional(str, data.get("sending_by")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not an outbox entry ({type(exc).__name__}: {exc})") from None
         return entry
 
     def after_failure(self, error: str, now: float) -> OutboxEntry:
-        return replace(self, attempts=self.attempts + 1, last_error=error, last_attempt_at=now)
+        return replace(
+            self,
+            attempts=self.attempts + 1,
+            last_error=error,
+            last_attempt_at=now,
+            sending_at=None,
+            sending_by=None,
+        )
+
+    def being_sent(self, owner: str, now: float) -> OutboxEntry:
+        return replace(self, sending_at=now, sending_by=owner)
 
 
 def _optional(kind: Callable[[Any], T], value: Any) -> T | None:
@@ -141,6 +164,15 @@ class AlertStore(Protocol):
         """Hold an entry for ``lease_s`` to deliver it; False if held or gone."""
         ...
 
+    def begin(self, entry_id: str, *, owner: str, lease_s: float, now: float) -> OutboxEntry | None:
+        """Mark an entry as being sent at ``now`` and hold it ``lease_s`` from now.
+
+        Returns the entry as it was (a ``sending_at`` there means an earlier
+        attempt's outcome is unknown), or None when another runner holds it
+        or it is gone: then it must not be sent.
+        """
+        ...
+
     def delivered(self, entry_id: str, *, owner: str) -> None:
         """Remove a delivered entry and release its lease."""
         ...
@@ -151,6 +183,10 @@ class AlertStore(Protocol):
 
     def dead_letters(self) -> list[OutboxEntry]:
         """Entries that failed permanently, oldest first."""
+        ...
+
+    def prune_dead(self, *, keep: int) -> int:
+        """Forget all but the newest ``keep`` dead letters; how many were forgotten."""
         ...
 
     def close(self) -> None: ...
@@ -239,6 +275,15 @@ class FileAlertStore:
         with self._locked() as data:
             return _entries(data["dead"])
 
+    def prune_dead(self, *, keep: int) -> int:
+        with self._locked() as data:
+            dead = sorted(data["dead"], key=lambda raw: int(raw["seq"]))
+            excess = max(0, len(dead) - keep)
+            if excess:
+                data["dead"] = dead[excess:]
+                self._write(data)
+            return excess
+
     def claim(self, entry_id: str, *, owner: str, lease_s: float) -> bool:
         with self._locked() as data:
             if _find(data["outbox"], entry_id) is None:
@@ -250,6 +295,19 @@ class FileAlertStore:
             data["leases"][entry_id] = {"owner": owner, "until": now + lease_s}
             self._write(data)
             return True
+
+    def begin(self, entry_id: str, *, owner: str, lease_s: float, now: float) -> OutboxEntry | None:
+        with self._locked() as data:
+            index = _find(data["outbox"], entry_id)
+            lease = data["leases"].get(entry_id)
+            held = lease is not None and lease["owner"] != owner and lease["until"] > time.time()
+            if index is None or held:
+                return None
+            entry = OutboxEntry.from_json(data["outbox"][index])
+            data["outbox"][index] = entry.being_sent(owner, now).to_json()
+            data["leases"][entry_id] = {"owner": owner, "until": time.time() + lease_s}
+            self._write(data)
+            return entry
 
     def delivered(self, entry_id: str, *, owner: str) -> None:
         with self._locked() as data:
@@ -440,6 +498,19 @@ class RedisAlertStore:
     def dead_letters(self) -> list[OutboxEntry]:
         return self._listed(self._dead, "read dead letters")
 
+    def prune_dead(self, *, keep: int) -> int:
+        def body(pipe: redis.client.Pipeline) -> int:
+            # Ranked by seq, oldest first: all but the last ``keep``.
+            ids = cast("list[bytes]", pipe.zrange(self._dead, 0, -keep - 1))
+            pipe.multi()
+            if ids:
+                pipe.zrem(self._dead, *ids)
+                pipe.hdel(self._entries, *ids)
+            return len(ids)
+
+        with self._failing_as("forget old dead letters"):
+            return self._in_transaction([self._dead], body)
+
     def claim(self, entry_id: str, *, owner: str, lease_s: float) -> bool:
         lease = self.lease_key(entry_id)
         px = max(1, round(lease_s * 1000))
@@ -456,6 +527,31 @@ class RedisAlertStore:
                 self._in_transaction([lease], lambda pipe: _delete_if_ours(pipe, lease, owner))
                 return False
             return True
+
+    def begin(self, entry_id: str, *, owner: str, lease_s: float, now: float) -> OutboxEntry | None:
+        lease = self.lease_key(entry_id)
+        px = max(1, round(lease_s * 1000))
+        done: list[OutboxEntry | None] = []
+
+        def body(pipe: redis.client.Pipeline) -> OutboxEntry | None:
+            holder = pipe.get(lease)
+            pending = pipe.zscore(self._outbox, entry_id) is not None
+            raw = pipe.hget(self._entries, entry_id) if pending else None
+            pipe.multi()
+            entry = None if raw is None else self._parse_entry(raw)
+            if done and entry is not None and entry.being_sent(owner, now) == entry:
+                return done[-1]  # committed before the answer was lost (as in `update`)
+            if entry is None or (holder is not None and holder != owner.encode()):
+                done[:] = [None]
+                return None
+            pipe.set(lease, owner, px=px)
+            marked = entry.being_sent(owner, now)
+            pipe.hset(self._entries, entry_id, json.dumps(marked.to_json(), sort_keys=True))
+            done[:] = [entry]
+            return entry
+
+        with self._failing_as("mark an alert as being sent"):
+            return self._in_transaction([self._entries, lease], body)
 
     def delivered(self, entry_id: str, *, owner: str) -> None:
         with self._failing_as("remove a delivered alert"):
