@@ -211,12 +211,12 @@ def test_the_scrape_config_reads_secrets_from_files(tmp_path: Path) -> None:
     assert (push["scheme"], push["metrics_path"]) == ("https", "/gw/metrics")
     assert push["basic_auth"] == {
         "username": "monitor",
-        "password_file": "/run/secrets/pushgateway.password",
+        "password_file": f"{tmp_path}/pushgateway.password",
     }
     assert jobs["synthetic-textfile"]["static_configs"] == [{"targets": ["node.example.com:9100"]}]
     assert (
         jobs["portal-bff"]["authorization"]["credentials_file"]
-        == "/run/secrets/portal-bff.credentials"
+        == f"{tmp_path}/portal-bff.credentials"
     )
     assert config["global"]["scrape_interval"] == "30s"
     (tmp_path / "prometheus.yml").write_text(text)
