@@ -21,32 +21,37 @@ from __future__ import annotations
 import itertools
 import json
 import string
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from grafana_foundation_sdk.builders import common as common_builders
-from grafana_foundation_sdk.builders import gauge, stat, table, timeseries
-from grafana_foundation_sdk.builders.dashboard import (
-    Dashboard,
-    DatasourceVariable,
-    Row,
-    TextBoxVariable,
-    ThresholdsConfig,
-)
-from grafana_foundation_sdk.builders.loki import Dataquery as LokiQuery
-from grafana_foundation_sdk.builders.prometheus import Dataquery as PrometheusQuery
-from grafana_foundation_sdk.cog import builder as cogbuilder
-from grafana_foundation_sdk.cog import variants as cogvariants
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.cog.runtime import UnknownDataquery
-from grafana_foundation_sdk.models import dashboard as model
-from grafana_foundation_sdk.models.common import DataSourceRef, GraphThresholdsStyleMode
 
 from synthetic.generate.conditions import Condition, numeric
 from synthetic.generate.model import Artifact, Catalogue, Generated
 from synthetic.generate.prometheus_rules import SEVERITY, VALUE, selector
 from synthetic.spec import CheckSpec
+
+with warnings.catch_warnings():
+    # The SDK warns as its modules load: it prefers its v2 schema. The classic
+    # dashboard JSON is what every Grafana version imports, provisions and serves.
+    warnings.filterwarnings("ignore", "Prefer using dashboardv2", DeprecationWarning)
+    from grafana_foundation_sdk.builders import common as common_builders
+    from grafana_foundation_sdk.builders import gauge, stat, table, timeseries
+    from grafana_foundation_sdk.builders.dashboard import (
+        Dashboard,
+        DatasourceVariable,
+        Row,
+        TextBoxVariable,
+        ThresholdsConfig,
+    )
+    from grafana_foundation_sdk.builders.loki import Dataquery as LokiQuery
+    from grafana_foundation_sdk.builders.prometheus import Dataquery as PrometheusQuery
+    from grafana_foundation_sdk.cog import builder as cogbuilder
+    from grafana_foundation_sdk.cog import variants as cogvariants
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.cog.runtime import UnknownDataquery
+    from grafana_foundation_sdk.models import dashboard as model
+    from grafana_foundation_sdk.models.common import DataSourceRef, GraphThresholdsStyleMode
 
 PROMETHEUS = DataSourceRef(type_val="prometheus", uid="${prometheus}")
 LOKI = DataSourceRef(type_val="loki", uid="${loki}")
