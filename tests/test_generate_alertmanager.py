@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def amtool(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def routed(config: Path, receivers: list[str], labels: dict[str, str | None]) -> str:
+def routed(config: Path, receivers: list[str], labels: Mapping[str, str | None]) -> str:
     """'' when amtool routes ``labels`` to exactly ``receivers``, else what it said."""
     done = amtool(
         "config",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -17,7 +18,7 @@ from tests.moto_server import cloudwatch_client, start_moto_or_fail
 FILE = "cloudwatch/alarms.yml"
 
 
-def resources(result: Generated) -> dict[str, dict[str, object]]:
+def resources(result: Generated) -> dict[str, dict[str, Any]]:
     template = yaml.safe_load(result.text(FILE))
     return {name: r["Properties"] for name, r in template["Resources"].items()}
 
@@ -47,7 +48,7 @@ def test_alarms_watch_the_metrics_the_exporter_sends(
     alarms = resources(result)
     assert len(alarms) >= len(result.catalogue.checks)
     for name, alarm in alarms.items():
-        key = (alarm["MetricName"], tuple((d["Name"], d["Value"]) for d in alarm["Dimensions"]))  # type: ignore[union-attr, index]
+        key = (alarm["MetricName"], tuple((d["Name"], d["Value"]) for d in alarm["Dimensions"]))
         assert key in sent, f"{name} watches {key}, which the exporter never sends"
         assert alarm["Namespace"] == "CustomerPortal"
 
@@ -79,7 +80,7 @@ def test_the_guides_five_alarms(generated: dict[str, Generated]) -> None:
         assert got == (metric, operator, threshold, period), name
         assert alarm["AlarmActions"] == [{"Ref": topic}], name
         assert alarm["OKActions"] == [{"Ref": "EmailTeamTopic"}], name
-    assert {"Name": "name", "Value": "database"} in alarms["DatabaseDown"]["Dimensions"]  # type: ignore[operator]
+    assert {"Name": "name", "Value": "database"} in alarms["DatabaseDown"]["Dimensions"]
     # A sustained breach: every sample of the 5 minutes above 2 s, so the minimum.
     assert alarms["HighLatency"]["Statistic"] == "Minimum"
     assert alarms["HighErrorRate"]["Statistic"] == "Maximum"

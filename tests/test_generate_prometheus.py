@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -95,7 +96,7 @@ def test_the_guides_p95_rule_fires_past_five_seconds_after_five_minutes(
     }
     cases = []
     for value, severities in ((5001, ["critical", "warning"]), (5000, ["warning"]), (2000, [])):
-        fired = [
+        fired: list[dict[str, Any]] = [
             {"exp_labels": {**alert_labels, "severity": s}, "exp_annotations": None}
             for s in severities
         ]
@@ -155,10 +156,12 @@ def test_rules_and_unit_tests_name_the_series_the_exporter_writes(
     written = {(n, tuple(sorted(labels.items()))) for n, labels in series}
     for group in tests["tests"]:
         for entry in group["input_series"]:
-            name, matchers = _SELECTOR.fullmatch(entry["series"]).groups()  # type: ignore[union-attr]
-            if f'environment="{environment}"' not in matchers:
+            parsed = _SELECTOR.fullmatch(entry["series"])
+            assert parsed is not None, entry["series"]
+            if f'environment="{environment}"' not in parsed[2]:
                 continue  # the dead man's test of a run that never arrived
-            assert (name, tuple(sorted(_MATCHER.findall(matchers)))) in written, entry["series"]
+            key = (parsed[1], tuple(sorted(_MATCHER.findall(parsed[2]))))
+            assert key in written, entry["series"]
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
