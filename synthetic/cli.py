@@ -21,7 +21,13 @@ from pathlib import Path
 import pytest
 
 from synthetic.catalogue import find_catalogue
-from synthetic.config import SANDBOX, SANDBOX_DEFAULT_PORT, SANDBOX_URL_VAR, load_config
+from synthetic.config import (
+    SANDBOX,
+    SANDBOX_DEFAULT_PORT,
+    SANDBOX_URL_VAR,
+    Config,
+    load_config,
+)
 from synthetic.errors import ConfigError
 from synthetic.outcome import one_line
 from synthetic.results import FAIL_ON_CHOICES, RunResult, Severity, fails
@@ -76,9 +82,12 @@ class _RunCapture:
 class _CatalogCapture:
     def __init__(self) -> None:
         self.specs: list[CheckSpec] = []
+        self.config: Config | None = None  # the loaded config the specs were built with
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.specs = [item.stash[SPEC_KEY] for item in session.items if SPEC_KEY in item.stash]
+        with contextlib.suppress(pytest.UsageError):
+            self.config = run_state(session.config).config
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -198,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     from synthetic.alerts import commands
 
     commands.add_parsers(sub, _common)
+    from synthetic.generate import command as generate
+
+    generate.add_parser(sub, _common)
     return parser
 
 
@@ -247,6 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.run(args)
         if args.command == "watch":
             return _watch(args, passthrough)
+        if args.command == "generate":
+            from synthetic.generate import command as generate
+
+            return generate.run(args, passthrough)
         if args.command == "gate" and args.settle > 0:
             return _settling_gate(args, passthrough)
         return _run(args, passthrough, gate=args.command == "gate")
@@ -432,16 +448,33 @@ def _exit_code(capture: _RunCapture, pytest_code: int, *, gate: bool) -> int:
     return run.worst.nagios_code
 
 
-def _list(args: argparse.Namespace, passthrough: list[str]) -> int:
+def collect(
+    args: argparse.Namespace, passthrough: list[str]
+) -> tuple[list[CheckSpec], Config | None]:
+    """The check catalogue and its config, as the checks would run with them
+    (the environment's overrides applied); `CatalogueError` with pytest's
+    output when collection fails."""
     capture = _CatalogCapture()
     pytest_args = [*_pytest_args(args, passthrough), "--collect-only", "-q"]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = pytest.main(pytest_args, plugins=[capture])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
-        sys.stderr.write(out.getvalue())
+        raise CatalogueError(out.getvalue())
+    return capture.specs, capture.config
+
+
+class CatalogueError(Exception):
+    """Collecting the catalogue failed; the message is pytest's output."""
+
+
+def _list(args: argparse.Namespace, passthrough: list[str]) -> int:
+    try:
+        specs, _ = collect(args, passthrough)
+    except CatalogueError as exc:
+        sys.stderr.write(str(exc))
         return 1
-    catalogue = [spec.to_json() for spec in capture.specs]
+    catalogue = [spec.to_json() for spec in specs]
     if args.json:
         json.dump(catalogue, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from tests.generate_helpers import generated  # noqa: F401 - generate's artifacts, once
 from tests.node_apps import express_bff, fastify_bff, nest_bff  # noqa: F401
 from tests.postgres_fixtures import postgres_server  # noqa: F401 - fixtures for every module
 from tests.servers import redis_url, refused_port  # noqa: F401
