@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from synthetic.alerts.settings import AlertSettings, AlertsModel, Receiver, resolve_alerts
 from synthetic.errors import ConfigError
 from synthetic.logs.settings import LogsSettings
-from synthetic.redact import Masker, is_sensitive_key
+from synthetic.redact import Masker
 from synthetic.selector import parse_selector
 
 SANDBOX = "sandbox"
@@ -37,7 +37,6 @@ DEFAULT_INTEGRATIONS = ("database", "whmcs", "salesforce")
 # Keys whose value is a URL or DSN: only their password is a secret.
 _URL_KEYS = frozenset({"base_url", "metrics_url", "redis_url", "postgres_dsn", "state", "url"})
 _PLACEHOLDER = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
-_DSN_PASSWORD = re.compile(r"\bpassword\s*=\s*(?P<pw>'[^']*'|\S+)")
 
 
 class _Model(BaseModel):
@@ -378,24 +377,23 @@ def load_config(
 
     base = config_path.parent if config_path else (search_from or Path.cwd()).resolve()
     chosen = environments[name]
-    for header, value in chosen.headers.items():
-        if is_sensitive_key(header):
-            masker.add(value)
+    masker.add(*header_secrets(chosen.headers))
     for url in (
         chosen.base_url,
         chosen.redis_url,
         chosen.postgres_dsn,
         chosen.metrics_url,
         chosen.exporters.pushgateway_url,
+        chosen.exporters.cloudwatch_endpoint_url,
     ):
-        masker.add(*_url_secrets(url))
+        masker.add_url(url)
 
     state = chosen.state or model.state
-    masker.add(*_url_secrets(state))
+    masker.add_url(state)
     alerts = resolve_alerts(model.alerts, missing=missing)
     for receiver in alerts.receivers.values():
-        masker.add(*_receiver_secrets(receiver))
-    masker.add(*_url_secrets(alerts.heartbeat_url))
+        _add_receiver_secrets(masker, receiver)
+    masker.add_url(alerts.heartbeat_url)
     if state and "://" not in state:
         state = str(base / state)
     return Config(
@@ -466,21 +464,42 @@ def _check_paths(base: Path, checks: list[str]) -> tuple[Path, ...]:
     return tuple(Path(os.path.normpath(base / c)) for c in checks)
 
 
-def _receiver_secrets(receiver: Receiver) -> list[str]:
-    """What to mask of a receiver: its key, password, secret headers, and the
-    path and query of its URL (a Slack webhook's path is its token)."""
-    found = [s for s in (receiver.routing_key, receiver.smtp_password) if s]
-    found += [v for k, v in receiver.headers.items() if is_sensitive_key(k)]
+# Headers that carry no credential: every other configured header's value is
+# a secret (headers are where credentials go; an extra mask costs little).
+PLAIN_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "content-type",
+        "pragma",
+        "user-agent",
+    }
+)
+
+
+def header_secrets(headers: Mapping[str, str]) -> list[str]:
+    """The values of ``headers`` to mask: all but those of `PLAIN_HEADERS`."""
+    return [value for name, value in headers.items() if name.lower() not in PLAIN_HEADERS]
+
+
+def _add_receiver_secrets(masker: Masker, receiver: Receiver) -> None:
+    """What to mask of a receiver: its key, password, headers, the credentials
+    of its URL, and the path and query of a Slack or webhook URL (a Slack
+    webhook's path is its token)."""
+    masker.add(*(s for s in (receiver.routing_key, receiver.smtp_password) if s))
+    masker.add(*header_secrets(receiver.headers))
     if receiver.url and receiver.type != "pagerduty":
-        found += _url_secrets(receiver.url)
+        masker.add_url(receiver.url)
         try:
             parts = urlsplit(receiver.url)
         except ValueError:
-            return [*found, receiver.url]
+            masker.add(receiver.url)
+            return
         tail = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
         if receiver.type in ("slack", "webhook") and tail:
-            found.append(tail)
-    return found
+            masker.add(tail)
 
 
 def _environment(model: EnvironmentModel, **resolved: Any) -> Environment:
@@ -654,7 +673,7 @@ def _interpolate(
         return UNRESOLVED
     if other_environment:
         return result
-    masker.add(*_url_secrets(result))
+    masker.add_url(result)
     # In a URL, a variable holding a URL (the address, or its start) is not a
     # secret, only its password is; a variable filling a path or query part
     # (a tenant key, a function code) is.
@@ -676,17 +695,3 @@ UNRESOLVED: Any = object()
 def _printable(key: str) -> str:
     # Keys are shown in one-line messages: no raw control characters.
     return key if key.isprintable() else repr(key)
-
-
-def _url_secrets(value: str | None) -> list[str]:
-    """The passwords inside a URL or a libpq key/value DSN."""
-    if not value:
-        return []
-    found = [m.group("pw").strip("'") for m in _DSN_PASSWORD.finditer(value)]
-    try:
-        password = urlsplit(value).password
-    except ValueError:
-        password = None
-    if password:
-        found.append(password)
-    return found
