@@ -44,7 +44,15 @@ import polars as pl
 
 from synthetic.logs import evidence
 from synthetic.logs.aggregate import KEY_MULTIPLIER, ZERO_KEY, Aggregates
-from synthetic.logs.parse import Parsed, Reading, number, parse_chunk, raw_lines, reading
+from synthetic.logs.parse import (
+    Parsed,
+    Reading,
+    loads,
+    number,
+    parse_chunk,
+    raw_lines,
+    reading,
+)
 from synthetic.logs.positions import LogFileError, LogReader, Position, Seek
 from synthetic.logs.settings import LogsSettings, Rule, split_path
 from synthetic.logs.shapes import LogShape, detect, get_path, resolve
@@ -261,8 +269,8 @@ def _sample(paths: Sequence[str]) -> _Sample:
             if len(records) >= SAMPLE_LINES:
                 break
             try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
+                record = loads(line)
+            except ValueError:
                 continue
             if isinstance(record, dict):
                 records.append(record)

@@ -12,13 +12,12 @@ worker's result ever holds it.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
-
-from synthetic.logs.parse import number
+from synthetic.logs.parse import loads, number
 from synthetic.redact import MASK, Masker, is_sensitive_key
 
 KEEP = 20
@@ -62,14 +61,16 @@ def redact(
             text = pattern.sub(replacement, text)
         text = _EMAIL.sub(MASK, text)  # after: user:password@host is not an address
         return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "..."
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf": as the line had it, and valid JSON
     return value
 
 
 def line_evidence(line: bytes, personal: frozenset[str], masker: Masker | None = None) -> Any:
     """One raw line as redacted JSON (or its redacted text, if it is not JSON)."""
     try:
-        return redact(orjson.loads(line), personal, masker=masker)
-    except orjson.JSONDecodeError:
+        return redact(loads(line), personal, masker=masker)
+    except ValueError:
         return redact(line.decode("utf-8", "replace"), personal, masker=masker)
 
 
