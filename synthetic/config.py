@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from synthetic.alerts.settings import AlertSettings, AlertsModel, Receiver, resolve_alerts
-from synthetic.errors import ConfigError
+from synthetic.errors import SHOWN_CHARS, ConfigError, excerpt
 from synthetic.logs.settings import LogsSettings
 from synthetic.redact import Masker
 from synthetic.selector import parse_selector
@@ -129,7 +129,7 @@ class EnvironmentModel(_Model):
                 raise ValueError("an entry name is empty")
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise ValueError(f"entry names listed twice: {', '.join(map(repr, repeated))}")
+            raise ValueError(f"entry names listed twice: {', '.join(map(excerpt, repeated[:5]))}")
         return names
 
     @field_validator("health_entries")
@@ -137,9 +137,7 @@ class EnvironmentModel(_Model):
     def _entry_paths(cls, paths: dict[str, str]) -> dict[str, str]:
         for endpoint, path in paths.items():
             if not endpoint.startswith("/"):
-                raise ValueError(
-                    f"{_printable(endpoint)!r}: expected an endpoint path like /health"
-                )
+                raise ValueError(f"{excerpt(endpoint)}: expected an endpoint path like /health")
             if not path or any(not part for part in path.split(".")):
                 raise ValueError(
                     f"{_printable(endpoint)}: expected a dotted path to the table of entries, "
@@ -178,15 +176,15 @@ class EnvironmentModel(_Model):
 def _check_scheme(value: str | None, schemes: tuple[str, ...], wanted: str) -> str | None:
     # Empty means unset (``${VAR:-}``). The value is never echoed: it may hold a secret.
     if value and not value.lower().startswith(schemes):
-        scheme = value.split("://", 1)[0] + "://" if "://" in value else "no scheme"
+        scheme = _printable(value.split("://", 1)[0] + "://") if "://" in value else "no scheme"
         raise ValueError(f"expected {wanted} (got {scheme})")
     return value
 
 
 def _state_spec(value: str | None) -> str | None:
     if value and "://" in value and not value.startswith(("redis://", "rediss://", "unix://")):
-        scheme = value.split("://", 1)[0]
-        raise ValueError(f"expected a file path or a redis:// URL (got {scheme}://)")
+        scheme = _printable(value.split("://", 1)[0] + "://")
+        raise ValueError(f"expected a file path or a redis:// URL (got {scheme})")
     return value
 
 
@@ -323,7 +321,7 @@ def find_config_file(start: Path) -> Path | None:
 
 def _has_tool_synthetic(pyproject: Path) -> bool:
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        data = parse_toml(pyproject.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
     tool = data.get("tool")
@@ -372,8 +370,8 @@ def load_config(
         environments[SANDBOX] = EnvironmentModel(base_url=sandbox_url, timeout_s=5.0)
 
     if name not in environments:
-        known = ", ".join(sorted(environments))
-        raise ConfigError(f"{where}: environment '{name}' is not defined (defined: {known})")
+        known = ", ".join(_printable(known) for known in sorted(environments)[:20])
+        raise ConfigError(f"{where}: environment {excerpt(name)} is not defined (defined: {known})")
 
     base = config_path.parent if config_path else (search_from or Path.cwd()).resolve()
     chosen = environments[name]
@@ -544,15 +542,29 @@ def _thresholds(environment: EnvironmentModel) -> dict[str, ThresholdOverride]:
     return thresholds
 
 
+# Deeper than any config needs; shallow enough for every recursive step after.
+MAX_DEPTH = 64
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """``tomllib.loads``, with nesting too deep for its recursive parser as a
+    `tomllib.TOMLDecodeError` too (no traceback for a hostile file)."""
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise tomllib.TOMLDecodeError("nested deeper than Python's parser can read") from None
+
+
 def _read(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
     try:
-        data = tomllib.loads(text)
+        data = parse_toml(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    prefix = ""
     if path.name == "pyproject.toml":
         tool = data.get("tool", {})
         section = tool.get("synthetic") if isinstance(tool, dict) else None
@@ -560,8 +572,29 @@ def _read(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: has no [tool.synthetic] table")
         if not isinstance(section, dict):
             raise ConfigError(f"{path}: tool.synthetic must be a table")
-        return section
+        data, prefix = section, "tool.synthetic."
+    too_deep = _too_deep(data)
+    if too_deep is not None:
+        key = _shown_key(prefix + ".".join(_printable(part) for part in too_deep))
+        raise ConfigError(f"{path}: {key}: nested deeper than {MAX_DEPTH} levels")
     return data
+
+
+def _too_deep(data: dict[str, Any]) -> tuple[str, ...] | None:
+    """The key path of the first value nested deeper than `MAX_DEPTH`, or None.
+
+    Walked without recursion: dotted keys and table headers nest without the
+    parser recursing, and every later step (interpolation, validation) does."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            return path
+        if isinstance(value, dict):
+            stack.extend((item, (*path, str(key))) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((item, (*path, str(n))) for n, item in enumerate(value))
+    return None
 
 
 def _prefix(path: Path | None) -> str:
@@ -583,8 +616,15 @@ def _describe(exc: ValidationError, *, prefix: str) -> str:
             message = error["msg"][0].lower() + error["msg"][1:]
             if kind not in {"string_type", "dict_type", "list_type"}:
                 message += f" (got {_shape(error.get('input'))})"
-        problems.append(f"{key}: {message}")
-    return "; ".join(problems)
+        # A backstop: validators quote with `excerpt`, but no message runs on.
+        problems.append(f"{key}: {message[:MAX_MESSAGE]}")
+    return "; ".join(problems[:MAX_PROBLEMS]) + (
+        f"; and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""
+    )
+
+
+MAX_MESSAGE = 300
+MAX_PROBLEMS = 5
 
 
 def _shape(value: Any) -> str:
@@ -658,7 +698,7 @@ def _interpolate(
             missing[key_path[1:]] = name
             raise _Unresolved
         key = prefix + ".".join(_printable(part) for part in key_path)
-        raise ConfigError(f"{where}: {key}: environment variable {name} is not set")
+        raise ConfigError(f"{where}: {key}: environment variable {_printable(name)} is not set")
 
     leftover = _PLACEHOLDER.sub("", value)
     if "$" in leftover:
@@ -693,5 +733,13 @@ UNRESOLVED: Any = object()
 
 
 def _printable(key: str) -> str:
-    # Keys are shown in one-line messages: no raw control characters.
-    return key if key.isprintable() else repr(key)
+    # Keys are shown in one-line messages: no raw control characters, and
+    # cut (a hostile file may hold a key of megabytes).
+    if key.isprintable() and len(key) <= SHOWN_CHARS:
+        return key
+    return excerpt(key)
+
+
+def _shown_key(key: str) -> str:
+    """A dotted key for a message, cut to `SHOWN_CHARS` characters."""
+    return key if len(key) <= SHOWN_CHARS else key[: SHOWN_CHARS - 3] + "..."
