@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from checks.conftest import dig, increase_since_last_run
+from checks.conftest import dig, dig_number, increase_since_last_run
 from synthetic import BFFClient, Environment, Measurement, MeasurementError, Samples
 from synthetic.bullmq import find_queues, job_counts
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.metric(component="queues", runbook="queue-management", 
 @pytest.mark.critical("> 50")
 def check_whmcs_queue_size(queues: Any) -> Any:
     """Pending WHMCS requests."""
-    return dig(queues, "whmcs", "metrics", "queueSize")
+    return dig_number(queues, "whmcs", "metrics", "queueSize")
 
 
 @pytest.mark.metric("salesforce.queue_size", unit="requests")
@@ -35,14 +35,12 @@ def check_whmcs_queue_size(queues: Any) -> Any:
 @pytest.mark.critical("> 50")
 def check_salesforce_queue_size(queues: Any) -> Any:
     """Pending Salesforce requests."""
-    return dig(queues, "salesforce", "metrics", "queueSize")
+    return dig_number(queues, "salesforce", "metrics", "queueSize")
 
 
 def failed_increase(queues: Any, samples: Samples, service: str) -> float:
     """Failed API calls since the previous run (the counter is cumulative)."""
-    counter = dig(queues, service, "metrics", "failedRequests")
-    if not isinstance(counter, int | float) or isinstance(counter, bool):
-        raise MeasurementError(f"{service}.metrics.failedRequests is not a number: {counter!r}")
+    counter = dig_number(queues, service, "metrics", "failedRequests")
     return increase_since_last_run(samples, "failedRequests", counter)
 
 
@@ -83,10 +81,10 @@ def check_salesforce_health(bff: BFFClient) -> Any:
 @pytest.mark.critical("> 95%")
 def check_salesforce_daily_api_usage(queues: Any) -> float:
     """Salesforce API calls used today, as a share of the daily limit."""
-    used = dig(queues, "salesforce", "dailyUsage", "used")
-    limit = dig(queues, "salesforce", "dailyUsage", "limit")
-    if not isinstance(used, int | float) or not isinstance(limit, int | float) or limit <= 0:
-        raise MeasurementError(f"dailyUsage is not a usable used/limit pair ({used!r}/{limit!r})")
+    used = dig_number(queues, "salesforce", "dailyUsage", "used")
+    limit = dig_number(queues, "salesforce", "dailyUsage", "limit")
+    if limit <= 0:
+        raise MeasurementError(f"dailyUsage is not a usable used/limit pair ({used:g}/{limit:g})")
     return used / limit * 100
 
 

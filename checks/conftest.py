@@ -7,6 +7,7 @@ every dependent check reports it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -34,6 +35,21 @@ def dig(document: Any, *path: str) -> Any:
             raise MeasurementError(f"{where} has no '{key}'")
         current = current[key]
     return current
+
+
+def dig_number(document: Any, *path: str, minimum: float | None = 0) -> float:
+    """`dig` for a number: a `MeasurementError` naming the field when it is not
+    a finite number (JSON's NaN, Infinity or 1e400 read as floats) or is below
+    ``minimum`` (a negative queue size or counter). Never read as healthy."""
+    value = dig(document, *path)
+    field = ".".join(path)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MeasurementError(f"{field} is not a number: {str(value)[:40]!r}")
+    if not math.isfinite(value):
+        raise MeasurementError(f"{field} is {value}: not a finite number")
+    if minimum is not None and value < minimum:
+        raise MeasurementError(f"{field} is {value:g}: below {minimum:g}, not a measurement")
+    return value
 
 
 # Checks repeated for each name in a list of the environment: argument -> key.

@@ -23,7 +23,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthetic.config import configured_checks, locate_config
+from synthetic.config import configured_checks, locate_config, parse_toml
 from synthetic.errors import ConfigError
 
 # pytest's own settings files, in its order of precedence (pyproject.toml counts
@@ -104,7 +104,7 @@ def _pytest_settings(config: Path) -> Path:
 
 def _has_tool_pytest(pyproject: Path) -> bool:
     try:
-        tool = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool")
+        tool = parse_toml(pyproject.read_text(encoding="utf-8")).get("tool")
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
     return isinstance(tool, dict) and "pytest" in tool

@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from synthetic.alerts.settings import AlertSettings, AlertsModel, Receiver, resolve_alerts
-from synthetic.errors import ConfigError
+from synthetic.errors import SHOWN_CHARS, ConfigError, excerpt
 from synthetic.logs.settings import LogsSettings
 from synthetic.redact import Masker, is_sensitive_key
 from synthetic.selector import parse_selector
@@ -37,7 +37,6 @@ DEFAULT_INTEGRATIONS = ("database", "whmcs", "salesforce")
 # Keys whose value is a URL or DSN: only their password is a secret.
 _URL_KEYS = frozenset({"base_url", "metrics_url", "redis_url", "postgres_dsn", "state", "url"})
 _PLACEHOLDER = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
-_DSN_PASSWORD = re.compile(r"\bpassword\s*=\s*(?P<pw>'[^']*'|\S+)")
 
 
 class _Model(BaseModel):
@@ -130,7 +129,7 @@ class EnvironmentModel(_Model):
                 raise ValueError("an entry name is empty")
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise ValueError(f"entry names listed twice: {', '.join(map(repr, repeated))}")
+            raise ValueError(f"entry names listed twice: {', '.join(map(excerpt, repeated[:5]))}")
         return names
 
     @field_validator("health_entries")
@@ -138,9 +137,7 @@ class EnvironmentModel(_Model):
     def _entry_paths(cls, paths: dict[str, str]) -> dict[str, str]:
         for endpoint, path in paths.items():
             if not endpoint.startswith("/"):
-                raise ValueError(
-                    f"{_printable(endpoint)!r}: expected an endpoint path like /health"
-                )
+                raise ValueError(f"{excerpt(endpoint)}: expected an endpoint path like /health")
             if not path or any(not part for part in path.split(".")):
                 raise ValueError(
                     f"{_printable(endpoint)}: expected a dotted path to the table of entries, "
@@ -179,15 +176,15 @@ class EnvironmentModel(_Model):
 def _check_scheme(value: str | None, schemes: tuple[str, ...], wanted: str) -> str | None:
     # Empty means unset (``${VAR:-}``). The value is never echoed: it may hold a secret.
     if value and not value.lower().startswith(schemes):
-        scheme = value.split("://", 1)[0] + "://" if "://" in value else "no scheme"
+        scheme = _printable(value.split("://", 1)[0] + "://") if "://" in value else "no scheme"
         raise ValueError(f"expected {wanted} (got {scheme})")
     return value
 
 
 def _state_spec(value: str | None) -> str | None:
     if value and "://" in value and not value.startswith(("redis://", "rediss://", "unix://")):
-        scheme = value.split("://", 1)[0]
-        raise ValueError(f"expected a file path or a redis:// URL (got {scheme}://)")
+        scheme = _printable(value.split("://", 1)[0] + "://")
+        raise ValueError(f"expected a file path or a redis:// URL (got {scheme})")
     return value
 
 
@@ -324,7 +321,7 @@ def find_config_file(start: Path) -> Path | None:
 
 def _has_tool_synthetic(pyproject: Path) -> bool:
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        data = parse_toml(pyproject.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
     tool = data.get("tool")
@@ -373,29 +370,28 @@ def load_config(
         environments[SANDBOX] = EnvironmentModel(base_url=sandbox_url, timeout_s=5.0)
 
     if name not in environments:
-        known = ", ".join(sorted(environments))
-        raise ConfigError(f"{where}: environment '{name}' is not defined (defined: {known})")
+        known = ", ".join(_printable(known) for known in sorted(environments)[:20])
+        raise ConfigError(f"{where}: environment {excerpt(name)} is not defined (defined: {known})")
 
     base = config_path.parent if config_path else (search_from or Path.cwd()).resolve()
     chosen = environments[name]
-    for header, value in chosen.headers.items():
-        if is_sensitive_key(header):
-            masker.add(value)
+    masker.add(*header_secrets(chosen.headers))
     for url in (
         chosen.base_url,
         chosen.redis_url,
         chosen.postgres_dsn,
         chosen.metrics_url,
         chosen.exporters.pushgateway_url,
+        chosen.exporters.cloudwatch_endpoint_url,
     ):
-        masker.add(*_url_secrets(url))
+        masker.add_url(url)
 
     state = chosen.state or model.state
-    masker.add(*_url_secrets(state))
+    masker.add_url(state)
     alerts = resolve_alerts(model.alerts, missing=missing)
     for receiver in alerts.receivers.values():
-        masker.add(*_receiver_secrets(receiver))
-    masker.add(*_url_secrets(alerts.heartbeat_url))
+        _add_receiver_secrets(masker, receiver)
+    masker.add_url(alerts.heartbeat_url)
     if state and "://" not in state:
         state = str(base / state)
     return Config(
@@ -466,21 +462,31 @@ def _check_paths(base: Path, checks: list[str]) -> tuple[Path, ...]:
     return tuple(Path(os.path.normpath(base / c)) for c in checks)
 
 
-def _receiver_secrets(receiver: Receiver) -> list[str]:
-    """What to mask of a receiver: its key, password, secret headers, and the
-    path and query of its URL (a Slack webhook's path is its token)."""
-    found = [s for s in (receiver.routing_key, receiver.smtp_password) if s]
-    found += [v for k, v in receiver.headers.items() if is_sensitive_key(k)]
+def header_secrets(headers: Mapping[str, str]) -> list[str]:
+    """The values of ``headers`` to mask: those whose name says credential
+    (``Authorization``, ``Cookie``, ``X-Api-Key``, ``*-Token``, ``*-Secret``...),
+    even when written in the file. A value from ``${VAR}`` is masked whatever its
+    name (`_interpolate`); a literal ``X-Env = "staging"`` is not a secret, and
+    masking it would hide the word ``staging`` in every line of output."""
+    return [value for name, value in headers.items() if is_sensitive_key(name)]
+
+
+def _add_receiver_secrets(masker: Masker, receiver: Receiver) -> None:
+    """What to mask of a receiver: its key, password, headers, the credentials
+    of its URL, and the path and query of a Slack or webhook URL (a Slack
+    webhook's path is its token)."""
+    masker.add(*(s for s in (receiver.routing_key, receiver.smtp_password) if s))
+    masker.add(*header_secrets(receiver.headers))
     if receiver.url and receiver.type != "pagerduty":
-        found += _url_secrets(receiver.url)
+        masker.add_url(receiver.url)
         try:
             parts = urlsplit(receiver.url)
         except ValueError:
-            return [*found, receiver.url]
+            masker.add(receiver.url)
+            return
         tail = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
         if receiver.type in ("slack", "webhook") and tail:
-            found.append(tail)
-    return found
+            masker.add(tail)
 
 
 def _environment(model: EnvironmentModel, **resolved: Any) -> Environment:
@@ -525,15 +531,29 @@ def _thresholds(environment: EnvironmentModel) -> dict[str, ThresholdOverride]:
     return thresholds
 
 
+# Deeper than any config needs; shallow enough for every recursive step after.
+MAX_DEPTH = 64
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """``tomllib.loads``, with nesting too deep for its recursive parser as a
+    `tomllib.TOMLDecodeError` too (no traceback for a hostile file)."""
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise tomllib.TOMLDecodeError("nested deeper than Python's parser can read") from None
+
+
 def _read(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
     try:
-        data = tomllib.loads(text)
+        data = parse_toml(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    prefix = ""
     if path.name == "pyproject.toml":
         tool = data.get("tool", {})
         section = tool.get("synthetic") if isinstance(tool, dict) else None
@@ -541,8 +561,29 @@ def _read(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: has no [tool.synthetic] table")
         if not isinstance(section, dict):
             raise ConfigError(f"{path}: tool.synthetic must be a table")
-        return section
+        data, prefix = section, "tool.synthetic."
+    too_deep = _too_deep(data)
+    if too_deep is not None:
+        key = _shown_key(prefix + ".".join(_printable(part) for part in too_deep))
+        raise ConfigError(f"{path}: {key}: nested deeper than {MAX_DEPTH} levels")
     return data
+
+
+def _too_deep(data: dict[str, Any]) -> tuple[str, ...] | None:
+    """The key path of the first value nested deeper than `MAX_DEPTH`, or None.
+
+    Walked without recursion: dotted keys and table headers nest without the
+    parser recursing, and every later step (interpolation, validation) does."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            return path
+        if isinstance(value, dict):
+            stack.extend((item, (*path, str(key))) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((item, (*path, str(n))) for n, item in enumerate(value))
+    return None
 
 
 def _prefix(path: Path | None) -> str:
@@ -564,8 +605,15 @@ def _describe(exc: ValidationError, *, prefix: str) -> str:
             message = error["msg"][0].lower() + error["msg"][1:]
             if kind not in {"string_type", "dict_type", "list_type"}:
                 message += f" (got {_shape(error.get('input'))})"
-        problems.append(f"{key}: {message}")
-    return "; ".join(problems)
+        # A backstop: validators quote with `excerpt`, but no message runs on.
+        problems.append(f"{key}: {message[:MAX_MESSAGE]}")
+    return "; ".join(problems[:MAX_PROBLEMS]) + (
+        f"; and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""
+    )
+
+
+MAX_MESSAGE = 300
+MAX_PROBLEMS = 5
 
 
 def _shape(value: Any) -> str:
@@ -639,7 +687,7 @@ def _interpolate(
             missing[key_path[1:]] = name
             raise _Unresolved
         key = prefix + ".".join(_printable(part) for part in key_path)
-        raise ConfigError(f"{where}: {key}: environment variable {name} is not set")
+        raise ConfigError(f"{where}: {key}: environment variable {_printable(name)} is not set")
 
     leftover = _PLACEHOLDER.sub("", value)
     if "$" in leftover:
@@ -654,7 +702,7 @@ def _interpolate(
         return UNRESOLVED
     if other_environment:
         return result
-    masker.add(*_url_secrets(result))
+    masker.add_url(result)
     # In a URL, a variable holding a URL (the address, or its start) is not a
     # secret, only its password is; a variable filling a path or query part
     # (a tenant key, a function code) is.
@@ -674,19 +722,13 @@ UNRESOLVED: Any = object()
 
 
 def _printable(key: str) -> str:
-    # Keys are shown in one-line messages: no raw control characters.
-    return key if key.isprintable() else repr(key)
+    # Keys are shown in one-line messages: no raw control characters, and
+    # cut (a hostile file may hold a key of megabytes).
+    if key.isprintable() and len(key) <= SHOWN_CHARS:
+        return key
+    return excerpt(key)
 
 
-def _url_secrets(value: str | None) -> list[str]:
-    """The passwords inside a URL or a libpq key/value DSN."""
-    if not value:
-        return []
-    found = [m.group("pw").strip("'") for m in _DSN_PASSWORD.finditer(value)]
-    try:
-        password = urlsplit(value).password
-    except ValueError:
-        password = None
-    if password:
-        found.append(password)
-    return found
+def _shown_key(key: str) -> str:
+    """A dotted key for a message, cut to `SHOWN_CHARS` characters."""
+    return key if len(key) <= SHOWN_CHARS else key[: SHOWN_CHARS - 3] + "..."

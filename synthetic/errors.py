@@ -10,12 +10,33 @@
         └── Unreachable                 the monitored system did not answer: CRITICAL
 
 Errors carry their context (check, metric, value, limit) as attributes, the
-way httpx errors carry their request, and their message is one line.
+way httpx errors carry their request, and their message is one line. A bad
+value a message quotes is quoted with `excerpt`: cut, so a hostile one (a
+2 MB threshold, a 10,000-deep list) cannot become the message.
 """
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
+
+SHOWN_CHARS = 80
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = SHOWN_CHARS
+_SHOWN.maxlevel = 3
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = 6
+
+
+def excerpt(value: object) -> str:
+    """``repr(value)`` for a one-line message: a string cut to `SHOWN_CHARS`
+    characters (its head and tail around ``...``), anything else's repr cut
+    the same way, nested containers shown 3 levels deep."""
+    if isinstance(value, str):
+        if len(value) > SHOWN_CHARS:
+            half = (SHOWN_CHARS - 3) // 2
+            value = f"{value[:half]}...{value[-half:]}"
+        return repr(value)
+    return _SHOWN.repr(value)
 
 
 class SyntheticError(Exception):

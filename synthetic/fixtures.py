@@ -142,7 +142,7 @@ def log_analysis(request: pytest.FixtureRequest, synthetic_env: Environment) -> 
     settings = synthetic_env.logs
 
     def compute() -> dict[str, Any]:
-        return analyse(files, settings, state.previous.get("logs"))
+        return analyse(files, settings, state.previous.get("logs"), masker=state.config.masker)
 
     document = analysis_once(
         state.results_dir, state.run_id, compute, timeout_s=synthetic_env.check_timeout_s

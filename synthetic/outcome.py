@@ -56,8 +56,6 @@ def evaluate(spec: CheckSpec, returned: Any) -> Outcome:
             f"the check returned a {type(value).__name__}; "
             "return a number, a string or a synthetic.Measurement"
         )
-    if isinstance(value, float) and math.isnan(value):
-        return unknown("the value is NaN")
     if isinstance(value, int | float) and unit is not None and unit != spec.unit:
         if spec.unit is None:
             shown_unit: str | None = unit
@@ -66,9 +64,17 @@ def evaluate(spec: CheckSpec, returned: Any) -> Outcome:
                 value = convert(float(value), unit, spec.unit)
             except UnitError as exc:
                 return unknown(str(exc))
+            except OverflowError:  # an int past a double
+                value = math.inf if value > 0 else -math.inf
             shown_unit = spec.unit
     else:
         shown_unit = spec.unit if not isinstance(value, str) else None
+
+    if isinstance(value, float) and not math.isfinite(value):
+        # Checked after the conversion (1e308 s is inf ms). Never compared:
+        # +inf would breach "> 50" and pass "< 10" alike.
+        shown_odd = "NaN" if math.isnan(value) else f"infinite ({value:+})"
+        return unknown(f"the value is {shown_odd}: not a measurement")
 
     shown = format_value(value, shown_unit)
     for severity, threshold in (
@@ -102,6 +108,8 @@ def _plain_number(value: Any) -> Any:
     """Decimal (SQL numerics), Fraction and NumPy scalars as float: a number is a number."""
     if isinstance(value, int | float | str):
         return value
+    if isinstance(value, decimal.Decimal) and value.is_snan():
+        return math.nan  # float() refuses a signaling NaN
     if isinstance(value, decimal.Decimal | fractions.Fraction | numbers.Real):
         return float(value)
     return value

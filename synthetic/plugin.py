@@ -51,6 +51,7 @@ __all__ = [
 
 _CONFIG_ERROR_KEY = pytest.StashKey[str]()
 _WHOLE_CATALOGUE_KEY = pytest.StashKey[bool]()  # no path given: the config's checks
+_SPEC_ERROR_KEY = pytest.StashKey[bool]()  # a check's markers or overrides did not build
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -162,6 +163,9 @@ def pytest_pycollect_makeitem(
                     config_source=state.config.source,
                 )
             except ConfigError as exc:
+                # The run stops on it; the override warning below stays quiet
+                # (its metric's check may be the one that failed to build).
+                collector.config.stash[_SPEC_ERROR_KEY] = True
                 raise pytest.Collector.CollectError(str(exc)) from None
             if (
                 item.get_closest_marker("timeout") is None
@@ -181,6 +185,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # id must not silently leave production on the code's thresholds.
     state = config.stash.get(RUN_KEY, None)
     if state is None or not config.stash.get(_WHOLE_CATALOGUE_KEY, False):
+        return
+    if config.stash.get(_SPEC_ERROR_KEY, False):
         return
     specs = [spec for item in items if (spec := item.stash.get(SPEC_KEY, None))]
     measured = {name for spec in specs for name in (spec.metric, spec.display_name)}

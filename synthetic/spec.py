@@ -11,7 +11,7 @@ import pytest
 
 from synthetic.alerts.settings import duration_s
 from synthetic.config import Environment, Runbooks
-from synthetic.errors import ConfigError, ThresholdError
+from synthetic.errors import ConfigError, ThresholdError, excerpt
 from synthetic.results import Severity, metric_key
 from synthetic.thresholds import Threshold, parse_threshold
 
@@ -146,16 +146,18 @@ def build_spec(
     if metric_id is None:
         metric_id = name.removeprefix("check_").removeprefix("test_")
     if not isinstance(metric_id, str) or not _METRIC_ID.match(metric_id):
-        raise ConfigError(f"{where}: @pytest.mark.metric: invalid metric id {metric_id!r}")
+        raise ConfigError(f"{where}: @pytest.mark.metric: invalid metric id {excerpt(metric_id)}")
 
     unit = _optional_str(metric_kwargs.get("unit"), "unit", where)
     priority = _optional_str(metric_kwargs.get("priority"), "priority", where) or DEFAULT_PRIORITY
     if not _PRIORITY.match(priority):
-        raise ConfigError(f"{where}: @pytest.mark.metric: priority {priority!r} is not P1..P4")
+        raise ConfigError(
+            f"{where}: @pytest.mark.metric: priority {excerpt(priority)} is not P1..P4"
+        )
     unreachable_name = metric_kwargs.get("unreachable", "critical")
     if unreachable_name not in _UNREACHABLE:
         raise ConfigError(
-            f"{where}: @pytest.mark.metric: unreachable={unreachable_name!r} "
+            f"{where}: @pytest.mark.metric: unreachable={excerpt(unreachable_name)} "
             "is not one of critical, warning, unknown"
         )
 
@@ -240,7 +242,7 @@ def _depends_on(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(names, list | tuple) or not all(n in TARGETS for n in names):
         raise ConfigError(
             f"{where}: @pytest.mark.metric: depends_on must name {', '.join(sorted(TARGETS))} "
-            f"(got {value!r})"
+            f"(got {excerpt(value)})"
         )
     return tuple(names)
 
@@ -251,7 +253,9 @@ def _parse(
     if expr is None:
         return None
     if not (isinstance(expr, str) or callable(expr)):
-        raise ConfigError(f"{where}: {source}: expected an expression or a callable, got {expr!r}")
+        raise ConfigError(
+            f"{where}: {source}: expected an expression or a callable, got {excerpt(expr)}"
+        )
     try:
         return parse_threshold(expr, unit=unit)
     except ThresholdError as exc:
@@ -261,7 +265,7 @@ def _parse(
 def _optional_str(value: Any, key: str, where: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    raise ConfigError(f"{where}: @pytest.mark.metric: {key} must be a string, got {value!r}")
+    raise ConfigError(f"{where}: @pytest.mark.metric: {key} must be a string, got {excerpt(value)}")
 
 
 def _labels(item: pytest.Item) -> dict[str, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from synthetic.errors import ConfigError, SyntheticError
+from synthetic.errors import ConfigError, MeasurementError, SyntheticError
 
 STATE_SCHEMA = "synthetic.state/v1"
 REDIS_TIMEOUT_S = 3.0
@@ -234,28 +235,43 @@ class Samples:
         self._now = now
 
     def previous(self, name: str) -> Sample | None:
+        """The sample of the previous run; None when there is none, or when it is
+        not a finite number (a state written before such values were refused)."""
         entry = self._previous.get(name)
         if not isinstance(entry, dict):
             return None
         try:
-            return Sample(float(entry["value"]), float(entry["at"]))
+            sample = Sample(float(entry["value"]), float(entry["at"]))
         except (KeyError, TypeError, ValueError):
             return None
+        return sample if math.isfinite(sample.value) and math.isfinite(sample.at) else None
 
     def record(self, name: str, value: float) -> None:
+        """Keep ``value`` for the next run; a `MeasurementError` naming the sample
+        when it is not a finite number (it would poison the next run's baseline)."""
+        number = float(value)
+        if not math.isfinite(number):
+            raise MeasurementError(f"{name} is {number}: not a number, not kept for the next run")
         at = self._now if self._now is not None else time.time()
-        self.recorded[name] = {"value": float(value), "at": at}
+        self.recorded[name] = {"value": number, "at": at}
 
     def increase(self, name: str, counter: float) -> float | None:
         """How much a monotonic counter grew since the previous run.
 
         A counter that went down was reset (a restart): its whole value is the
         increase, as Prometheus' ``increase()`` treats resets. ``None`` on the
-        first run, when there is nothing to compare with.
+        first run, when there is nothing to compare with, or when the previous
+        value was one no counter has (negative). A counter that is negative or
+        not finite is a `MeasurementError` naming it, and is not kept.
         """
+        if not math.isfinite(counter) or counter < 0:
+            raise MeasurementError(
+                f"counter {name} is {counter:g}: a counter is a finite number >= 0 "
+                "(not kept as the next run's baseline)"
+            )
         before = self.previous(name)
         self.record(name, counter)
-        if before is None:
+        if before is None or before.value < 0:
             return None
         return counter if counter < before.value else counter - before.value
 

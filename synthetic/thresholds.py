@@ -49,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from synthetic.errors import SyntheticError, ThresholdError, UnitError
+from synthetic.errors import SyntheticError, ThresholdError, UnitError, excerpt
 from synthetic.units import convert, format_value, parse_quantity
 
 __all__ = [
@@ -246,16 +246,20 @@ def parse_threshold(spec: str | Callable[[Any], object], *, unit: str | None) ->
     if callable(candidate):
         name = getattr(candidate, "__name__", None) or type(candidate).__name__
         return Predicate(text=f"predicate:{name}", unit=unit, func=candidate)
-    problem = f"threshold {candidate!r} ({type(candidate).__name__}) is not a string or a callable"
+    problem = (
+        f"threshold {excerpt(candidate)} ({type(candidate).__name__}) is not a string or a callable"
+    )
     if isinstance(candidate, int | float) and not isinstance(candidate, bool):
-        problem += f"; write it as a string, e.g. '> {candidate}' or the Nagios range '{candidate}'"
+        shown = excerpt(candidate)
+        problem += f"; write it as a string, e.g. '> {shown}' or the Nagios range '{shown}'"
     raise ThresholdError(" ".join(problem.splitlines()), text=None)
 
 
 def _error(text: str, problem: str) -> ThresholdError:
-    """A ThresholdError for `text`; every piece of text in `problem` is quoted with repr."""
+    """A ThresholdError for `text`; every piece of text in `problem` is quoted with
+    `excerpt` (cut: a hostile threshold of megabytes is not echoed whole)."""
     problem = " ".join(problem.splitlines())  # a safety net: messages are one line
-    return ThresholdError(f"invalid threshold {text!r}: {problem}", text=text)
+    return ThresholdError(f"invalid threshold {excerpt(text)}: {problem}", text=text)
 
 
 def _parse(spec: str, unit: str | None) -> Threshold:
@@ -265,20 +269,20 @@ def _parse(spec: str, unit: str | None) -> Threshold:
     if match := _COMPARISON.fullmatch(text):
         return _parse_comparison(text, match[1], match[2].strip(), unit)
     if text.startswith(("=>", "=<")):
-        raise _error(text, f"write {text[1] + text[0]!r}, not {text[:2]!r}")
+        raise _error(text, f"write {excerpt(text[1] + text[0])}, not {excerpt(text[:2])}")
     if text.startswith("="):
         raise _error(text, "use '==' to compare for equality, not '='")
     if match := _MEMBERSHIP.fullmatch(text):
         return _parse_membership(text, match[1] != "in", match[2].strip(), unit)
     if text[0] in _QUOTES:
         string = _parse_string(text, text)
-        raise _error(text, f"a string alone is not a threshold; did you mean == {string!r}?")
+        raise _error(text, f"a string alone is not a threshold; did you mean == {excerpt(string)}?")
     return _parse_range(text, unit)
 
 
 def _parse_comparison(text: str, op: str, raw: str, unit: str | None) -> Comparison:
     if not raw:
-        raise _error(text, f"{op!r} needs a number or a quoted string after it")
+        raise _error(text, f"{excerpt(op)} needs a number or a quoted string after it")
     if raw[0] in _QUOTES:
         string = _parse_string(text, raw)
         if op not in _EQUALITY:
@@ -286,8 +290,8 @@ def _parse_comparison(text: str, op: str, raw: str, unit: str | None) -> Compari
         return Comparison(text=text, unit=unit, op=op, operand=string)
     if _looks_like_words(raw):
         if op in _EQUALITY:
-            raise _error(text, f"strings must be quoted: {op} {raw!r}")
-        raise _error(text, f"{op!r} needs a number, not {raw!r}")
+            raise _error(text, f"strings must be quoted: {op} {excerpt(raw)}")
+        raise _error(text, f"{excerpt(op)} needs a number, not {excerpt(raw)}")
     return Comparison(text=text, unit=unit, op=op, operand=_parse_number(text, raw, unit))
 
 
@@ -296,7 +300,7 @@ def _parse_membership(text: str, negated: bool, raw: str, unit: str | None) -> M
     if not raw.startswith("["):
         raise _error(
             text,
-            f"expected a list after {keyword!r}, e.g. {keyword} [200, 204]"
+            f"expected a list after {excerpt(keyword)}, e.g. {keyword} [200, 204]"
             f" or {keyword} ['ok', 'degraded']",
         )
     items: list[float | str] = []
@@ -311,7 +315,7 @@ def _parse_membership(text: str, negated: bool, raw: str, unit: str | None) -> M
         if char in _QUOTES:
             end = raw.find(char, pos + 1)
             if end == -1:
-                raise _error(text, f"the string {raw[pos:]!r} has no closing {char}")
+                raise _error(text, f"the string {excerpt(raw[pos:])} has no closing {char}")
             items.append(raw[pos + 1 : end])
             pos = end + 1
         else:
@@ -320,9 +324,9 @@ def _parse_membership(text: str, negated: bool, raw: str, unit: str | None) -> M
             item = match[0].strip()
             if not item:
                 missing = "an item is missing" if char in ",]" else "unexpected '['"
-                raise _error(text, f"{missing} before {raw[pos:]!r}")
+                raise _error(text, f"{missing} before {excerpt(raw[pos:])}")
             if _looks_like_words(item):
-                raise _error(text, f"strings in the list must be quoted: {item!r}")
+                raise _error(text, f"strings in the list must be quoted: {excerpt(item)}")
             items.append(_parse_number(text, item, unit))
             pos = match.end()
         pos = _skip_space(raw, pos)
@@ -331,10 +335,10 @@ def _parse_membership(text: str, negated: bool, raw: str, unit: str | None) -> M
         if raw[pos] == "]":
             break
         if raw[pos] != ",":
-            raise _error(text, f"expected ',' or ']' before {raw[pos:]!r}")
+            raise _error(text, f"expected ',' or ']' before {excerpt(raw[pos:])}")
         pos += 1
     if rest := raw[pos + 1 :].strip():
-        raise _error(text, f"unexpected {rest!r} after the list")
+        raise _error(text, f"unexpected {excerpt(rest)} after the list")
     return Membership(text=text, unit=unit, items=tuple(items), negated=negated)
 
 
@@ -360,8 +364,8 @@ def _parse_range(text: str, unit: str | None) -> Range:
         if not start_raw:
             raise _error(
                 text,
-                f"the range has no start; write {'0:' + end_raw!r}"
-                f" or {'~:' + end_raw!r} (no lower bound)",
+                f"the range has no start; write {excerpt('0:' + end_raw)}"
+                f" or {excerpt('~:' + end_raw)} (no lower bound)",
             )
         if end_raw == "~":
             raise _error(
@@ -373,10 +377,13 @@ def _parse_range(text: str, unit: str | None) -> Range:
         if ":" not in body:
             raise _error(
                 text,
-                f"{end_raw!r} means {'0:' + end_raw!r}, whose start is greater than its end;"
-                f" write {'~:' + end_raw!r} or {end_raw + ':'!r}",
+                f"{excerpt(end_raw)} means {excerpt('0:' + end_raw)},"
+                " whose start is greater than its end;"
+                f" write {excerpt('~:' + end_raw)} or {excerpt(end_raw + ':')}",
             )
-        raise _error(text, f"the range start {start_raw!r} is greater than its end {end_raw!r}")
+        raise _error(
+            text, f"the range start {excerpt(start_raw)} is greater than its end {excerpt(end_raw)}"
+        )
     return Range(text=text, unit=unit, start=start, end=end, inside=inside)
 
 
@@ -385,9 +392,9 @@ def _parse_string(text: str, raw: str) -> str:
     quote = raw[0]
     end = raw.find(quote, 1)
     if end == -1:
-        raise _error(text, f"the string {raw!r} has no closing {quote}")
+        raise _error(text, f"the string {excerpt(raw)} has no closing {quote}")
     if rest := raw[end + 1 :].strip():
-        raise _error(text, f"unexpected {rest!r} after the string")
+        raise _error(text, f"unexpected {excerpt(rest)} after the string")
     return raw[1:end]
 
 

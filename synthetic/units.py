@@ -33,7 +33,7 @@ import re
 from fractions import Fraction
 from typing import Final
 
-from synthetic.errors import UnitError
+from synthetic.errors import UnitError, excerpt
 
 __all__ = [
     "convert",
@@ -126,14 +126,14 @@ def parse_quantity(text: str) -> tuple[float, str | None]:
     match = _QUANTITY.fullmatch(text)
     if match is None:
         if text.strip().lstrip("+-").lower() in _NON_FINITE:
-            raise UnitError(f"{text!r} is not allowed: a quantity must be a finite number")
+            raise UnitError(f"{excerpt(text)} is not allowed: a quantity must be a finite number")
         raise UnitError(
-            f"cannot parse {text!r} as a quantity: expected a number with an optional unit,"
+            f"cannot parse {excerpt(text)} as a quantity: expected a number with an optional unit,"
             " like '2s', '500 ms', '80%' or '57 requests'"
         )
     value = float(match["number"])
     if not math.isfinite(value):
-        raise UnitError(f"{text!r} is too large: a quantity must be a finite number")
+        raise UnitError(f"{excerpt(text)} is too large: a quantity must be a finite number")
     return value, match["unit"]
 
 
@@ -153,29 +153,32 @@ def convert(value: float, from_unit: str | None, to_unit: str | None) -> float:
     shown = format_value(value, from_unit, exact=True)
     if to_unit is None:
         raise UnitError(
-            f"{shown!r} has a unit but the metric declares none;"
-            f" add unit={from_unit!r} to the metric marker or drop the unit"
+            f"{excerpt(shown)} has a unit but the metric declares none;"
+            f" add unit={excerpt(from_unit)} to the metric marker or drop the unit"
         )
     source = _UNITS.get(from_unit)
     target = _UNITS.get(to_unit)
     if source is None or target is None or source[0] != target[0]:
         why = _why(from_unit, to_unit)
-        raise UnitError(f"cannot convert {shown!r} from {from_unit!r} to {to_unit!r}: {why}")
+        raise UnitError(
+            f"cannot convert {excerpt(shown)} from {excerpt(from_unit)}"
+            f" to {excerpt(to_unit)}: {why}"
+        )
     if not math.isfinite(value):
         return value * source[1] / target[1]
     try:
         return float(Fraction(value) * Fraction(source[1], target[1]))
     except OverflowError:
-        raise UnitError(f"{shown!r} is too large to express in {to_unit!r}") from None
+        raise UnitError(f"{excerpt(shown)} is too large to express in {excerpt(to_unit)}") from None
 
 
 def _why(from_unit: str, to_unit: str) -> str:
     """Why `from_unit` does not convert to `to_unit`, for an error message."""
     for unit in (from_unit, to_unit):
         if unit not in _UNITS:
-            return f"{unit!r} is not a unit synthetic knows, so it converts only to itself"
+            return f"{excerpt(unit)} is not a unit synthetic knows, so it converts only to itself"
     kinds = _UNITS[from_unit][0], _UNITS[to_unit][0]
-    return f"{from_unit!r} is a {kinds[0]} unit and {to_unit!r} is a {kinds[1]} unit"
+    return f"{excerpt(from_unit)} is a {kinds[0]} unit and {excerpt(to_unit)} is a {kinds[1]} unit"
 
 
 def format_value(value: object, unit: str | None = None, *, exact: bool = False) -> str:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 
+# httpx imports its transport (httpcore) on the first request. Import it here,
+# before any in-process pytester run: pytester removes the modules a run
+# imported, and an httpcore imported again has new exception classes that the
+# first httpx no longer maps (a refused connection then escapes as httpcore's).
+import httpcore._sync.connection_pool  # noqa: F401
 import pytest
 
 from tests.generate_helpers import generated  # noqa: F401 - generate's artifacts, once

@@ -330,6 +330,38 @@ def test_credentials_inside_text_are_masked_in_evidence() -> None:
     assert "https://***@whmcs.example/api?action=x&api_key=***&ok=1" in shown
 
 
+def test_the_runs_secrets_are_masked_in_the_evidence_the_state_keeps(tmp_path: Path) -> None:
+    # A target echoing the monitor's credentials into its log, under names that
+    # are not "secret": the state holds none of them, in any form.
+    import base64
+    from urllib.parse import quote
+
+    from synthetic.redact import Masker
+
+    key, tenant = "k3y-0f-the-monitor", "tenant 42/x"
+    basic = base64.b64encode(f"monitor:{key}".encode()).decode()
+    echoed = {
+        "level": 50,
+        "time": NOW_MS,
+        "msg": f"rejected x-portal-key {key} for /t/{quote(tenant, safe='')}",
+        "req": {"headers": {"x-portal-key": key, "authorization": f"Basic {basic}"}},
+    }
+    log = tmp_path / "combined.log"
+    log.write_text(json.dumps(echoed) + "\n")
+    masker = Masker([key, tenant])
+    first = analyse([str(log)], SETTINGS, None, now_ms=NOW_MS, masker=masker)
+    # A state written before secrets were masked there is cleaned when read.
+    raw = {"at": NOW_MS - 1, "line": {"msg": key}}
+    older = {**first["state"], "errors": [*first["state"]["errors"], raw]}
+    second = analyse([str(log)], SETTINGS, older, now_ms=NOW_MS, masker=masker)
+
+    for document in (first, second):
+        stored = json.dumps(document["state"])
+        for form in (key, quote(tenant, safe=""), basic):
+            assert form not in stored, form
+    assert len(second["state"]["errors"]) == 2  # masked, still kept
+
+
 def test_one_file_listed_twice_is_read_once(tmp_path: Path, lines: list[Line]) -> None:
     log = tmp_path / "combined.log"
     write(log, lines)

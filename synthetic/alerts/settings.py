@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from synthetic.errors import ConfigError, UnitError
+from synthetic.errors import ConfigError, UnitError, excerpt
 from synthetic.units import convert, parse_quantity
 
 # "custom": delivered by a plugin's `pytest_synthetic_alert_send` hook.
@@ -64,10 +64,10 @@ def duration_s(text: str | float | int, *, where: str = "duration") -> float:
             seconds = convert(value, {"m": "min", None: "s"}.get(unit, unit), "s")
         except UnitError:
             raise ValueError(
-                f"expected a duration like '90s', '2m' or '4h' (got {text!r})"
+                f"expected a duration like '90s', '2m' or '4h' (got {excerpt(text)})"
             ) from None
     if seconds < 0:
-        raise ValueError(f"a duration cannot be negative (got {text!r})")
+        raise ValueError(f"a duration cannot be negative (got {excerpt(text)})")
     return seconds
 
 

@@ -44,10 +44,19 @@ import polars as pl
 
 from synthetic.logs import evidence
 from synthetic.logs.aggregate import KEY_MULTIPLIER, ZERO_KEY, Aggregates
-from synthetic.logs.parse import Parsed, Reading, number, parse_chunk, raw_lines, reading
+from synthetic.logs.parse import (
+    Parsed,
+    Reading,
+    loads,
+    number,
+    parse_chunk,
+    raw_lines,
+    reading,
+)
 from synthetic.logs.positions import LogFileError, LogReader, Position, Seek
 from synthetic.logs.settings import LogsSettings, Rule, split_path
 from synthetic.logs.shapes import LogShape, detect, get_path, resolve
+from synthetic.redact import Masker
 
 STATE_VERSION = 3  # 3: field paths, presets, the monitor's own lines left out
 _ID_SEGMENT = re.compile(
@@ -78,6 +87,7 @@ class _Run:
     aggregates: Aggregates
     seen: dict[int, tuple[int, int]]  # hash of an error line -> (its minute, its file's key)
     entries: dict[str, list[dict[str, Any]]]
+    masker: Masker | None = None  # the run's secrets, masked in what is kept
     routes: dict[str, str] = field(default_factory=dict)  # path -> route, across chunks
     dependencies: dict[str, str | None] = field(default_factory=dict)  # message -> dependency
     route_ids: dict[str, int] = field(default_factory=dict)  # route -> its number
@@ -131,8 +141,14 @@ def analyse(
     previous: Mapping[str, Any] | None,
     *,
     now_ms: int | None = None,
+    masker: Masker | None = None,
 ) -> dict[str, Any]:
-    """Read what is new in ``paths`` and return ``{"state": ..., "run": ...}`` (JSON)."""
+    """Read what is new in ``paths`` and return ``{"state": ..., "run": ...}`` (JSON).
+
+    ``masker`` masks the run's secrets in the lines kept as evidence (and in
+    those a state written before kept), so neither the state nor a result
+    holds one a target wrote into its log.
+    """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     previous = previous if isinstance(previous, Mapping) else {}
     sample = _sample(paths)
@@ -148,6 +164,7 @@ def analyse(
         aggregates=Aggregates(),
         seen={},
         entries={name: [] for name in _EVIDENCE},
+        masker=masker,
     )
     try:
         run.aggregates = Aggregates.from_json(previous.get("minutes"))
@@ -155,7 +172,8 @@ def analyse(
             int(h): (int(m), int(f)) for h, (m, f) in dict(previous.get("seen", {})).items()
         }
         run.entries = {
-            name: [e for e in previous.get(name) or [] if _is_entry(e)] for name in _EVIDENCE
+            name: [_masked(e, masker) for e in previous.get(name) or [] if _is_entry(e)]
+            for name in _EVIDENCE
         }
         run.hits = {str(k): int(v) for k, v in dict(previous.get("hits") or {}).items()}
         positions = dict(previous.get("files") or {})
@@ -251,8 +269,8 @@ def _sample(paths: Sequence[str]) -> _Sample:
             if len(records) >= SAMPLE_LINES:
                 break
             try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
+                record = loads(line)
+            except ValueError:
                 continue
             if isinstance(record, dict):
                 records.append(record)
@@ -713,6 +731,10 @@ def _evidence_candidates(recent: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
     return {kind: rows.select("row", "ms", "duration", "dep") for kind, rows in picked.items()}
 
 
+def _masked(entry: dict[str, Any], masker: Masker | None) -> dict[str, Any]:
+    return entry if masker is None else {**entry, "line": masker.data(entry.get("line"))}
+
+
 def _keep_evidence(
     run: _Run, picked: dict[str, pl.DataFrame], parsed: Parsed, chunk: bytes, path: str
 ) -> None:
@@ -726,7 +748,7 @@ def _keep_evidence(
             entry = {"at": ms, "duration": duration, "file": name}
             if dependency is not None:
                 entry["dependency"] = dependency
-            entry["line"] = evidence.line_evidence(line, personal)
+            entry["line"] = evidence.line_evidence(line, personal, run.masker)
             run.entries[kind].append(entry)
     run.entries["errors"] = evidence.latest(run.entries["errors"], since_ms=0)
     run.entries["external_errors"] = evidence.latest(run.entries["external_errors"], since_ms=0)

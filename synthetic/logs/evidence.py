@@ -4,20 +4,21 @@ What the guide's greps show: the slowest requests and the latest errors. A
 line is kept as parsed JSON with secrets (``authorization``, ``password``,
 ``token``, ...) and personal data (the configured ``redact_fields``: email,
 name, phone, ip, ...) masked, e-mail addresses masked inside any text, and
-long text cut. Redacted here, before the state store or a worker's result
-ever holds it; the run's masker still masks known secrets at the edges.
+long text cut, and the run's known secrets masked in every form (the
+`Masker`): a target echoing the monitor's credentials into its log must not
+put them in the state store. Redacted here, before the state store or a
+worker's result ever holds it.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
-
-from synthetic.logs.parse import number
-from synthetic.redact import MASK, is_sensitive_key
+from synthetic.logs.parse import loads, number
+from synthetic.redact import MASK, Masker, is_sensitive_key
 
 KEEP = 20
 MAX_TEXT = 500
@@ -38,34 +39,39 @@ _CREDENTIALS = (
 MAX_DEPTH = 4
 
 
-def redact(value: Any, personal: frozenset[str], *, depth: int = 0) -> Any:
+def redact(
+    value: Any, personal: frozenset[str], *, masker: Masker | None = None, depth: int = 0
+) -> Any:
     """A copy of a parsed line with secret and personal fields masked."""
     if isinstance(value, dict | list) and depth > MAX_DEPTH:
         return MASK
     if isinstance(value, dict):
         return {
-            key: MASK
+            (key if masker is None else masker.text(key)): MASK
             if (is_sensitive_key(key) or key.lower() in personal) and item is not None
-            else redact(item, personal, depth=depth + 1)
+            else redact(item, personal, masker=masker, depth=depth + 1)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [redact(item, personal, depth=depth + 1) for item in value[:KEEP]]
+        return [redact(item, personal, masker=masker, depth=depth + 1) for item in value[:KEEP]]
     if isinstance(value, str):
-        text = value
+        # Masked whole before it is cut: a secret across the cut would leave its start.
+        text = value if masker is None else masker.text(value)
         for pattern, replacement in _CREDENTIALS:
             text = pattern.sub(replacement, text)
         text = _EMAIL.sub(MASK, text)  # after: user:password@host is not an address
         return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "..."
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf": as the line had it, and valid JSON
     return value
 
 
-def line_evidence(line: bytes, personal: frozenset[str]) -> Any:
+def line_evidence(line: bytes, personal: frozenset[str], masker: Masker | None = None) -> Any:
     """One raw line as redacted JSON (or its redacted text, if it is not JSON)."""
     try:
-        return redact(orjson.loads(line), personal)
-    except orjson.JSONDecodeError:
-        return redact(line.decode("utf-8", "replace"), personal)
+        return redact(loads(line), personal, masker=masker)
+    except ValueError:
+        return redact(line.decode("utf-8", "replace"), personal, masker=masker)
 
 
 def latest(entries: Iterable[dict[str, Any]], *, since_ms: int) -> list[dict[str, Any]]:

@@ -9,11 +9,17 @@ it cannot read (not JSON, a ``res`` that is a string) fails the chunk, which
 is then read line by line with orjson, coercing what can be coerced and
 counting what cannot. Both paths give the same columns, so every later step
 is shared.
+
+A line orjson refuses for a number it cannot hold (``NaN``, ``Infinity``,
+``1e400``: Python's ``json.dumps`` and some loggers write them) is read by
+the standard library's parser instead (`loads`), so it still counts, its
+level and status with it; the odd number itself reads as no value.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -320,6 +326,31 @@ def _row(record: dict[str, Any], read: Reading) -> dict[str, Any]:
     return row
 
 
+# Digits past which an integer is read as a float (infinity), not converted:
+# Python refuses to convert more than 4300 digits.
+_LONGEST_INT = 400
+
+
+def _int(text: str) -> int | float:
+    return int(text) if len(text) <= _LONGEST_INT else float(text)
+
+
+def loads(line: bytes) -> Any:
+    """One JSON line: orjson; else, when orjson refused a number it cannot hold
+    (NaN, Infinity, one past a double), the standard library, which reads
+    those as floats that `number` then leaves out. A `ValueError` when it is
+    not JSON."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        if b"NaN" not in line and b"Infinity" not in line and "infinity" not in str(exc):
+            raise
+        try:
+            return json.loads(line, parse_int=_int)
+        except RecursionError:  # nested deeper than the stack: orjson's error stands
+            raise exc from None
+
+
 def _parse_lines(chunk: bytes, read: Reading) -> Parsed:
     """The slow, forgiving path: orjson line by line; what is not an object is skipped."""
     lines = chunk.split(b"\n")
@@ -330,8 +361,8 @@ def _parse_lines(chunk: bytes, read: Reading) -> Parsed:
         if not line.strip():
             continue
         try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
+            record = loads(line)
+        except ValueError:  # orjson's and the standard library's decode errors
             skipped += 1
             continue
         if not isinstance(record, dict):
