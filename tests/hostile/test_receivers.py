@@ -269,6 +269,7 @@ def test_a_second_runner_never_sends_what_a_dripping_receiver_holds(
             assert ttl_s >= budget_s - (time.monotonic() - started) + config.alerts.record_for_s
             second = process(config, "run-b", tmp_path)
         finally:
+            second_done.set()
             runner.join(timeout=30)
         took = time.monotonic() - started
         assert second.deliveries == []  # held by the first runner
@@ -305,11 +306,13 @@ def test_a_runner_whose_lease_ran_out_before_sending_does_not_send(tmp_path: Pat
             alerts={"record_for": "0s"},
         )
         lease = Lease.covering(0.3, 0.0)
-        hook_entered = threading.Event()
+        hook_entered, second_done = threading.Event(), threading.Event()
 
         def slow_hook(*_: Any) -> None:
+            # Held until the second runner is done (not a fixed sleep: on a
+            # loaded machine that one may still be sending when this ends).
             hook_entered.set()
-            time.sleep(lease.seconds + 0.3)
+            second_done.wait(30)
 
         first: list[AlertReport] = []
         runner = threading.Thread(
@@ -321,6 +324,7 @@ def test_a_runner_whose_lease_ran_out_before_sending_does_not_send(tmp_path: Pat
             time.sleep(lease.seconds + 0.1)  # the first runner's lease has run out
             second = process(config, "run-b", tmp_path)
         finally:
+            second_done.set()
             runner.join(timeout=30)
     assert [r.status for _, r in second.deliveries] == ["delivered"]
     assert first[0].deliveries == []
