@@ -390,6 +390,7 @@ def load_config(
     ):
         masker.add(*_url_secrets(url))
 
+    masker.add(*_log_backend_secrets(chosen.logs))
     state = chosen.state or model.state
     masker.add(*_url_secrets(state))
     alerts = resolve_alerts(model.alerts, missing=missing)
@@ -464,6 +465,19 @@ def _check_paths(base: Path, checks: list[str]) -> tuple[Path, ...]:
     """Relative to the config file; ``..`` folded, symbolic links kept (as pytest
     keeps them in its paths)."""
     return tuple(Path(os.path.normpath(base / c)) for c in checks)
+
+
+def _log_backend_secrets(logs: LogsSettings) -> list[str]:
+    """A log backend's password and token (even written in the file), and its URLs'
+    passwords."""
+    found: list[str] = []
+    for backend in (logs.loki, logs.prometheus):
+        if backend is not None:
+            found += [s for s in (backend.password, backend.bearer) if s]
+            found += _url_secrets(backend.url)
+    if logs.cloudwatch is not None:
+        found += _url_secrets(logs.cloudwatch.endpoint_url)
+    return found
 
 
 def _receiver_secrets(receiver: Receiver) -> list[str]:

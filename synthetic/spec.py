@@ -53,7 +53,12 @@ _METRIC_KWARGS = frozenset(
 )
 # The systems a check reaches through a fixture: when every check reaching
 # one finds it unreachable, that is one root-cause alert, not one per check.
-TARGET_FIXTURES = {"bff": "bff", "redis_client": "redis", "postgres": "postgres"}
+TARGET_FIXTURES = {
+    "bff": "bff",
+    "redis_client": "redis",
+    "postgres": "postgres",
+    "log_analysis": "logs",  # the log files or the log backend (Loki, CloudWatch, Prometheus)
+}
 TARGETS = frozenset(TARGET_FIXTURES.values())
 _METRIC_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*([.:-][A-Za-z0-9_]+)*$")
 _PRIORITY = re.compile(r"^P[1-4]$")
