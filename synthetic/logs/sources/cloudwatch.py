@@ -253,8 +253,8 @@ def read(
         },
         "dependencies": {
             name: {
-                "calls": entry.calls,
-                "failed": entry.failed,
+                "calls": tallies.whole(entry.calls),
+                "failed": tallies.whole(entry.failed),
                 "recent": round(_count(per_dependency[name])),
                 "p95": _p95(per_dependency[name]),
                 "p95_query": dependency_queries[name].text,

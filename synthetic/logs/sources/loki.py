@@ -165,15 +165,15 @@ def read(
         "lines": {**lines.to_json(), "query": q.lines_by_level()},
         "recent": {
             "count": n,
-            "slow": total(first["slow"]),
+            "slow": round(total(first["slow"])),
             "slow_query": q.slow_requests(),
             "p95": p95s.get("requests"),
             "p95_query": p95_queries.get("requests"),
         },
         "dependencies": {
             name: {
-                "calls": entry.calls,
-                "failed": entry.failed,
+                "calls": tallies.whole(entry.calls),
+                "failed": tallies.whole(entry.failed),
                 "recent": round(timed_calls[name].calls) if name in timed_calls else 0,
                 "p95": p95s.get(name),
                 "p95_query": p95_queries.get(name),

@@ -23,7 +23,12 @@ class Count:
     errors: float = 0.0
 
     def to_json(self) -> dict[str, float]:
-        return {"count": self.count, "errors": self.errors}
+        return {"count": whole(self.count), "errors": whole(self.errors)}
+
+
+def whole(value: float) -> float:
+    """A count as an int when it is one (Loki and Logs Insights count whole lines)."""
+    return int(value) if float(value).is_integer() else value
 
 
 def requests(groups: Iterable[tuple[str | None, float]]) -> Count:
