@@ -304,6 +304,22 @@ class LogQL:
         slow = f"{self.duration} > {number(self.settings.slow_ms)}"
         return self.request_lines + _all(slow, NOT_ERROR)
 
+    def every_query(self, texts: Iterable[str] = ("WhmcsService", "WHMCS API call failed")) -> list[str]:
+        """Every query a reading can send (the tests parse each with Grafana's parser)."""
+        return [
+            self.selector,
+            self.requests_by_status(),
+            self.lines_by_level(),
+            self.timed_requests(),
+            self.slow_requests(),
+            self.request_p95(rank_quantile(0.95, 40)),
+            *(self.calls(with_error=e) for e in (True, False, None)),
+            self.timed_calls(),
+            self.dependency_p95(rank_quantile(0.95, 7), texts),
+            self.error_lines(),
+            self.slow_lines(),
+        ]
+
 
 def rank_quantile(q: float, count: int) -> float:
     """The quantile to ask Loki for so that its interpolating ``quantile_over_time``
