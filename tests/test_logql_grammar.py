@@ -31,12 +31,22 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "calls": {"when": {"field": "operation", "pattern": "^get"}, "error": "error.code"},
     },
     "dependency pattern": {"calls": {"dependency_pattern": r"(?i)calling (\w+)/api"}},
-    "aliases": {"dependencies": {"whmcs": {"aliases": ["Billing Client", "WHMCS-v2"]},
-                                 "sf": {"aliases": ['Sales"force']}}},  # fmt: skip
-    "levels by name": {"error_level": "warn", "slow_ms": 1250.5, "selector": '{app=~"bff|portal", env!="dev"}'},
+    "aliases": {
+        "dependencies": {
+            "whmcs": {"aliases": ["Billing Client", "WHMCS-v2"]},
+            "sf": {"aliases": ['Sales"force']},
+        }
+    },
+    "levels by name": {
+        "error_level": "warn",
+        "slow_ms": 1250.5,
+        "selector": '{app=~"bff|portal", env!="dev"}',
+    },
     "no dependencies": {"dependencies": {}},
-    "odd paths": {"requests": {"status": "http.response.status_code", "duration": r"timing\.total_ms"},
-                  "correlation_fields": ["headers.x-request-id", "trace.id"]},  # fmt: skip
+    "odd paths": {
+        "requests": {"status": "http.response.status_code", "duration": r"timing\.total_ms"},
+        "correlation_fields": ["headers.x-request-id", "trace.id"],
+    },
 }
 
 
