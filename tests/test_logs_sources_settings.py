@@ -29,8 +29,8 @@ def test_files_stay_the_default(tmp_path: Path) -> None:
     assert load(tmp_path, "").environment.logs.source == "file"
 
 
-LOKI = LOKI + ""
-PROM = PROM + ""
+LOKI = '[environments.p.logs.loki]\nurl = "http://l"\n'
+PROM = '[environments.p.logs.prometheus]\nurl = "http://p"\n'
 
 
 @pytest.mark.parametrize(
