@@ -38,6 +38,8 @@ PROM = '[environments.p.logs.prometheus]\nurl = "http://p"\n'
     [
         ('[environments.p.logs]\nsource = "loki"\n', 'source = "loki" needs a [logs.loki] table'),
         ('[environments.p.logs]\nsource = "cloudwatch"\n', "(at least its log_group)"),
+        ('[environments.p.logs]\nsource = "loki"\n[environments.p.logs.loki]\nurl = "${U:-}"\n',
+         "needs a [logs.loki] table (its url is empty)"),
         ('[environments.p.logs]\nsource = "elastic"\n', "p.logs.source: input should be"),
         ('[environments.p.logs.loki]\nurl = "loki:3100"\n', "expected an http:// or https:// URL"),
         (LOKI + 'selector = "service=bff"\n',

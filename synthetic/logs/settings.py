@@ -213,10 +213,12 @@ class LogsSettings(_Model):
 
     @model_validator(mode="after")
     def _backend_table(self) -> LogsSettings:
-        if self.source != "file" and getattr(self, self.source) is None:
+        table = None if self.source == "file" else getattr(self, self.source)
+        needed = "log_group" if self.source == "cloudwatch" else "url"
+        if self.source != "file" and (table is None or not getattr(table, needed)):
+            what = f"its {needed} is empty" if table is not None else f"at least its {needed}"
             raise ValueError(
-                f'source = "{self.source}" needs a [logs.{self.source}] table '
-                f"(at least its {'log_group' if self.source == 'cloudwatch' else 'url'})"
+                f'source = "{self.source}" needs a [logs.{self.source}] table ({what})'
             )
         return self
 

@@ -53,8 +53,8 @@ def logs_client(cloudwatch: CloudWatchSettings, *, timeout_s: float, retries: in
     )
     return boto3.session.Session().client(
         "logs",
-        region_name=cloudwatch.region,
-        endpoint_url=cloudwatch.endpoint_url,
+        region_name=cloudwatch.region or None,
+        endpoint_url=cloudwatch.endpoint_url or None,
         config=config,
     )
 

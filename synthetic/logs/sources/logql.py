@@ -304,7 +304,9 @@ class LogQL:
         slow = f"{self.duration} > {number(self.settings.slow_ms)}"
         return self.request_lines + _all(slow, NOT_ERROR)
 
-    def every_query(self, texts: Iterable[str] = ("WhmcsService", "WHMCS API call failed")) -> list[str]:
+    def every_query(
+        self, texts: Iterable[str] = ("WhmcsService", "WHMCS API call failed")
+    ) -> list[str]:
         """Every query a reading can send (the tests parse each with Grafana's parser)."""
         return [
             self.selector,

@@ -33,7 +33,8 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
 def _http_url(value: str) -> str:
-    if not value.lower().startswith(("http://", "https://")):
+    # Empty means not configured (``${VAR:-}``): the source that needs it says so.
+    if value and not value.lower().startswith(("http://", "https://")):
         scheme = value.split("://", 1)[0] + "://" if "://" in value else "no scheme"
         raise ValueError(f"expected an http:// or https:// URL (got {scheme})")
     return value
@@ -146,16 +147,16 @@ class CloudWatchSettings(_Model):
     """A Logs Insights log group; credentials from boto3's usual chain (environment,
     profile, role)."""
 
-    log_group: str = Field(min_length=1)
+    log_group: str = ""
     region: str | None = None
     endpoint_url: HttpUrl | None = None  # a VPC endpoint, or a stand-in in tests
     poll_s: float = Field(default=1.0, gt=0, le=30)
 
     @model_validator(mode="after")
     def _names(self) -> CloudWatchSettings:
-        if not _LOG_GROUP.match(self.log_group):
+        if self.log_group and not _LOG_GROUP.match(self.log_group):
             raise ValueError("log_group: expected a log group name like /ecs/customer-portal-bff")
-        if self.region is not None and not _REGION.match(self.region):
+        if self.region and not _REGION.match(self.region):
             raise ValueError("region: expected an AWS region like eu-west-1")
         return self
 
