@@ -25,8 +25,8 @@ MARKER_DOCS = {
         "[runbooks] in the config; `priority` is P1..P4; `unreachable` is the severity of a "
         "connection error or timeout (critical, warning or unknown); `sustain` ('2m') is how long "
         "a breach must last, across runs, before it alerts; `depends_on` names systems (bff, "
-        "redis, postgres) whose outage inhibits this check's alert. May also be set on a module "
-        "or class to give defaults to its checks."
+        "redis, postgres, logs) whose outage inhibits this check's alert. May also be set on a "
+        "module or class to give defaults to its checks."
     ),
     "warning": (
         "warning(expr): the WARNING condition, e.g. '> 10', '>= 2s', \"== 'degraded'\", "
