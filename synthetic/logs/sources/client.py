@@ -15,6 +15,7 @@ trouble it was:
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -96,7 +97,8 @@ class JsonClient:
         self.timeout_s = timeout_s
         self.retries = retries
         self.max_bytes = max_bytes
-        self.requests = 0
+        self.requests = 0  # sent, retries included (the readers' threads share the client)
+        self._count = threading.Lock()
         self._client = httpx.Client(
             headers={"User-Agent": USER_AGENT, **(headers or {})},
             auth=auth,
@@ -142,7 +144,8 @@ class JsonClient:
         if left <= 0:
             return None, b"no time left in the reading's deadline", None
         timeout = min(self.timeout_s, left)
-        self.requests += 1
+        with self._count:
+            self.requests += 1
         try:
             with self._client.stream("GET", url, params=params, timeout=timeout) as response:
                 chunks: list[bytes] = []
