@@ -8,9 +8,9 @@ evidence). The documented answers: ``{"status": "success", "data":
 counted (a partial count could hide errors); an error answer (plain text or
 JSON) becomes a one-line `QueryFailed` with Loki's message.
 
-About 11 queries a run (2 more without a configured preset, 1 more per
-dependency with recent calls), at most `PARALLEL` at a time, all inside one
-deadline.
+Ten queries a run, one more per dependency with recent calls and one more
+without a configured preset (14 with the guide's three dependencies), at most
+`PARALLEL` at a time, all inside one deadline.
 """
 
 from __future__ import annotations
