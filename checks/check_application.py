@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from synthetic import BFFClient, Environment, Measurement, MeasurementError
-from synthetic.logs.metrics import LogMetrics
+from synthetic.logs.readings import LogReadings
 from synthetic.prometheus import select_series
 from synthetic.selector import format_series, parse_selector
 
@@ -168,6 +168,6 @@ def check_active_connections(http_client: BFFClient, synthetic_env: Environment)
 @pytest.mark.metric("app.error_rate", unit="%", priority="P2", sustain="5m")
 @pytest.mark.warning("> 1%")
 @pytest.mark.critical("> 5%")
-def check_error_rate(log_analysis: LogMetrics) -> Measurement:
+def check_error_rate(log_analysis: LogReadings) -> Measurement:
     """Share of request lines with statusCode >= 500 in the last hour of log_files."""
     return log_analysis.error_rate()

@@ -19,7 +19,8 @@ import pytest
 from checks.conftest import dig
 from synthetic import BFFClient, Measurement
 from synthetic.health import HealthBody
-from synthetic.logs.metrics import LogMetrics, NoLogData
+from synthetic.logs.metrics import NoLogData
+from synthetic.logs.readings import LogReadings
 
 pytestmark = pytest.mark.metric(
     component="integrations", runbook="external-dependencies", priority="P2"
@@ -59,7 +60,7 @@ def _or_skip(measure: Callable[[], Measurement]) -> Measurement:
 @pytest.mark.metric("external.response_time_p95", unit="ms", priority="P3")
 @pytest.mark.warning("> 2s")
 @pytest.mark.critical("> 5s")
-def check_external_response_time_p95(log_analysis: LogMetrics, dependency: str) -> Measurement:
+def check_external_response_time_p95(log_analysis: LogReadings, dependency: str) -> Measurement:
     """p95 duration of the dependency's calls in the logs' recent window (5 min)."""
     return _or_skip(lambda: log_analysis.response_time_p95(f"dep:{dependency}"))
 
@@ -67,7 +68,7 @@ def check_external_response_time_p95(log_analysis: LogMetrics, dependency: str) 
 @pytest.mark.metric("external.error_rate", unit="%")
 @pytest.mark.warning("> 1%")
 @pytest.mark.critical("> 5%")
-def check_external_error_rate(log_analysis: LogMetrics) -> Measurement:
+def check_external_error_rate(log_analysis: LogReadings) -> Measurement:
     """Failed external calls among all external calls in the last hour of the logs."""
     return _or_skip(log_analysis.external_error_rate)
 
@@ -75,6 +76,6 @@ def check_external_error_rate(log_analysis: LogMetrics) -> Measurement:
 @pytest.mark.metric("external.error_rate", unit="%")
 @pytest.mark.warning("> 1%")
 @pytest.mark.critical("> 5%")
-def check_dependency_error_rate(log_analysis: LogMetrics, dependency: str) -> Measurement:
+def check_dependency_error_rate(log_analysis: LogReadings, dependency: str) -> Measurement:
     """Failed calls to one dependency among its calls in the last hour of the logs."""
     return _or_skip(lambda: log_analysis.external_error_rate(dependency))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from synthetic import Measurement
-from synthetic.logs.metrics import LogMetrics
+from synthetic.logs.readings import LogReadings
 
 pytestmark = pytest.mark.metric(component="bff", runbook="incident-response")
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.metric(component="bff", runbook="incident-response")
 @pytest.mark.metric("logs.error_count", unit="lines", priority="P2")
 @pytest.mark.warning("> 10")
 @pytest.mark.critical("> 50")
-def check_error_count(log_analysis: LogMetrics) -> Measurement:
+def check_error_count(log_analysis: LogReadings) -> Measurement:
     """Log lines of level >= 50 (error, fatal) in the last 5 minutes."""
     return log_analysis.error_count()
 
@@ -32,7 +32,7 @@ def check_error_count(log_analysis: LogMetrics) -> Measurement:
 @pytest.mark.metric("logs.response_time_p95", unit="ms", priority="P3")
 @pytest.mark.warning("> 2s")
 @pytest.mark.critical("> 5s")
-def check_response_time_p95_from_logs(log_analysis: LogMetrics) -> Measurement:
+def check_response_time_p95_from_logs(log_analysis: LogReadings) -> Measurement:
     """p95 duration of the request lines in the last 5 minutes."""
     return log_analysis.response_time_p95()
 
@@ -40,6 +40,6 @@ def check_response_time_p95_from_logs(log_analysis: LogMetrics) -> Measurement:
 @pytest.mark.metric("logs.slow_requests", unit="requests", priority="P3")
 @pytest.mark.warning("> 10")
 @pytest.mark.critical("> 100")
-def check_slow_requests(log_analysis: LogMetrics) -> Measurement:
+def check_slow_requests(log_analysis: LogReadings) -> Measurement:
     """Requests slower than 2 s (slow_ms) in the last 5 minutes."""
     return log_analysis.slow_requests()

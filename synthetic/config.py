@@ -386,6 +386,7 @@ def load_config(
     ):
         masker.add_url(url)
 
+    _add_log_backend_secrets(masker, chosen.logs)
     state = chosen.state or model.state
     masker.add_url(state)
     alerts = resolve_alerts(model.alerts, missing=missing)
@@ -460,6 +461,17 @@ def _check_paths(base: Path, checks: list[str]) -> tuple[Path, ...]:
     """Relative to the config file; ``..`` folded, symbolic links kept (as pytest
     keeps them in its paths)."""
     return tuple(Path(os.path.normpath(base / c)) for c in checks)
+
+
+def _add_log_backend_secrets(masker: Masker, logs: LogsSettings) -> None:
+    """A log backend's password and token (even written in the file), and the
+    credentials of its URLs."""
+    for backend in (logs.loki, logs.prometheus):
+        if backend is not None:
+            masker.add(*(s for s in (backend.password, backend.bearer) if s))
+            masker.add_url(backend.url)
+    if logs.cloudwatch is not None:
+        masker.add_url(logs.cloudwatch.endpoint_url)
 
 
 def header_secrets(headers: Mapping[str, str]) -> list[str]:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import psycopg
     import redis
 
-    from synthetic.logs.metrics import LogMetrics
+    from synthetic.logs.readings import LogReadings
 
 
 def _require(environment: Environment, key: str) -> Any:
@@ -126,20 +126,38 @@ def postgres(synthetic_env: Environment) -> Iterator[psycopg.Connection[Any]]:
 
 
 @pytest.fixture(scope="session")
-def log_analysis(request: pytest.FixtureRequest, synthetic_env: Environment) -> LogMetrics:
-    """The run's analysis of the environment's ``log_files``: new lines since the
-    previous run folded into per-minute aggregates, read once per run however
-    many processes ask (see `synthetic.logs.shared`). Skips when ``log_files``
-    is unset; a file that cannot be read makes the log checks UNKNOWN, naming it.
+def log_analysis(request: pytest.FixtureRequest, synthetic_env: Environment) -> LogReadings:
+    """The run's log readings, from where ``logs.source`` says the lines are.
+
+    ``file`` (the default): the analysis of the environment's ``log_files``, new
+    lines since the previous run folded into per-minute aggregates; skips when
+    ``log_files`` is unset, and a file that cannot be read makes the log checks
+    UNKNOWN, naming it. ``loki``, ``cloudwatch``, ``prometheus``: the backend's
+    answers at this moment (`synthetic.logs.sources`); a backend that does not
+    answer makes the log checks unreachable (one ``logs`` root cause).
+    Either way read once per run however many processes ask
+    (see `synthetic.logs.shared`).
     """
     from synthetic.errors import MeasurementError
-    from synthetic.logs.analysis import analyse
-    from synthetic.logs.metrics import LogMetrics
     from synthetic.logs.shared import analysis_once
 
-    files: tuple[str, ...] = _require(synthetic_env, "log_files")
     state = run_state(request.config)
     settings = synthetic_env.logs
+    if settings.source != "file":
+        from synthetic.logs.sources.read import read_backend, readings
+
+        document = analysis_once(
+            state.results_dir,
+            state.run_id,
+            lambda: read_backend(synthetic_env),
+            timeout_s=synthetic_env.check_timeout_s,
+        )
+        return readings(document, synthetic_env)
+
+    from synthetic.logs.analysis import analyse
+    from synthetic.logs.metrics import LogMetrics
+
+    files: tuple[str, ...] = _require(synthetic_env, "log_files")
 
     def compute() -> dict[str, Any]:
         return analyse(files, settings, state.previous.get("logs"), masker=state.config.masker)

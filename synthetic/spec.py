@@ -25,8 +25,8 @@ MARKER_DOCS = {
         "[runbooks] in the config; `priority` is P1..P4; `unreachable` is the severity of a "
         "connection error or timeout (critical, warning or unknown); `sustain` ('2m') is how long "
         "a breach must last, across runs, before it alerts; `depends_on` names systems (bff, "
-        "redis, postgres) whose outage inhibits this check's alert. May also be set on a module "
-        "or class to give defaults to its checks."
+        "redis, postgres, logs) whose outage inhibits this check's alert. May also be set on a "
+        "module or class to give defaults to its checks."
     ),
     "warning": (
         "warning(expr): the WARNING condition, e.g. '> 10', '>= 2s', \"== 'degraded'\", "
@@ -53,7 +53,12 @@ _METRIC_KWARGS = frozenset(
 )
 # The systems a check reaches through a fixture: when every check reaching
 # one finds it unreachable, that is one root-cause alert, not one per check.
-TARGET_FIXTURES = {"bff": "bff", "redis_client": "redis", "postgres": "postgres"}
+TARGET_FIXTURES = {
+    "bff": "bff",
+    "redis_client": "redis",
+    "postgres": "postgres",
+    "log_analysis": "logs",  # the log files or the log backend (Loki, CloudWatch, Prometheus)
+}
 TARGETS = frozenset(TARGET_FIXTURES.values())
 _METRIC_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*([.:-][A-Za-z0-9_]+)*$")
 _PRIORITY = re.compile(r"^P[1-4]$")

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.catalogue_runs import CHECKS
+from tests.loki_standin import loki_standin
 from tests.node_apps import Calls, NodeApp, Orders, drive
 from tests.node_truth import Truth, ground_truth
 
@@ -75,7 +76,10 @@ def assert_matches(results: dict[str, dict[str, Any]], truth: Truth) -> None:
             assert check["severity"] == "skipped", (name, check["reason"])
         elif "p95" in name:
             # the sketch is within 1 %; the value is then rounded to 0.1 ms
-            assert check["value"] == pytest.approx(value, rel=0.01, abs=0.05), (name, check["reason"])
+            assert check["value"] == pytest.approx(value, rel=0.01, abs=0.05), (
+                name,
+                check["reason"],
+            )
         else:
             assert check["value"] == pytest.approx(value, abs=1e-9), (name, check["reason"])
 
@@ -180,3 +184,24 @@ def test_the_guide_mapping_on_pino_http_lines_says_why_it_reads_nothing(
     assert results["app.error_rate"]["severity"] == "unknown"
     assert "'statusCode' (logs.requests.status)" in reason
     assert "res" in reason.split("top-level keys seen:")[1]
+
+
+@pytest.mark.slow
+def test_every_log_metric_from_loki_equals_the_ground_truth(
+    pytester: pytest.Pytester, driven_app: tuple[str, NodeApp]
+) -> None:
+    """The same checks with ``source = "loki"``: a Loki stand-in (tests/loki_standin.py)
+    serves the app's combined.log (what an agent would ship) and evaluates the LogQL
+    the checks send. The monitor's own lines are left out by their correlation id
+    and User-Agent, which every line of these stacks' own requests carries."""
+    stack, app = driven_app
+    with loki_standin([app.log_file]) as loki:
+        table = f'source = "loki"\npreset = "{PRESETS[stack]}"\n'
+        table += f'[environments.test.logs.loki]\nurl = "{loki.url}"\n'
+        results = run_log_checks(pytester, app, table)
+    truth = ground_truth(stack, app.log_files, int(time.time() * 1000))
+    assert truth.own_lines > 0
+    assert_matches(results, truth)
+    source = results["app.error_rate"]["evidence"]["source"]
+    assert source["backend"] == "loki"
+    assert source["queries"] == len(loki.queries)

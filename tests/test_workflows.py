@@ -233,3 +233,26 @@ def test_permissions_are_read_only(workflow: Path) -> None:
         assert granted in ({}, "read-all") or all(
             v in ("read", "none") for v in granted.values()
         ), f"job {name} asks for {granted}"
+
+
+@pytest.mark.parametrize("workflow", [SCHEDULED, GATE], ids=lambda path: path.name)
+def test_the_log_backend_variables_reach_the_run(workflow: Path) -> None:
+    """Every variable the repository's config reads for the log backends (Loki,
+    CloudWatch, Prometheus) is set for the run: the runner has no log files."""
+    import tomllib
+
+    environments = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "synthetic"
+    ]["environments"]
+    wanted = {
+        name
+        for env in ("staging", "production")
+        for name in re.findall(r"\$\{([A-Z0-9_]+)", json.dumps(environments[env]["logs"]))
+    }
+    assert {"PRODUCTION_LOKI_PASSWORD", "STAGING_LOGS_SOURCE", "AWS_REGION"} <= wanted
+    env = only_job(load(workflow))["env"]
+    assert wanted - set(env) == set()
+    if workflow == GATE:
+        declared = set(triggers(load(workflow))["workflow_call"]["secrets"])
+        used = {n for n in wanted if "secrets." in str(env[n])}
+        assert used - declared == set()

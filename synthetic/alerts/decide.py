@@ -43,7 +43,12 @@ _RANK = {"info": 0, "warning": 1, "critical": 2}
 ROOT_METRIC = "target.unreachable"
 EVIDENCE_SUMMARY_CHARS = 500
 DIGEST_ITEMS = 20
-_TARGET_NAMES = {"bff": "the BFF", "redis": "Redis", "postgres": "PostgreSQL"}
+_TARGET_NAMES = {
+    "bff": "the BFF",
+    "redis": "Redis",
+    "postgres": "PostgreSQL",
+    "logs": "the log backend",
+}
 
 
 @dataclass(frozen=True)

@@ -14,4 +14,7 @@ One concept per module:
 - `analysis`: one pass over the configured files, from the previous state to
   the new one and the metrics.
 - `shared`: the analysis runs once per run, whichever process asks first.
+- `readings`: what the log checks ask (`LogReadings`), answered by `metrics`
+  from the files or by `sources` from Loki, CloudWatch Logs Insights or
+  Prometheus.
 """

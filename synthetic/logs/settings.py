@@ -33,6 +33,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from synthetic.logs.sources.settings import (
+    CloudWatchSettings,
+    LokiSettings,
+    PrometheusSettings,
+    Source,
+)
+
 PRESETS = ("guide", "pino-http", "nestjs-pino", "fastify")
 Preset = Literal["guide", "pino-http", "nestjs-pino", "fastify"]
 LEVELS = {"trace": 10, "debug": 20, "info": 30, "warn": 40, "warning": 40, "error": 50, "fatal": 60}
@@ -170,8 +177,13 @@ _DEPENDENCY_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
 class LogsSettings(_Model):
-    """How log lines map to requests and calls, the dependencies, and the windows."""
+    """How log lines map to requests and calls, the dependencies, and the windows;
+    where the lines are read (``source``: the files, or a backend's sub-table)."""
 
+    source: Source = "file"
+    loki: LokiSettings | None = None
+    cloudwatch: CloudWatchSettings | None = None
+    prometheus: PrometheusSettings | None = None
     preset: Preset | None = None  # None: detected from the lines
     level_field: FieldPath | None = None
     time_field: FieldPath | None = None  # epoch ms (Pino's default) or ISO 8601
@@ -198,6 +210,17 @@ class LogsSettings(_Model):
                 if old in data:
                     raise ValueError(f"{old} is now {new} (a field path, e.g. 'res.statusCode')")
         return data
+
+    @model_validator(mode="after")
+    def _backend_table(self) -> LogsSettings:
+        table = None if self.source == "file" else getattr(self, self.source)
+        needed = "log_group" if self.source == "cloudwatch" else "url"
+        if self.source != "file" and (table is None or not getattr(table, needed)):
+            what = f"its {needed} is empty" if table is not None else f"at least its {needed}"
+            raise ValueError(
+                f'source = "{self.source}" needs a [logs.{self.source}] table ({what})'
+            )
+        return self
 
     @model_validator(mode="after")
     def _readable(self) -> LogsSettings:

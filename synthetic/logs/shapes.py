@@ -89,9 +89,11 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
 OWN_CORRELATION_PREFIX = "synthetic-"
 OWN_USER_AGENT_PREFIX = "synthetic/"
 # A class or client named after its dependency: WhmcsService, SalesforceClient.
-_NAME_SUFFIX = re.compile(
-    r"(?i)[-_. ]?(?:service|client|api|gateway|adapter|integration|connector|provider)$"
-)
+NAME_SUFFIXES = (
+    "service", "client", "api", "gateway", "adapter", "integration", "connector", "provider",
+)  # fmt: skip
+NAME_SEPARATORS = "-_. "
+_NAME_SUFFIX = re.compile(rf"(?i)[{re.escape(NAME_SEPARATORS)}]?(?:{'|'.join(NAME_SUFFIXES)})$")
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,12 @@ class LogShape:
         if match is None:
             return None
         found = (match.group(1) if match.re.groups else match.group(0)) or ""
-        candidate = found.strip().lower()
+        return self.dependency_named(found)
+
+    def dependency_named(self, name: str) -> str | None:
+        """The configured dependency ``name`` is (an alias, the name itself, or the name
+        with a suffix such as ``Service``), case and spaces aside; else None."""
+        candidate = name.strip().lower()
         if candidate in self.aliases:
             return self.aliases[candidate]
         if candidate in self.dependencies:

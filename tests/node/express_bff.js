@@ -20,6 +20,15 @@
 // - Two listeners, public (PORT) and admin (ADMIN_PORT): /metrics on both gives
 //   collectDefaultMetrics() plus bff_http_active_connections{server="public"|"admin"},
 //   each from its own server's getConnections().
+// - What prom-client apps export about their traffic (counted on 'finish', as
+//   pino-http logs it, for every request of the public listener):
+//     http_requests_total{method, route, status}   status by class: "2xx" ... "5xx"
+//     http_request_duration_seconds{method, route}  a histogram
+//     bff_dependency_duration_seconds{dependency, outcome="success"|"error"}
+//   Buckets 5 ms ... 10 s with a boundary at 2 s (the guide's slow request). The
+//   series the app knows it will have are exported at 0 from the start (the
+//   Prometheus practice for series that may exist): an increase() over a window
+//   then counts the first requests too.
 // Routes: GET /api/orders/:id, GET /api/calls/:dependency, GET /health,
 // PUT /__test/health, GET /metrics (public and admin).
 
@@ -55,6 +64,43 @@ async function main() {
       }
     },
   });
+  const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
+  const ROUTES = ['/api/orders/:id', '/api/calls/:dependency'];
+  const requestsTotal = new client.Counter({
+    name: 'http_requests_total',
+    help: 'Requests answered, by route and status class',
+    labelNames: ['method', 'route', 'status'],
+  });
+  const requestDuration = new client.Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time to answer a request',
+    labelNames: ['method', 'route'],
+    buckets: BUCKETS,
+  });
+  const dependencyDuration = new client.Histogram({
+    name: 'bff_dependency_duration_seconds',
+    help: 'Time of outgoing calls to the dependencies',
+    labelNames: ['dependency', 'outcome'],
+    buckets: BUCKETS,
+  });
+  for (const route of ROUTES) {
+    for (const status of ['2xx', '3xx', '4xx', '5xx']) requestsTotal.inc({ method: 'GET', route, status }, 0);
+    requestDuration.zero({ method: 'GET', route });
+  }
+  for (const dependency of Object.keys(common.DEPENDENCIES)) {
+    for (const outcome of ['success', 'error']) dependencyDuration.zero({ dependency, outcome });
+  }
+  const countRequests = (req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = req.route ? req.baseUrl + req.route.path : 'unmatched';
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      requestsTotal.inc({ method: req.method, route, status: `${Math.floor(res.statusCode / 100)}xx` });
+      requestDuration.observe({ method: req.method, route }, seconds);
+    });
+    next();
+  };
+
   const metrics = async (req, res) => {
     res.set('Content-Type', client.register.contentType);
     res.end(await client.register.metrics());
@@ -66,6 +112,7 @@ async function main() {
 
   const app = express();
   app.use(httpLogger);
+  app.use(countRequests);
   app.use(express.json());
 
   app.get('/api/orders/:id', async (req, res) => {
@@ -84,6 +131,7 @@ async function main() {
     }
     const call = await common.callDependency(dependencies.url, dependency, common.callParams(req.query));
     const fields = { dependency, operation: call.operation, duration: call.duration, statusCode: call.statusCode };
+    dependencyDuration.observe({ dependency, outcome: call.error ? 'error' : 'success' }, call.duration / 1000);
     if (call.error) {
       req.log.error({ err: call.error, ...fields }, `${display.name} API call failed`);
       res.status(502).json({ error: `${display.name} unavailable` });
