@@ -194,6 +194,20 @@ class RunResult:
             counts[check.severity.value] += 1
         return counts
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunResult:
+        """A run from its `to_json` form (``interrupted``, when given, is kept)."""
+        return cls(
+            run_id=data["run_id"],
+            environment=data["environment"],
+            target=data["target"],
+            started_at=data["started_at"],
+            finished_at=data["finished_at"],
+            checks=tuple(CheckResult.from_json(check) for check in data["checks"]),
+            errors=tuple(data["errors"]),
+            interrupted=bool(data.get("interrupted", False)),
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
