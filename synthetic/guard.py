@@ -130,17 +130,21 @@ class RunGuard:
             self.watchdog.stop()
         if not fill or self.state.interrupted:
             return
+        cut = self.clock is not None and self.clock.passed()
         missing = self._results_for(self._missing(), why="the run stopped before it")
-        if not missing:
-            return
         self.state.results.update(missing)
-        if self.clock is not None and self.clock.passed():
+        if missing and cut:
             self.state.errors.append(
-                f"run deadline: the run's {self.clock.timeout_s:g} s (run_timeout_s) ran out with "
+                f"run deadline: the run's {self._timeout_s:g} s (run_timeout_s) ran out with "
                 f"{len(missing)} check(s) not done"
             )
-        else:
+        elif missing:
             self.state.errors.append(f"{len(missing)} check(s) did not run")
+        elif cut and not self.state.results:
+            self.state.errors.append(
+                f"run deadline: the run's {self._timeout_s:g} s (run_timeout_s) ran out before "
+                "any check was collected"
+            )
 
     def end_workers(self) -> None:
         """Workers that have finished are not waited for (a thread they leaked
@@ -215,9 +219,12 @@ class RunGuard:
         catalogue = rundir.read_catalogue(self.run_dir)
         return {node: p for node, p in catalogue.items() if node not in self.state.results}
 
+    @property
+    def _timeout_s(self) -> float:
+        return (self.clock.timeout_s if self.clock is not None else None) or 0.0
+
     def _run_deadline(self, *, started: bool) -> blame.Blame:
-        timeout = self.clock.timeout_s if self.clock is not None else None
-        return blame.run_deadline(timeout or 0.0, started=started)
+        return blame.run_deadline(self._timeout_s, started=started)
 
     def _results_for(self, missing: dict[str, Placeholder], *, why: str) -> dict[str, CheckResult]:
         cut = self.clock is not None and self.clock.passed()

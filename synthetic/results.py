@@ -176,11 +176,12 @@ class RunResult:
         """The worst check; at least UNKNOWN when the run is incomplete or measured nothing.
 
         A run that was interrupted, lost a check (a crashed worker, a failing
-        ordinary test) or skipped every check cannot vouch that all is well.
+        ordinary test), had no check or skipped every one cannot vouch that
+        all is well.
         """
         worst = Severity.worst(check.severity for check in self.checks)
         measured = any(check.severity is not Severity.SKIPPED for check in self.checks)
-        if not self.complete or (self.checks and not measured):
+        if not self.complete or not measured:
             return Severity.worst((worst, Severity.UNKNOWN))
         return worst
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from synthetic import waits
+from synthetic.deadline import default_run_timeout
 from tests.hanging import silent_port
 from tests.test_cli import load_results, synthetic_cmd
 
@@ -160,6 +162,45 @@ def test_a_loop_that_swallows_the_stop_is_stopped_and_the_run_goes_on(tmp_path: 
     assert document["complete"] is True
 
 
+def test_code_that_never_returns_to_python_is_stopped_from_outside(tmp_path: Path) -> None:
+    # sum() over a range runs in C holding the interpreter: no signal handler
+    # and no thread of the check's process runs until it returns (in hours).
+    root = project(
+        tmp_path,
+        """
+        import pytest
+        from synthetic import waits
+
+        @pytest.mark.critical("> 5")
+        def check_in_c():
+            return sum(range(10**13))
+
+        @pytest.mark.critical("> 5")
+        def check_in_c_waiting():
+            with waits.waiting_on("http", "GET /slow"):  # as a client of the target would
+                return sum(range(10**13))
+
+        @pytest.mark.critical("> 5")
+        def check_after():
+            return 1
+        """,
+        settings="check_timeout_s = 1\n",
+    )
+    done, _ = timed("run", "-p", "no:randomly", cwd=root)
+    assert done.returncode == 2, done.stdout + done.stderr
+    found = by_name(load_results(root / "synthetic-results"))
+    assert found["check_in_c"]["reason"] == (
+        "in_c: the check ran past its deadline (1 s) and did not stop; its worker was stopped"
+    )
+    waiting = found["check_in_c_waiting"]
+    assert (waiting["severity"], waiting["unreachable"]) == ("critical", "bff")
+    assert waiting["reason"] == (
+        "in_c_waiting: unreachable: no answer from GET /slow within the check's time limit "
+        "(1 s); the check did not stop, so its worker was stopped"
+    )
+    assert found["check_after"]["severity"] == "ok"
+
+
 def test_without_workers_the_watchdog_still_leaves_a_verdict(tmp_path: Path) -> None:
     root = project(tmp_path, SWALLOWING, settings="check_timeout_s = 1\n")
     done, _ = timed("run", "-n", "0", "-p", "no:randomly", cwd=root)
@@ -296,3 +337,117 @@ def test_plain_pytest_keeps_its_results_identical_serial_and_parallel(
         return {c["id"]: (c["severity"], c["reason"], c["unreachable"]) for c in document["checks"]}
 
     assert outcome(parallel) == outcome(serial)
+
+
+# -- the run's deadline, and the last resort ------------------------------------------------------
+
+
+def test_without_workers_the_run_deadline_stops_the_check_under_way(tmp_path: Path) -> None:
+    root = project(
+        tmp_path,
+        """
+        import time, pytest
+
+        @pytest.mark.critical("> 5")
+        def check_first():
+            return 1
+
+        @pytest.mark.critical("> 5")
+        def check_slow():
+            time.sleep(60)
+
+        @pytest.mark.critical("> 5")
+        def check_last():
+            return 1
+        """,
+        settings="check_timeout_s = 50\nrun_timeout_s = 3\n",
+    )
+    done, _ = timed("run", "-n", "0", "-p", "no:randomly", cwd=root)
+    assert done.returncode == 3, done.stdout + done.stderr
+    document = load_results(root / "synthetic-results")
+    found = by_name(document)
+    assert found["check_first"]["severity"] == "ok"
+    assert found["check_slow"]["reason"] == (
+        "slow: run deadline: not finished within the run's 3 s (run_timeout_s)"
+    )
+    assert found["check_last"]["reason"] == (
+        "last: run deadline: not started within the run's 3 s (run_timeout_s)"
+    )
+    assert document["errors"] == [
+        "run deadline: the run's 3 s (run_timeout_s) ran out with 1 check(s) not done"
+    ]
+
+
+def test_a_controller_that_hangs_is_abandoned_with_a_verdict(tmp_path: Path) -> None:
+    root = project(
+        tmp_path,
+        """
+        import pytest
+
+        @pytest.mark.critical("> 5")
+        def check_first():
+            return 1
+
+        @pytest.mark.critical("> 5")
+        def check_hang():
+            return 1
+
+        @pytest.mark.critical("> 5")
+        def check_last():
+            return 1
+        """,
+        settings="run_timeout_s = 4\n",
+    )
+    # A hook of the controller's (not a check) that never returns.
+    (root / "checks" / "conftest.py").write_text(
+        "import time\n"
+        "def pytest_runtest_logreport(report):\n"
+        "    if report.when == 'call' and report.nodeid.endswith('check_hang'):\n"
+        "        time.sleep(3600)\n"
+    )
+    done, _ = timed("run", "-p", "no:randomly", cwd=root)
+    assert done.returncode == 3, done.stdout + done.stderr
+    document = load_results(root / "synthetic-results")
+    found = by_name(document)
+    assert found["check_first"]["severity"] == found["check_hang"]["severity"] == "ok"
+    # Its report waits behind the hung hook: the run's deadline came first.
+    assert found["check_last"]["severity"] == "unknown"
+    assert ": run deadline: " in found["check_last"]["reason"]
+    assert any(
+        error.startswith("the run was stopped: run deadline") for error in document["errors"]
+    )
+
+
+def test_a_deadline_before_any_check_was_collected_is_not_green(tmp_path: Path) -> None:
+    root = project(
+        tmp_path,
+        "import time\ntime.sleep(3600)  # collecting this module never ends\n",
+        settings="run_timeout_s = 3\n",
+    )
+    done, _ = timed("run", cwd=root)
+    assert done.returncode == 3, done.stdout + done.stderr
+    document = load_results(root / "synthetic-results")
+    assert (document["worst"], document["checks"]) == ("unknown", [])
+    assert document["errors"] == [
+        "run deadline: the run's 3 s (run_timeout_s) ran out before any check was collected"
+    ]
+
+
+def test_the_default_run_deadline_allows_every_check_its_whole_limit() -> None:
+    # 30 s to start, then each check's limit plus 3 s, over the workers, plus the longest.
+    assert default_run_timeout([60.0] * 27, 1) == 1794.0
+    assert default_run_timeout([60.0] * 27, 2) == 943.5
+    assert default_run_timeout([10.0, 1.0], 1) == 30 + 13 + 4 + 13
+    assert default_run_timeout([], 4) == 30
+
+
+def test_what_a_check_waits_on_names_no_secret() -> None:
+    waits.running("checks/check_a.py::check_a")
+    try:
+        with waits.waiting_on("http", "GET https://user:s3cret@bff.example:8443/x?token=s3cret"):
+            assert waits.current() == waits.Wait(
+                "http", "GET https://bff.example:8443/x", "checks/check_a.py::check_a"
+            )
+        assert waits.current() is None
+    finally:
+        waits.running(None)
