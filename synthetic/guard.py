@@ -162,6 +162,9 @@ class RunGuard:
             told = f"{status.check} ran past its deadline ({status.limit_s:g} s) and did not stop"
             self.abandon(told, [status])
             return
+        now = {s.worker: s for s in rundir.statuses(self.run_dir)}.get(status.worker)
+        if now is None or (now.pid, now.check) != (status.pid, status.check):
+            return  # it finished that check as the watchdog looked: nothing to stop
         self.stopped[status.check] = status
         workers.kill(status.pid)
 
@@ -230,7 +233,10 @@ class RunGuard:
         cut = self.clock is not None and self.clock.passed()
         results = {}
         for node, placeholder in missing.items():
-            if cut:
+            stopped = self.stopped.get(node)
+            if stopped is not None:  # its worker was killed; the crash was not heard of
+                told = blame.stopped(stopped.limit_s, stopped.waiting, after="its worker")
+            elif cut:
                 told = self._run_deadline(started=node in self.cut_running)
             else:
                 told = blame.not_run(why)

@@ -87,6 +87,7 @@ def test_a_check_that_exits_its_process_cannot_end_the_run_green(tmp_path: Path)
     assert any("check_exits" in error for error in document["errors"])
 
 
+@pytest.mark.slow
 def test_a_gate_and_a_watch_round_do_not_pass_a_check_that_exits(tmp_path: Path) -> None:
     root = project(tmp_path, EXITING)
     assert synthetic_cmd("gate", cwd=root).returncode == 1
@@ -162,6 +163,7 @@ def test_a_loop_that_swallows_the_stop_is_stopped_and_the_run_goes_on(tmp_path: 
     assert document["complete"] is True
 
 
+@pytest.mark.slow
 def test_code_that_never_returns_to_python_is_stopped_from_outside(tmp_path: Path) -> None:
     # sum() over a range runs in C holding the interpreter: no signal handler
     # and no thread of the check's process runs until it returns (in hours).
@@ -213,6 +215,7 @@ def test_without_workers_the_watchdog_still_leaves_a_verdict(tmp_path: Path) -> 
     assert found["check_after"]["reason"].startswith("after: not run: the run was stopped")
 
 
+@pytest.mark.slow
 def test_a_leaked_thread_does_not_hold_the_run(tmp_path: Path) -> None:
     root = project(
         tmp_path,
@@ -324,6 +327,7 @@ def test_a_check_stopped_while_waiting_in_its_own_threads_blames_the_target(
     assert found["check_burst"]["reason"].startswith("burst: unreachable: no answer from GET /p95")
 
 
+@pytest.mark.slow
 def test_plain_pytest_keeps_its_results_identical_serial_and_parallel(
     blamed: pytest.Pytester,
 ) -> None:
@@ -378,6 +382,7 @@ def test_without_workers_the_run_deadline_stops_the_check_under_way(tmp_path: Pa
     ]
 
 
+@pytest.mark.slow
 def test_a_controller_that_hangs_is_abandoned_with_a_verdict(tmp_path: Path) -> None:
     root = project(
         tmp_path,
@@ -418,6 +423,7 @@ def test_a_controller_that_hangs_is_abandoned_with_a_verdict(tmp_path: Path) -> 
     )
 
 
+@pytest.mark.slow
 def test_a_deadline_before_any_check_was_collected_is_not_green(tmp_path: Path) -> None:
     root = project(
         tmp_path,
