@@ -1,9 +1,10 @@
 """The ``synthetic`` command: run, gate, watch, list, sandbox, demo, alerts, silence.
 
-Each command builds pytest arguments and calls ``pytest.main`` in-process
-(``watch`` runs each round as a ``synthetic run`` child process); any
-argument it does not know is passed to pytest (``-n 2``, ``-k queue``,
-``--alluredir DIR``), after ``--`` too.
+Each command builds pytest arguments and runs the pytest session: ``run``,
+``gate`` and ``demo`` in a child process whose verdict decides their exit
+status (`synthetic.launcher`), ``list`` in-process, ``watch`` each round as a
+``synthetic run`` child process; any argument it does not know is passed to
+pytest (``-n 2``, ``-k queue``, ``--alluredir DIR``), after ``--`` too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from synthetic import launcher
 from synthetic.catalogue import find_catalogue
 from synthetic.config import (
     SANDBOX,
@@ -31,7 +33,7 @@ from synthetic.config import (
 from synthetic.errors import ConfigError
 from synthetic.outcome import one_line
 from synthetic.results import FAIL_ON_CHOICES, RunResult, Severity, fails
-from synthetic.session import SPEC_KEY, option, run_state
+from synthetic.session import SPEC_KEY
 from synthetic.spec import CheckSpec
 from synthetic.state import write_json_atomic
 from synthetic.watch import REPORT_OPTION
@@ -44,39 +46,13 @@ COLLECT_ARGS = (
     "python_functions=check_* test_*",
 )
 UNKNOWN = Severity.UNKNOWN.nagios_code
+# The checks run on at least one worker, never in the controller; a worker a
+# check took down is replaced, for as long as the run's deadline allows.
+WORKER_ARGS = ["--numprocesses=1", "--max-worker-restart=1000"]
 # The demo's services, named in the sandbox environment of the repository's config.
 SANDBOX_REDIS_VAR = "SYNTHETIC_SANDBOX_REDIS_URL"
 SANDBOX_POSTGRES_VAR = "SYNTHETIC_SANDBOX_POSTGRES_DSN"
 SANDBOX_LOG_VAR = "SYNTHETIC_SANDBOX_LOG_FILE"
-
-
-class _RunCapture:
-    """Receives the run's result, and the options it ran with, through our own hook."""
-
-    def __init__(self) -> None:
-        self.run: RunResult | None = None
-        self.fail_on = "critical"
-        self.results_path: Path | None = None  # the results.json the run wrote
-        self.rootdir: Path | None = None  # what the check ids are relative to
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        # At session start every plugin is configured, ours included.
-        config = session.config
-        self.rootdir = config.rootpath
-        # A stale results.json must not outlive a run that fails early, even
-        # on a config error (so no run state): the option alone says where.
-        with contextlib.suppress(ConfigError):
-            results_dir = config.invocation_params.dir / str(
-                option(config, "synthetic_results_dir")
-            )
-            (results_dir / "results.json").unlink(missing_ok=True)
-        with contextlib.suppress(pytest.UsageError):
-            self.fail_on = run_state(config).fail_on
-
-    def pytest_synthetic_run_finished(self, run: RunResult, config: pytest.Config) -> None:
-        self.run = run
-        self.results_path = run_state(config).results_path
 
 
 class _CatalogCapture:
@@ -273,12 +249,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _pytest_args(args: argparse.Namespace, passthrough: list[str]) -> list[str]:
+def _pytest_args(
+    args: argparse.Namespace, passthrough: list[str], *, workers: bool = False
+) -> list[str]:
     """Our options as pytest options, anchored to the config file (`synthetic.catalogue`).
 
     The config's `checks` come first as paths; when the command line names
     paths too, the plugin keeps only those: it tells them apart by pytest's
-    own parsing (``--synthetic-default-checks``)."""
+    own parsing (``--synthetic-default-checks``). With ``workers`` the checks
+    run on at least one xdist worker, never in the controller (`synthetic.guard`):
+    a ``-n`` of the command line comes later and wins."""
     result = [*COLLECT_ARGS, "--synthetic-default-checks"]
     catalogue = find_catalogue(args.config, cwd=Path.cwd())
     config = args.config
@@ -297,10 +277,17 @@ def _pytest_args(args: argparse.Namespace, passthrough: list[str]) -> list[str]:
             result.append(f"{flag}={value}")
     if catalogue is not None:
         result += catalogue.paths()
+    if workers and not any(_no_workers(arg) for arg in passthrough):
+        result += WORKER_ARGS
     result += passthrough
     if getattr(args, "env", None):
         result += ["--env", args.env]  # last, so it wins over one passed through
     return result
+
+
+def _no_workers(arg: str) -> bool:
+    """An argument that rules workers out: xdist disabled, or a debugger (xdist refuses)."""
+    return arg in ("--pdb", "--trace") or arg.endswith("no:xdist")
 
 
 def _alerts_mode(args: argparse.Namespace) -> str | None:
@@ -316,16 +303,16 @@ def _alerts_mode(args: argparse.Namespace) -> str | None:
 
 
 def _run(args: argparse.Namespace, passthrough: list[str], *, gate: bool) -> int:
-    capture = _RunCapture()
     report = getattr(args, "report_results_path", None)
+    pytest_args = _pytest_args(args, passthrough, workers=True)
     if getattr(args, "format", "text") == "nagios":
-        code = _nagios(args, passthrough, capture)
+        session = launcher.run([*pytest_args, "-q"], quiet=True)
+        code = _nagios(session)
     else:
-        code = _exit_code(
-            capture, int(pytest.main(_pytest_args(args, passthrough), plugins=[capture])), gate=gate
-        )
+        session = launcher.run(pytest_args)
+        code = _exit_code(session, session.run, gate=gate)
     if report:
-        Path(report).write_text(str(capture.results_path or ""), encoding="utf-8")
+        Path(report).write_text(str(session.results_path or ""), encoding="utf-8")
     return code
 
 
@@ -337,28 +324,24 @@ def _settling_gate(args: argparse.Namespace, passthrough: list[str]) -> int:
     """
     from synthetic.settle import describe, duration_text, failing, gate_fails, settle
 
-    capture = _RunCapture()
-    code = int(pytest.main(_pytest_args(args, passthrough), plugins=[capture]))
-    first = capture.run
+    first = launcher.run(_pytest_args(args, passthrough, workers=True))
     # An incomplete run is not waited for: a crash or a bad threshold does not settle.
-    if first is None or not first.complete or not gate_fails(first, capture.fail_on):
-        return _exit_code(capture, code, gate=True)
+    if first.run is None or not first.run.complete or not gate_fails(first.run, first.fail_on):
+        return _exit_code(first, first.run, gate=True)
 
     def rerun(ids: Sequence[str]) -> RunResult | None:
-        again = _RunCapture()
         # Ids are relative to the rootdir, which need not be the working directory.
         # (os.path.join: a Path would fold the slashes of a parameter like [/health].)
-        paths = [os.path.join(capture.rootdir or "", i) for i in ids]
-        pytest.main(_pytest_args(args, [*passthrough, *paths]), plugins=[again])
-        return again.run
+        paths = [os.path.join(first.rootdir or "", i) for i in ids]
+        return launcher.run(_pytest_args(args, [*passthrough, *paths], workers=True)).run
 
     def say(line: str) -> None:
         print(f"synthetic gate: {line}", flush=True)
 
     try:
         outcome = settle(
-            first,
-            capture.fail_on,
+            first.run,
+            first.fail_on,
             rerun,
             settle_s=args.settle,
             every_s=args.settle_every,
@@ -371,13 +354,12 @@ def _settling_gate(args: argparse.Namespace, passthrough: list[str]) -> int:
     if outcome.settled:
         say(f"settled after {duration_text(outcome.waited_s)}")
     else:
-        still = failing(run, capture.fail_on)
+        still = failing(run, first.fail_on)
         why = describe(still) if still else "the last attempt is incomplete"
         say(f"not settled after {duration_text(outcome.waited_s)}: {why}")
-    if capture.results_path is not None:
-        _write_results(capture.results_path, run)
-    capture.run = run
-    return _exit_code(capture, code, gate=True)
+    if first.results_path is not None:
+        _write_results(first.results_path, run)
+    return _exit_code(first, run, gate=True)
 
 
 def _write_results(path: Path, run: RunResult) -> None:
@@ -406,31 +388,23 @@ def _watch(args: argparse.Namespace, passthrough: list[str]) -> int:
     return watch(run_args, every_s=args.every, rounds=args.rounds, say=say)
 
 
-def _nagios(args: argparse.Namespace, passthrough: list[str], capture: _RunCapture) -> int:
+def _nagios(session: launcher.Session) -> int:
     """A Nagios plugin: one line on stdout, the exit code of the worst check."""
     from synthetic.formats import nagios
 
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code = int(pytest.main([*_pytest_args(args, passthrough), "-q"], plugins=[capture]))
-    if capture.run is None:
-        last = [line for line in out.getvalue().splitlines() if line.strip()][-1:]
-        why = one_line(last[0]) if last else f"pytest exited with {code}"
+    if session.run is None:
+        why = one_line(session.last_line) if session.last_line else ""
+        why = why or launcher.no_result_reason(session)
         print(f"SYNTHETIC UNKNOWN - no result: {why}".replace("|", "/"))
         return UNKNOWN
-    print(nagios(capture.run))
-    return capture.run.worst.nagios_code
+    print(nagios(session.run))
+    return session.run.worst.nagios_code
 
 
-def _exit_code(capture: _RunCapture, pytest_code: int, *, gate: bool) -> int:
-    run = capture.run
+def _exit_code(session: launcher.Session, run: RunResult | None, *, gate: bool) -> int:
+    """The command's exit status, from the verdict (``run``, None when there is none)."""
     if run is None:
-        why = {
-            int(pytest.ExitCode.NO_TESTS_COLLECTED): "no checks were collected",
-            int(pytest.ExitCode.USAGE_ERROR): "usage or configuration error",
-            int(pytest.ExitCode.INTERRUPTED): "interrupted",
-        }.get(pytest_code, f"pytest exited with {pytest_code}")
-        print(f"synthetic: no result: {why}", file=sys.stderr)
+        print(f"synthetic: no result: {launcher.no_result_reason(session)}", file=sys.stderr)
         return 1 if gate else UNKNOWN
     if not run.complete:
         print(
@@ -439,11 +413,11 @@ def _exit_code(capture: _RunCapture, pytest_code: int, *, gate: bool) -> int:
             file=sys.stderr,
         )
     if gate:
-        failed = fails(run.worst, capture.fail_on) or (
-            capture.fail_on != "never" and not run.complete
+        failed = fails(run.worst, session.fail_on) or (
+            session.fail_on != "never" and not run.complete
         )
         verdict = "FAILED" if failed else "PASSED"
-        print(f"synthetic gate: {verdict} (worst: {run.worst.value}, fail-on: {capture.fail_on})")
+        print(f"synthetic gate: {verdict} (worst: {run.worst.value}, fail-on: {session.fail_on})")
         return 1 if failed else 0
     return run.worst.nagios_code
 

@@ -91,6 +91,7 @@ class EnvironmentModel(_Model):
     retries: int = Field(default=2, ge=0, le=10)
     retry_budget_s: float = Field(default=10.0, ge=0, le=600)
     check_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    run_timeout_s: float | None = Field(default=None, gt=0, le=86400)  # default: synthetic.deadline
     headers: dict[str, str] = Field(default_factory=dict)
     redis_url: str | None = None
     postgres_dsn: str | None = None
@@ -217,6 +218,7 @@ class Environment:
     retries: int = 2
     retry_budget_s: float = 10.0
     check_timeout_s: float = 60.0
+    run_timeout_s: float | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     redis_url: str | None = None
     postgres_dsn: str | None = None

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from synthetic.guard import RunGuard
 from synthetic.outcome import one_line
 from synthetic.results import CheckResult, RunResult, fails
 from synthetic.session import RunState
@@ -24,15 +25,17 @@ class Controller:
     Registered only where results are decided (never on an xdist worker).
     """
 
-    def __init__(self, config: pytest.Config, state: RunState) -> None:
+    def __init__(self, config: pytest.Config, state: RunState, guard: RunGuard) -> None:
         self.config = config
         self.state = state
+        self.guard = guard
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         # xdist: every worker's correlation ids name this one run.
         node.workerinput["synthetic_run_id"] = self.state.run_id
         node.workerinput["synthetic_started_at"] = self.state.started_at
+        node.workerinput["synthetic_run_dir"] = str(self.state.run_dir)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "synthetic", None)
@@ -55,9 +58,16 @@ class Controller:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        try:
+            self._finish(session)
+        finally:
+            self.guard.end_workers()
+
+    def _finish(self, session: pytest.Session) -> None:
         state = self.state
         if session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
             state.interrupted = True
+        self.guard.settle(fill=not self.config.option.collectonly)
         if self.config.option.collectonly:
             return
         if not state.results and not self.config.getoption("synthetic_default_checks"):

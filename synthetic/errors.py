@@ -9,6 +9,8 @@
     └── MeasurementError                the check could not measure: UNKNOWN (broken)
         └── Unreachable                 the monitored system did not answer: CRITICAL
 
+    CheckStopped (BaseException)        a check stopped at its time limit
+
 Errors carry their context (check, metric, value, limit) as attributes, the
 way httpx errors carry their request, and their message is one line. A bad
 value a message quotes is quoted with `excerpt`: cut, so a hostile one (a
@@ -18,7 +20,10 @@ value a message quotes is quoted with `excerpt`: cut, so a hostile one (a
 from __future__ import annotations
 
 import reprlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from synthetic.waits import Wait
 
 SHOWN_CHARS = 80
 _SHOWN = reprlib.Repr()
@@ -94,6 +99,24 @@ class Unreachable(MeasurementError):
     def __init__(self, message: str, *, target: str | None = None) -> None:
         super().__init__(message)
         self.target = target
+
+
+class CheckStopped(BaseException):
+    """A check stopped at its time limit (`synthetic.stop`).
+
+    A BaseException, as KeyboardInterrupt is, so a check's ``except Exception``
+    does not swallow it (a bare ``except:`` does: the watchdog is for that).
+    ``waiting`` is the call to the target in flight when it was stopped, if
+    any: then the target is to blame. ``run_deadline``: the run's time ran out,
+    not the check's.
+    """
+
+    def __init__(self, limit_s: float, *, waiting: Wait | None, run_deadline: bool) -> None:
+        what = "the run's time ran out" if run_deadline else "the check's time limit"
+        super().__init__(f"stopped after {limit_s:g} s: {what}")
+        self.limit_s = limit_s
+        self.waiting = waiting
+        self.run_deadline = run_deadline
 
 
 class SyntheticWarning(UserWarning):

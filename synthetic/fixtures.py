@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+import functools
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -11,12 +12,36 @@ from synthetic.config import Config, Environment, NotConfigured
 from synthetic.http import BFFClient, HttpSession
 from synthetic.session import run_state
 from synthetic.state import Samples
+from synthetic.waits import waiting_on
 
 if TYPE_CHECKING:
     import psycopg
     import redis
 
     from synthetic.logs.readings import LogReadings
+
+T = TypeVar("T")
+
+
+def _waiting_class(base: type[T], kind: str, methods: tuple[str, ...]) -> type[T]:
+    """``base`` with each of ``methods`` marked as waiting on the target
+    (`synthetic.waits`): a check stopped inside one was let down by it."""
+
+    def waiting(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with waiting_on(kind, kind):
+                return method(*args, **kwargs)
+
+        return call
+
+    namespace = {name: waiting(getattr(base, name)) for name in methods}
+    return type(f"Waiting{base.__name__}", (base,), namespace)
+
+
+def _wait_on_target(pool: Any, kind: str, methods: tuple[str, ...]) -> None:
+    """The connections ``pool`` makes from now on wait on the target in ``methods``."""
+    pool.connection_class = _waiting_class(pool.connection_class, kind, methods)
 
 
 def _require(environment: Environment, key: str) -> Any:
@@ -97,6 +122,7 @@ def redis_client(synthetic_env: Environment) -> Iterator[redis.Redis]:
         decode_responses=True,
         client_name="synthetic",
     )
+    _wait_on_target(client.connection_pool, "redis", ("connect", "read_response"))
     yield client
     client.close()
 
@@ -111,16 +137,18 @@ def postgres(synthetic_env: Environment) -> Iterator[psycopg.Connection[Any]]:
 
     dsn = _require(synthetic_env, "postgres_dsn")
     timeout_ms = int(synthetic_env.timeout_s * 1000)
-    connection = psycopg.connect(
-        dsn,
-        autocommit=True,
-        connect_timeout=max(1, round(synthetic_env.timeout_s)),
-        application_name="synthetic",
-        options=(
-            f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms} "
-            "-c default_transaction_read_only=on"
-        ),
-    )
+    with waiting_on("postgres", "postgres"):
+        connection = psycopg.connect(
+            dsn,
+            autocommit=True,
+            connect_timeout=max(1, round(synthetic_env.timeout_s)),
+            application_name="synthetic",
+            options=(
+                f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms} "
+                "-c default_transaction_read_only=on"
+            ),
+            cursor_factory=_waiting_class(psycopg.Cursor, "postgres", ("execute",)),
+        )
     yield connection
     connection.close()
 

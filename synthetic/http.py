@@ -30,6 +30,7 @@ from tenacity import (
 from synthetic.config import Environment
 from synthetic.errors import MeasurementError
 from synthetic.version import __version__
+from synthetic.waits import waiting_on
 
 RETRY_STATUSES = frozenset({502, 503, 504})
 CORRELATION_HEADER = "X-Correlation-Id"
@@ -140,9 +141,10 @@ class HttpSession:
             retry_error_callback=_last_outcome,
             reraise=True,
         )
-        response: httpx.Response = retrying(
-            self.client.request, method, path, headers=headers, **kwargs
-        )
+        with waiting_on("http", f"{method} {path}"):  # a stop in here blames the target
+            response: httpx.Response = retrying(
+                self.client.request, method, path, headers=headers, **kwargs
+            )
         return response
 
     def snapshot(self, path: str, *, check: str) -> Snapshot:

@@ -10,8 +10,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from synthetic import blame
 from synthetic.config import NotConfigured
-from synthetic.errors import MeasurementError, UnitError, Unreachable
+from synthetic.errors import CheckStopped, MeasurementError, UnitError, Unreachable
 from synthetic.results import Measurement, Severity
 from synthetic.spec import CheckSpec
 from synthetic.thresholds import ThresholdTypeError
@@ -120,10 +121,14 @@ def classify(spec: CheckSpec, exc: BaseException) -> Outcome:
     name = spec.display_name
     if isinstance(exc, NotConfigured):
         return Outcome(Severity.SKIPPED, one_line(f"{name}: skipped: {exc}"), unit=spec.unit)
+    if isinstance(exc, CheckStopped):
+        if exc.run_deadline:
+            return blamed(spec, blame.run_deadline(exc.limit_s, started=True))
+        return blamed(spec, blame.stopped(exc.limit_s, exc.waiting))
     if _timed_out(exc):
-        # pytest-timeout stopped the check: the system it waits on did not answer in time.
-        reason = f"{name}: unreachable: no answer within the check's time limit ({exc})"
-        return Outcome(spec.unreachable, one_line(reason), unit=spec.unit, unreachable=True)
+        # pytest-timeout's own stop (not ours, which knows what the check waited on).
+        reason = f"{name}: the check ran past its deadline ({exc})"
+        return Outcome(Severity.UNKNOWN, one_line(reason), unit=spec.unit)
     if isinstance(exc, Unreachable) or is_unreachable(exc):
         # Our own Unreachable already says what did not answer; a client's
         # error needs its type (ConnectError, ReadTimeout) to say it.
@@ -137,6 +142,14 @@ def classify(spec: CheckSpec, exc: BaseException) -> Outcome:
     return Outcome(
         Severity.UNKNOWN, one_line(f"{name}: could not measure: {describe(exc)}"), unit=spec.unit
     )
+
+
+def blamed(spec: CheckSpec, told: blame.Blame) -> Outcome:
+    """The outcome of a check stopped or lost as ``told`` says."""
+    reason = one_line(f"{spec.display_name}: {told.reason}")
+    if told.unreachable:
+        return Outcome(spec.unreachable, reason, unit=spec.unit, unreachable=True, via=told.via)
+    return Outcome(Severity.UNKNOWN, reason, unit=spec.unit)
 
 
 def _timed_out(exc: BaseException) -> bool:

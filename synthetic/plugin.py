@@ -8,15 +8,18 @@ summary and sets the exit status from ``--fail-on``.
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from synthetic import hookspecs, runner
+from synthetic import hookspecs, runner, stop
 from synthetic.catalogue import paths_named
 from synthetic.controller import Controller
+from synthetic.deadline import CLOCK_KEY
 from synthetic.errors import ConfigError, SyntheticWarning
 from synthetic.fixtures import (
     _synthetic_http,
@@ -29,6 +32,8 @@ from synthetic.fixtures import (
     synthetic_config,
     synthetic_env,
 )
+from synthetic.guard import RunGuard
+from synthetic.rundir import write_catalogue
 from synthetic.session import (
     OPTIONS,
     RUN_KEY,
@@ -99,7 +104,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("synthetic_default_checks"):
         _collect_configured_checks(config, state)
     if not state.is_worker:
-        config.pluginmanager.register(Controller(config, state), "synthetic-controller")
+        state.run_dir = Path(tempfile.mkdtemp(prefix="synthetic-run-"))
+        guard = RunGuard(config, state)
+        config.pluginmanager.register(guard, "synthetic-guard")
+        config.pluginmanager.register(Controller(config, state, guard), "synthetic-controller")
     if config.getoption("allure_report_dir", None):
         from synthetic import allure_masking, allure_report
 
@@ -131,6 +139,7 @@ def _collect_configured_checks(config: pytest.Config, state: RunState) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    stop.close(config)
     plugin = config.stash.get(_ALLURE_KEY, None)
     if plugin is not None:
         from synthetic import allure_masking, allure_report
@@ -176,6 +185,39 @@ def pytest_pycollect_makeitem(
                 timeout = state.config.environment.check_timeout_s
                 item.add_marker(pytest.mark.timeout(timeout))
     return made
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # tryfirst: the catalogue is written before xdist tells the controller
+    # collection is done, and before the guard plans the run's deadline.
+    state = session.config.stash.get(RUN_KEY, None)
+    if state is not None and state.run_dir is not None:
+        write_catalogue(state.run_dir, runner.placeholders(session.items, state))
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
+    return stop.set_timer(item, settings)  # checks only: what they wait on, a hard deadline
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_timeout_cancel_timer(item: pytest.Item) -> bool | None:
+    return stop.cancel_timer(item)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    clock = item.config.stash.get(CLOCK_KEY, None)  # set only where the controller runs checks
+    if clock is None or not clock.passed():
+        return None
+    # The run's time ran out between two checks: the rest are not started.
+    item.session.shouldfail = f"run deadline ({clock.timeout_s:g} s, run_timeout_s)"
+    return True
+
+
+def pytest_enter_pdb(config: pytest.Config) -> None:
+    stop.pause(config)  # a person is debugging: no hard deadline for the check
 
 
 @pytest.hookimpl(tryfirst=True)

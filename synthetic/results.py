@@ -176,11 +176,12 @@ class RunResult:
         """The worst check; at least UNKNOWN when the run is incomplete or measured nothing.
 
         A run that was interrupted, lost a check (a crashed worker, a failing
-        ordinary test) or skipped every check cannot vouch that all is well.
+        ordinary test), had no check or skipped every one cannot vouch that
+        all is well.
         """
         worst = Severity.worst(check.severity for check in self.checks)
         measured = any(check.severity is not Severity.SKIPPED for check in self.checks)
-        if not self.complete or (self.checks and not measured):
+        if not self.complete or not measured:
             return Severity.worst((worst, Severity.UNKNOWN))
         return worst
 
@@ -193,6 +194,20 @@ class RunResult:
         for check in self.checks:
             counts[check.severity.value] += 1
         return counts
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunResult:
+        """A run from its `to_json` form (``interrupted``, when given, is kept)."""
+        return cls(
+            run_id=data["run_id"],
+            environment=data["environment"],
+            target=data["target"],
+            started_at=data["started_at"],
+            finished_at=data["finished_at"],
+            checks=tuple(CheckResult.from_json(check) for check in data["checks"]),
+            errors=tuple(data["errors"]),
+            interrupted=bool(data.get("interrupted", False)),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

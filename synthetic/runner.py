@@ -23,7 +23,8 @@ from synthetic.formats import junit_properties
 from synthetic.outcome import Outcome, classify, evaluate, one_line
 from synthetic.redact import mask_exception
 from synthetic.results import Severity
-from synthetic.session import OUTCOME_KEY, RunState
+from synthetic.rundir import Placeholder
+from synthetic.session import OUTCOME_KEY, SPEC_KEY, RunState
 from synthetic.spec import CheckSpec
 
 # Exceptions a check raises on purpose, already carrying the reason to show.
@@ -146,3 +147,35 @@ def mask_report(report: pytest.TestReport, state: RunState) -> None:
         if masked != text:
             report.longrepr = masked
     report.sections = [(title, masker.text(content)) for title, content in report.sections]
+
+
+def placeholders(items: list[pytest.Item], state: RunState) -> dict[str, Placeholder]:
+    """Each check among ``items`` as the controller can report it without running it
+    (`synthetic.rundir`): its result with no outcome yet, and its time limit."""
+    found = {}
+    for item in items:
+        spec = item.stash.get(SPEC_KEY, None)
+        if spec is None:
+            continue
+        blank = state.make_result(item, spec, Outcome(Severity.UNKNOWN, "", unit=spec.unit), 0.0)
+        found[item.nodeid] = Placeholder(
+            result=blank.to_json(),
+            name=spec.display_name,
+            unreachable=spec.unreachable.value,
+            limit_s=_limit(item, state.config.environment.check_timeout_s),
+        )
+    return found
+
+
+def _limit(item: pytest.Item, default: float) -> float:
+    """The check's time limit as pytest-timeout reads it: marker, --timeout, else ours."""
+    marker = item.get_closest_marker("timeout")
+    value = None
+    if marker is not None:
+        value = marker.args[0] if marker.args else marker.kwargs.get("timeout")
+    if value is None:
+        value = item.config.getoption("timeout", None)
+    try:
+        return float(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default

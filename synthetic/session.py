@@ -162,6 +162,7 @@ class RunState:
     results_path: Path | None = None
     alert_report: Any = None  # synthetic.alerts.pipeline.AlertReport, once decided
     exports: list[str] = field(default_factory=list)  # one line per exporter that ran
+    run_dir: Path | None = None  # the run's scratch directory (synthetic.rundir)
 
     @classmethod
     def create(cls, pytest_config: pytest.Config) -> RunState:
@@ -176,11 +177,13 @@ class RunState:
         )
         fail_on = str(option(pytest_config, "synthetic_fail_on"))
         alerts_mode = str(option(pytest_config, "synthetic_alerts"))
+        run_dir = None
         if workerinput is not None:
             run_id, started_at = (
                 workerinput["synthetic_run_id"],
                 workerinput["synthetic_started_at"],
             )
+            run_dir = Path(workerinput["synthetic_run_dir"])
         else:
             run_id, started_at = new_run_id(), now_iso()
         state = cls(
@@ -193,6 +196,7 @@ class RunState:
             is_worker=workerinput is not None,
             store=None,
             previous=empty_state(),
+            run_dir=run_dir,
         )
         state._open_store()
         return state
@@ -290,15 +294,17 @@ class RunState:
 
 
 def _unreachable_target(spec: CheckSpec, outcome: Outcome) -> str | None:
+    return unreachable_target(spec.reaches, outcome.via) if outcome.unreachable else None
+
+
+def unreachable_target(reaches: tuple[str, ...], via: str | None) -> str:
     """Which system an unreachable check could not reach: the one it reaches,
     else the one its client library talks to (``"http"`` is the BFF)."""
-    if not outcome.unreachable:
-        return None
-    named = {"http": "bff"}.get(outcome.via or "", outcome.via)
-    if named in spec.reaches or (named is not None and not spec.reaches):
+    named = {"http": "bff"}.get(via or "", via)
+    if named in reaches or (named is not None and not reaches):
         return named
-    if len(spec.reaches) == 1:
-        return spec.reaches[0]
+    if len(reaches) == 1:
+        return reaches[0]
     return named or "target"
 
 

@@ -1,0 +1,1 @@
+"""Hostile targets and abusive checks: every bound asserted."""
