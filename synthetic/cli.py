@@ -33,7 +33,7 @@ from synthetic.config import (
 from synthetic.errors import ConfigError
 from synthetic.outcome import one_line
 from synthetic.results import FAIL_ON_CHOICES, RunResult, Severity, fails
-from synthetic.session import SPEC_KEY
+from synthetic.session import SPEC_KEY, run_state
 from synthetic.spec import CheckSpec
 from synthetic.state import write_json_atomic
 from synthetic.watch import REPORT_OPTION
