@@ -31,6 +31,7 @@ from synthetic.config import (
     load_config,
 )
 from synthetic.errors import ConfigError
+from synthetic.options import ALERT_MODES, BY_DEST
 from synthetic.outcome import one_line
 from synthetic.results import FAIL_ON_CHOICES, RunResult, Severity, fails
 from synthetic.session import SPEC_KEY, run_state
@@ -67,9 +68,13 @@ class _CatalogCapture:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", help="environment to check (default: SYNTHETIC_ENV or config)")
-    parser.add_argument("--config", help="config file (default: SYNTHETIC_CONFIG or nearest)")
-    parser.add_argument("--results-dir", help="where results.json goes (synthetic-results/)")
+    """--env, --config, --results-dir, with the help text of `synthetic.options`."""
+    for dest, flag in (
+        ("synthetic_env", "--env"),
+        ("synthetic_config", "--config"),
+        ("synthetic_results_dir", "--results-dir"),
+    ):
+        parser.add_argument(flag, dest=flag[2:].replace("-", "_"), help=BY_DEST[dest].described)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,7 +216,7 @@ def _positive_int(text: str) -> int:
 def _alerts_option(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument(
         "--alerts",
-        choices=("off", "dry-run", "send"),
+        choices=ALERT_MODES,
         help=f"off, dry-run (payloads written to <results-dir>/alerts/) or send ({default})",
     )
 

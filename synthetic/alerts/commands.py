@@ -23,9 +23,8 @@ from synthetic.alerts.settings import Silence, check_receiver_name, duration_s
 from synthetic.alerts.store import AlertStore, NewEntry
 from synthetic.config import Config, load_config
 from synthetic.errors import ConfigError
+from synthetic.options import DEFAULT_RESULTS_DIR, resolve_outside_pytest
 from synthetic.state import StateError
-
-DEFAULT_RESULTS_DIR = "synthetic-results"
 
 
 def add_parsers(sub: Any, common: Any) -> None:
@@ -75,10 +74,20 @@ def add_parsers(sub: Any, common: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run an ``alerts`` or ``silence`` command; one-line errors, exit 2."""
     try:
-        config = load_config(path=args.config, environment=args.env)
+        # The same settings a run would use: --env, else SYNTHETIC_ENV, else the ini
+        # key beside the config; --config, SYNTHETIC_CONFIG, the ini, the nearest.
+        options = resolve_outside_pytest(
+            {
+                "synthetic_env": args.env,
+                "synthetic_config": args.config,
+                "synthetic_results_dir": args.results_dir,
+            }
+        )
+        config = load_config(path=options["synthetic_config"], environment=options["synthetic_env"])
         if args.command == "alerts" and args.alerts_command == "test":
             return _test(args, config)
-        store = open_store_for(config, "send", _results_dir(args))
+        results_dir = Path(options["synthetic_results_dir"] or DEFAULT_RESULTS_DIR)
+        store = open_store_for(config, "send", results_dir)
         try:
             if args.command == "alerts":
                 return _outbox(args, store)
@@ -88,12 +97,6 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, StateError, ValueError) as exc:
         print(f"synthetic {args.command}: error: {exc}", file=sys.stderr)
         return 2
-
-
-def _results_dir(args: argparse.Namespace) -> Path:
-    import os
-
-    return Path(args.results_dir or os.environ.get("SYNTHETIC_RESULTS_DIR") or DEFAULT_RESULTS_DIR)
 
 
 def _outbox(args: argparse.Namespace, store: AlertStore) -> int:
