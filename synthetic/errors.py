@@ -7,7 +7,10 @@
     ├── UnitError (ValueError)          a quantity whose unit cannot convert
     ├── ThresholdBreach (AssertionError) a critical breach: reported as a failed test
     └── MeasurementError                the check could not measure: UNKNOWN (broken)
-        └── Unreachable                 the monitored system did not answer: CRITICAL
+        ├── Unreachable                 the monitored system did not answer: CRITICAL
+        └── ResponseRejected            it answered with what the monitor will not read
+                                        or follow (a body over a cap, a redirect to
+                                        another origin): CRITICAL
 
 Errors carry their context (check, metric, value, limit) as attributes, the
 way httpx errors carry their request, and their message is one line.
@@ -73,6 +76,19 @@ class Unreachable(MeasurementError):
     def __init__(self, message: str, *, target: str | None = None) -> None:
         super().__init__(message)
         self.target = target
+
+
+class ResponseRejected(MeasurementError):
+    """The monitored system answered, with more than the monitor reads (a body
+    over ``max_body_bytes``, a /metrics over ``max_series``) or a redirect it
+    does not follow (another origin): CRITICAL, never ``unreachable``.
+
+    ``url`` is the request it answered (as the check asked for it).
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class SyntheticWarning(UserWarning):

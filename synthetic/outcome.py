@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from synthetic.config import NotConfigured
-from synthetic.errors import MeasurementError, UnitError, Unreachable
+from synthetic.errors import MeasurementError, ResponseRejected, UnitError, Unreachable
+from synthetic.printable import printable
 from synthetic.results import Measurement, Severity
 from synthetic.spec import CheckSpec
 from synthetic.thresholds import ThresholdTypeError
@@ -124,6 +125,9 @@ def classify(spec: CheckSpec, exc: BaseException) -> Outcome:
         return Outcome(
             spec.unreachable, one_line(reason), unit=spec.unit, unreachable=True, via=_via(exc)
         )
+    if isinstance(exc, ResponseRejected):
+        # The target answered, with what the monitor will not read or follow.
+        return Outcome(Severity.CRITICAL, one_line(f"{name}: {exc}"), unit=spec.unit)
     if isinstance(exc, MeasurementError):
         return Outcome(Severity.UNKNOWN, one_line(f"{name}: {exc}"), unit=spec.unit)
     return Outcome(
@@ -192,6 +196,6 @@ def describe(exc: BaseException) -> str:
 
 
 def one_line(text: str) -> str:
-    """Collapse whitespace to one line and bound its length."""
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+    """One line of printable text, at most `MAX_REASON` long: every reason is
+    made here, and may carry what a target sent (escape sequences included)."""
+    return printable(text, MAX_REASON)
