@@ -45,7 +45,8 @@ def _synthetic_http(
 ) -> Iterator[HttpSession]:
     if not synthetic_env.metrics_url:
         _require(synthetic_env, "base_url")
-    session = HttpSession(synthetic_env, run_id=run_state(request.config).run_id)
+    state = run_state(request.config)
+    session = HttpSession(synthetic_env, run_id=state.run_id, masker=state.config.masker)
     yield session
     session.close()
 
