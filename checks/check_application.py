@@ -52,7 +52,9 @@ def nearest_rank(values: list[float], percentile: float) -> float:
 def _timed_get(bff: BFFClient, path: str) -> tuple[str, int, float]:
     """GET ``path`` (not through the snapshot cache): path, status and milliseconds."""
     started = time.perf_counter()
-    response = bff.get(path, retry_statuses=False)  # a retried 503 would time the backoff
+    # A retried 503 would time the backoff; the body is read (and timed), not kept:
+    # eight bodies in flight must not cost eight times max_body_bytes.
+    response = bff.get(path, retry_statuses=False, keep_body=False)
     elapsed_ms = (time.perf_counter() - started) * 1000
     return path, response.status_code, elapsed_ms
 

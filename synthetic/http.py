@@ -154,10 +154,18 @@ class HttpSession:
         return _UNSAFE_ID.sub("_", f"synthetic-{self.run_id}-{check}")[:200]
 
     def request(
-        self, method: str, path: str, *, check: str, retry_statuses: bool = True, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        check: str,
+        retry_statuses: bool = True,
+        keep_body: bool = True,
+        **kwargs: Any,
     ) -> httpx.Response:
         """One request, retried on connection errors and timeouts and (unless
-        ``retry_statuses`` is false) on 502/503/504; its body read within bounds.
+        ``retry_statuses`` is false) on 502/503/504; its body read within bounds
+        (and, with ``keep_body=False``, not kept: the response's content is empty).
 
         Each attempt has a deadline of ``timeout_s`` for the whole exchange;
         a retry starts only within ``retry_budget_s`` and ends within it too,
@@ -176,10 +184,11 @@ class HttpSession:
         attempts = itertools.count(1)
 
         def attempt() -> httpx.Response:
-            seconds = env.timeout_s
-            if next(attempts) > 1:  # a retry: what is left of the budget, at most timeout_s
-                seconds = min(seconds, budget_ends - time.monotonic())
-            return self._exchange(method, path, headers, Deadline.after(seconds), kwargs)
+            deadline = Deadline.after(env.timeout_s)
+            left = budget_ends - time.monotonic()
+            if next(attempts) > 1 and left < env.timeout_s:  # a retry ends within the budget
+                deadline = Deadline.after(left, source="what was left of retry_budget_s")
+            return self._exchange(method, path, headers, deadline, kwargs, keep_body)
 
         retrying = Retrying(
             retry=retry_if_exception(_is_transient)
@@ -199,6 +208,7 @@ class HttpSession:
         headers: Mapping[str, str],
         deadline: Deadline,
         options: Mapping[str, Any],
+        keep_body: bool,
     ) -> httpx.Response:
         """One attempt: the request, its same-origin redirects, the body, all by ``deadline``."""
         where = f"{method} {self._shown(path)}"
@@ -209,7 +219,9 @@ class HttpSession:
                 response = self.client.send(request, stream=True)
                 location = response.headers.get(_HELD_LOCATION)
                 if location is None:
-                    body = read_body(response, self._limits, deadline=deadline, where=where)
+                    body = read_body(
+                        response, self._limits, deadline=deadline, where=where, keep=keep_body
+                    )
                     return _with_body(response, body)
                 response.close()
                 request = self._redirected(
@@ -281,12 +293,11 @@ class HttpSession:
             response = self.request("GET", path, check=check)
         except (httpx.HTTPError, MeasurementError) as exc:
             return exc
-        except BaseException as exc:
+        except BaseException:
             # The check was stopped mid-fetch (its time limit, Ctrl-C): the
             # checks after it are told so, not made to wait for it again.
             self._snapshots[path] = Unreachable(
-                f"GET {self._shown(path)}: no answer before {check} was stopped "
-                f"({type(exc).__name__})"
+                f"GET {self._shown(path)}: no answer before {check} was stopped waiting for it"
             )
             raise
         text = response.text
@@ -325,14 +336,29 @@ class BFFClient:
         return str(self._session.client.base_url)
 
     def request(
-        self, method: str, path: str, *, retry_statuses: bool = True, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        retry_statuses: bool = True,
+        keep_body: bool = True,
+        **kwargs: Any,
     ) -> httpx.Response:
         return self._session.request(
-            method, path, check=self.check, retry_statuses=retry_statuses, **kwargs
+            method,
+            path,
+            check=self.check,
+            retry_statuses=retry_statuses,
+            keep_body=keep_body,
+            **kwargs,
         )
 
-    def get(self, path: str, *, retry_statuses: bool = True, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, retry_statuses=retry_statuses, **kwargs)
+    def get(
+        self, path: str, *, retry_statuses: bool = True, keep_body: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        return self.request(
+            "GET", path, retry_statuses=retry_statuses, keep_body=keep_body, **kwargs
+        )
 
     def snapshot(self, path: str) -> Snapshot:
         return self._session.snapshot(path, check=self.check)

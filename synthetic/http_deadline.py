@@ -30,15 +30,17 @@ __all__ = ["Deadline", "bound_sockets", "deadline_scope"]
 
 @dataclass(frozen=True)
 class Deadline:
-    """A point in `time.monotonic` time, and the length it was set for (for messages)."""
+    """A point in `time.monotonic` time, the length it was set for and what set it
+    (for messages)."""
 
     seconds: float
     ends: float
+    source: str = "timeout_s"
 
     @classmethod
-    def after(cls, seconds: float) -> Deadline:
+    def after(cls, seconds: float, *, source: str = "timeout_s") -> Deadline:
         seconds = max(seconds, 0.0)
-        return cls(seconds, time.monotonic() + seconds)
+        return cls(seconds, time.monotonic() + seconds, source)
 
     def remaining(self) -> float:
         return self.ends - time.monotonic()
@@ -48,7 +50,7 @@ class Deadline:
         return self.remaining() <= 0
 
     def message(self) -> str:
-        return f"no complete answer within the deadline of {self.seconds:g} s (timeout_s)"
+        return f"no complete answer within the deadline of {self.seconds:.3g} s ({self.source})"
 
 
 _current = threading.local()
