@@ -87,7 +87,11 @@ class Snapshot:
 
 
 def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol)
+    """A connection refused or reset may not happen again; a timeout has already
+    had the whole deadline, and waiting again would multiply it."""
+    return isinstance(exc, httpx.TransportError) and not isinstance(
+        exc, httpx.UnsupportedProtocol | httpx.TimeoutException
+    )
 
 
 def _last_outcome(state: RetryCallState) -> httpx.Response:
@@ -163,15 +167,16 @@ class HttpSession:
         keep_body: bool = True,
         **kwargs: Any,
     ) -> httpx.Response:
-        """One request, retried on connection errors and timeouts and (unless
+        """One request, retried on connection errors (refused, reset) and (unless
         ``retry_statuses`` is false) on 502/503/504; its body read within bounds
         (and, with ``keep_body=False``, not kept: the response's content is empty).
 
-        Each attempt has a deadline of ``timeout_s`` for the whole exchange;
-        a retry starts only within ``retry_budget_s`` and ends within it too,
-        so the call takes at most ``max(timeout_s, retry_budget_s)``. A check
-        that times its requests turns status retries off: a retried 503 would
-        count the backoff as latency.
+        Each attempt has a deadline of ``timeout_s`` for the whole exchange, and a
+        timeout is not retried: a target that does not answer costs ``timeout_s``.
+        A retry starts only within ``retry_budget_s`` and ends within it too, so
+        the call takes at most ``max(timeout_s, retry_budget_s)``. A check that
+        times its requests turns status retries off: a retried 503 would count
+        the backoff as latency.
         """
         env = self.environment
         headers = {CORRELATION_HEADER: self.correlation_id(check)}

@@ -211,6 +211,24 @@ def _slow_status_line(ex: _Exchange) -> None:
         ex.sleep(0.2)
 
 
+_HANGS = {
+    "/health": "drip",
+    "/health/queues": "chunked-forever",
+    "/health/queues/whmcs": "headers-then-hang",
+    "/health/queues/salesforce": "no-answer",
+    "/health/catalog/cache": "slowloris-headers",
+    "/auth/health-check": "slow-status-line",
+    "/metrics": "chunked-forever",
+    "/p95": "drip",
+}
+
+
+@mode("hang-mix")
+def _hang_mix(ex: _Exchange) -> None:
+    """Each path hangs its own way (drips, chunks forever, stops after the headers...)."""
+    MODES[_HANGS.get(ex.rest, "no-answer")](ex)
+
+
 @mode("reset-mid-body")
 def _reset_mid_body(ex: _Exchange) -> None:
     ex.head("200 OK", [("Content-Type", "application/json")], length=10_000)

@@ -29,7 +29,7 @@ KILL_AFTER_S = 30.0  # a probe still running then has no bound at all
 MAX_REASON = 300
 
 DEADLINE = r"unreachable: ReadTimeout: no complete answer within the deadline of 1 s \(timeout_s\)"
-RETRY_DEADLINE = r"unreachable: ReadTimeout: no complete answer within the deadline of 0\.\d+ s"
+RETRIES = {"retries": 2, "retry_budget_s": 10}
 TOO_LARGE = r"response too large \(the body is over max_body_bytes = 10485760\)"
 EXPANDS = r"response too large \(the decompressed body is over max_body_bytes = 10485760\)"
 DECLARED = r"response too large \(Content-Length 52428800 is over max_body_bytes = 10485760\)"
@@ -52,21 +52,49 @@ class Case:
         return "-".join(p for p in (self.mode, self.check, extra) if p)
 
     @property
-    def bound_s(self) -> float:
-        timeout = float(self.env.get("timeout_s", 1.0))
-        return max(timeout, float(self.env.get("retry_budget_s", 0.0))) + SLACK_S + self.parsing_s
+    def settings(self) -> dict[str, Any]:
+        """The environment's bounds: 1 s, no retries; big bodies get 5 s to arrive
+        (those kinds are about memory, and a loaded machine sends 50 MB slowly)."""
+        big = {"timeout_s": 5.0} if self.mode in BIG_BODIES else {}
+        return {"timeout_s": 1.0, **big, **self.env}
 
+    @property
+    def bound_s(self) -> float:
+        """A timeout is not retried: it ends within timeout_s, whatever the budget;
+        other failures may be retried within retry_budget_s."""
+        timeout = float(self.settings["timeout_s"])
+        if "no complete answer within the deadline" in self.reason:
+            return timeout + SLACK_S
+        budget = float(self.settings.get("retry_budget_s", 0.0))
+        return max(timeout, budget) + SLACK_S + self.parsing_s
+
+
+BIG_BODIES = {
+    "chunked-flood",
+    "gzip-bomb",
+    "deflate-bomb",
+    "gzip-nested-bomb",
+    "body-50mb",
+    "body-50mb-chunked",
+    "body-50mb-until-close",
+    "503-huge",
+    "503-big",
+    "metrics-1m-series",
+    "metrics-200k-series",
+    "metrics-100k-series",
+    "metrics-100k-selected",
+    "metrics-gzip-1m-series",
+    "json-many-values",
+    "json-huge-string",
+}
 
 CASES = [
     # -- time: the whole exchange within timeout_s, whatever the target trickles
     Case("drip", "health.status", "critical", DEADLINE),
-    Case(
-        "drip",
-        "health.status",
-        "critical",
-        RETRY_DEADLINE + r" \(what was left of retry_budget_s\)",
-        env={"retries": 3, "retry_budget_s": 2},
-    ),
+    # retries and their budget do not multiply a timeout: it is not retried
+    Case("drip", "health.status", "critical", DEADLINE, env=RETRIES),
+    Case("headers-then-hang", "health.status", "critical", DEADLINE, env=RETRIES),
+    Case("accept-never-read", "health.status", "critical", DEADLINE, env=RETRIES, where="silent"),
     Case("drip", "app.response_time_p95", "critical", DEADLINE),
     Case("chunked-forever", "health.status", "critical", DEADLINE),
     Case("chunked-forever", "app.response_time_p95", "critical", DEADLINE),
@@ -80,6 +108,13 @@ CASES = [
     Case("close-mid-body", "health.status", "critical", r"unreachable: RemoteProtocolError: peer"),
     Case("close-before-answer", "endpoint.status", "critical", r"unreachable: RemoteProtocolErr"),
     Case("reset-before-answer", "health.status", "critical", r"unreachable: (ReadError|Remote)"),
+    Case(
+        "reset-before-answer",
+        "health.status",
+        "critical",
+        r"unreachable: (ReadError|Remote)",
+        env={"retries": 5, "retry_budget_s": 1.5},
+    ),
     # -- memory: caps on the body, its expansion, /metrics series, JSON values
     Case("chunked-flood", "health.status", "critical", TOO_LARGE),
     Case("gzip-bomb", "health.status", "critical", EXPANDS),
@@ -283,7 +318,7 @@ def test_there_are_more_than_forty_kinds() -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_each_kind_is_bounded(hostile: HostileServer, case: Case) -> None:
     foreign = len(hostile.reached(hostile.other_port)) + len(hostile.reached(hostile.metadata_port))
-    result = probe({"check": case.check, "base_url": base_url(hostile, case), "env": case.env})
+    result = probe({"check": case.check, "base_url": base_url(hostile, case), "env": case.settings})
 
     assert result["seconds"] <= case.bound_s, result
     assert result["rss_mb"] <= MAX_RSS_MB, result
