@@ -25,7 +25,7 @@ from synthetic.printable import printable
 __all__ = ["NotJson", "parse_json"]
 
 _NUMBER = re.compile(r"-?[0-9][0-9.eE+\-]*")
-_NOT_NUMBERS = ("NaN", "Infinity", "-Infinity")
+_NOT_NUMBERS = ("NaN", "Infinity")
 
 
 class NotJson(MeasurementError):
@@ -54,7 +54,8 @@ def _reason(text: str, exc: orjson.JSONDecodeError, where: str, content_type: st
         return f"{where} returned JSON nested more than {MAX_JSON_DEPTH} levels deep ({at})"
     for word in _NOT_NUMBERS:
         if text.startswith(word, exc.pos):
-            return f"{where} returned {word} at {at}, which is not a JSON value"
+            sign = "-" if text[exc.pos - 1 : exc.pos] == "-" else ""
+            return f"{where} returned {sign}{word} at {at}, which is not a JSON value"
     number = _NUMBER.match(text, exc.pos)
     if number is not None and "infinity" in exc.msg:
         token = number.group()
