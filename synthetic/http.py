@@ -24,8 +24,8 @@ import itertools
 import re
 import threading
 import time
+import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -55,6 +55,7 @@ CORRELATION_HEADER = "X-Correlation-Id"
 USER_AGENT = f"synthetic/{__version__}"
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9._:\-\[\]]+")
 _SHOWN = 120  # characters of a URL or Location in a reason
+_PACK_FROM = 1024 * 1024  # a snapshot's body this long is kept compressed
 # Headers that describe a request's body (dropped with it), or that the client
 # sets afresh for each request (the cookie jar may have learned from a redirect).
 _NOT_CARRIED = frozenset({"content-length", "content-type", "transfer-encoding", "cookie"})
@@ -64,15 +65,49 @@ _NOT_KEPT = frozenset({"content-encoding", "content-length", "transfer-encoding"
 _HELD_LOCATION = "x-synthetic-held-location"
 
 
-@dataclass(frozen=True)
 class Snapshot:
-    """One response, kept for every check of the run that reads it."""
+    """One response, kept for every check of the run that reads it; read-only.
+
+    A body of a megabyte or more is kept compressed when that halves it (a run
+    keeps one per endpoint, and the megabytes a hostile target sends are mostly
+    repetition): ``text`` gives it whole, anew each time, so nothing that
+    outlives a check (an error's traceback) keeps a copy of it.
+    """
+
+    __slots__ = ("_kept", "content_type", "elapsed_ms", "path", "status_code")
 
     path: str
     status_code: int
-    text: str
     content_type: str
     elapsed_ms: float
+    _kept: str | bytes
+
+    def __init__(
+        self, path: str, status_code: int, text: str, content_type: str, elapsed_ms: float
+    ) -> None:
+        kept: str | bytes = text
+        if len(text) >= _PACK_FROM:
+            packed = zlib.compress(text.encode(), 1)
+            kept = packed if len(packed) <= len(text) // 2 else text
+        for name, value in (
+            ("path", path),
+            ("status_code", status_code),
+            ("content_type", content_type),
+            ("elapsed_ms", elapsed_ms),
+            ("_kept", kept),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Snapshot is read-only: cannot set {name}")
+
+    def __repr__(self) -> str:
+        return f"Snapshot(GET {self.path} -> HTTP {self.status_code}, {self.content_type!r})"
+
+    @property
+    def text(self) -> str:
+        kept = self._kept
+        return kept if isinstance(kept, str) else zlib.decompress(kept).decode()
 
     def json(self) -> Any:
         """The body as JSON: a `MeasurementError` naming the path when it is not JSON
@@ -306,11 +341,13 @@ class HttpSession:
             )
             raise
         text = response.text
+        status_code, content_type = response.status_code, response.headers.get("content-type", "")
+        del response  # its body, as bytes: not kept while the text is packed
         return Snapshot(
             path=path,
-            status_code=response.status_code,
+            status_code=status_code,
             text=text[1:] if text.startswith("\ufeff") else text,
-            content_type=response.headers.get("content-type", ""),
+            content_type=content_type,
             elapsed_ms=(time.perf_counter() - started) * 1000,
         )
 

@@ -34,18 +34,23 @@ class NotJson(MeasurementError):
 
 def parse_json(text: str, *, where: str, content_type: str = "") -> Any:
     """``text`` parsed; ``where`` (``GET /health``) names it in every error."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     values = text.count(",") + text.count("[") + text.count("{")
+    problem: MeasurementError
     if values > MAX_JSON_VALUES:
-        raise ResponseRejected(
+        problem = ResponseRejected(
             f"{where}: response too large (JSON of more than {MAX_JSON_VALUES} values)",
             url=where,
         )
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise NotJson(_reason(text, exc, where, content_type)) from None
+    else:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            problem = NotJson(_reason(text, exc, where, content_type))
+    # The error's traceback keeps this frame alive (a failed check's, until the
+    # run ends): it must not keep megabytes of a body with it.
+    del text
+    raise problem
 
 
 def _reason(text: str, exc: orjson.JSONDecodeError, where: str, content_type: str) -> str:

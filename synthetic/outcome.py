@@ -19,6 +19,7 @@ from synthetic.thresholds import ThresholdTypeError
 from synthetic.units import convert, format_value
 
 MAX_REASON = 300
+MAX_STRING_VALUE = 1024
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,10 @@ def evaluate(spec: CheckSpec, returned: Any) -> Outcome:
 
     if value is None:
         return unknown("no value (the check returned None)")
+    if isinstance(value, str) and len(value) > MAX_STRING_VALUE:
+        # A status word is short; megabytes of a target's body are not a value
+        # to compare, store and send on.
+        return unknown(f"the value is a string of {len(value)} characters")
     if isinstance(value, bool):
         return unknown(f"the check returned a bool ({value}); return the measured value")
     value = _plain_number(value)

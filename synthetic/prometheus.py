@@ -55,6 +55,8 @@ _NAMES_SHOWN = 5
 _SAMPLE_LINE = re.compile(r"^[ \t]*[^#\s]", re.MULTILINE)
 # Lines parsed at once by a lookup: what a block's samples cost, not the text's.
 _BLOCK_LINES = 5000
+MAX_LINE = 65_536
+"""Characters of one line of the text."""
 MAX_SELECTED = 10_000
 """Series one selector may match (an aggregation reads them all)."""
 
@@ -98,16 +100,26 @@ def _families(text: str, source: str) -> list[Metric]:
         ) from None
 
 
-def _blocks(text: str) -> Iterator[str]:
+def _blocks(text: str, source: str) -> Iterator[str]:
     """``text`` in blocks of `_BLOCK_LINES` lines; a block that starts inside a
-    family starts with that family's ``# TYPE`` line, so it parses the same."""
+    family starts with that family's ``# TYPE`` line, so it parses the same.
+    A line longer than `MAX_LINE` is a `MeasurementError` (the parser would
+    hold four bytes a character of it)."""
     start = 0
     carried = ""
+    lines = 0
     while start < len(text):
         end = start
         for _ in range(_BLOCK_LINES):
             newline = text.find("\n", end)
-            end = len(text) if newline < 0 else newline + 1
+            line_end = len(text) if newline < 0 else newline + 1
+            lines += 1
+            if line_end - end > MAX_LINE:
+                raise MeasurementError(
+                    f"{source} is not valid Prometheus text format "
+                    f"(line {lines} is longer than {MAX_LINE} characters)"
+                )
+            end = line_end
             if newline < 0:
                 break
         block = text[start:end]
@@ -122,7 +134,7 @@ def _blocks(text: str) -> Iterator[str]:
 def _samples(text: str, source: str, max_series: int) -> Iterator[Sample]:
     """Every sample of ``text``, parsed a block at a time (the whole text is checked)."""
     _check_series(text, source, max_series)
-    for block in _blocks(text):
+    for block in _blocks(text, source):
         for family in _families(block, source):
             yield from family.samples
 

@@ -464,3 +464,10 @@ def test_bad_settings_name_the_key(tmp_path: Path, setting: str, message: str) -
     text = f'[environments.staging]\nbase_url = "http://127.0.0.1:9"\n{setting}\n'
     error = config_error(tmp_path, text)
     assert f"synthetic.toml: environments.staging.{message}" in error
+
+
+def test_a_status_of_megabytes_is_no_value_to_compare() -> None:
+    outcome = evaluate(spec("health.check", {"name": "db"}, "!= 'ok'"), "x" * 5_000_000)
+    assert outcome.severity is Severity.UNKNOWN
+    assert outcome.reason == 'health.check{name="db"}: the value is a string of 5000000 characters'
+    assert outcome.value is None

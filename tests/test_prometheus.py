@@ -83,3 +83,9 @@ def test_a_selector_matching_too_many_series_is_unknown_not_a_memory_hog() -> No
     assert select_series(text, parse_selector('sum(x{i=~"1.*"})'))  # fewer: fine
     with pytest.raises(MeasurementError, match=r"has more than 10000 series matching sum\(x\)"):
         select_series(text, parse_selector("sum(x)"))
+
+
+def test_a_line_longer_than_the_bound_is_not_parsed() -> None:
+    text = "x 1\n" + 'y{a="' + "z" * prometheus.MAX_LINE + '"} 1\n'
+    with pytest.raises(MeasurementError, match=r"\(line 2 is longer than 65536 characters\)$"):
+        select_series(text, parse_selector("x"), source="GET /metrics")

@@ -487,7 +487,9 @@ for _code, _word in (
 ):
     MODES[f"redirect-{_code}"] = _redirect(f"{_code} {_word}", lambda ex: f"/healthy{ex.rest}")
 MODES["redirect-absolute"] = _redirect("302 Found", lambda ex: f"{ex.origin}/healthy{ex.rest}")
-MODES["redirect-relative"] = _redirect("302 Found", lambda ex: f"../healthy{ex.rest}")
+MODES["redirect-relative"] = _redirect(
+    "302 Found", lambda ex: "../" * ex.rest.count("/") + f"healthy{ex.rest}"
+)
 MODES["redirect-loop"] = _redirect("302 Found", lambda ex: f"/redirect-loop{ex.rest}")
 MODES["redirect-other-port"] = _redirect(
     "302 Found", lambda ex: f"http://{LOOPBACK}:{ex.server.other_port}/healthy{ex.rest}"
