@@ -20,6 +20,7 @@ Every request is bounded, whatever the target does:
 
 from __future__ import annotations
 
+import gc
 import itertools
 import re
 import threading
@@ -74,12 +75,13 @@ class Snapshot:
     outlives a check (an error's traceback) keeps a copy of it.
     """
 
-    __slots__ = ("_kept", "content_type", "elapsed_ms", "path", "status_code")
+    __slots__ = ("_kept", "content_type", "elapsed_ms", "path", "size", "status_code")
 
     path: str
     status_code: int
     content_type: str
     elapsed_ms: float
+    size: int  # characters of the body's text
     _kept: str | bytes
 
     def __init__(
@@ -94,6 +96,7 @@ class Snapshot:
             ("status_code", status_code),
             ("content_type", content_type),
             ("elapsed_ms", elapsed_ms),
+            ("size", len(text)),
             ("_kept", kept),
         ):
             object.__setattr__(self, name, value)
@@ -185,9 +188,22 @@ class HttpSession:
         self._masker = masker or Masker()
         self._snapshots: dict[str, Snapshot | BaseException] = {}
         self._lock = threading.Lock()
+        self._large_body_read = False
 
     def close(self) -> None:
         self.client.close()
+
+    def release_large_bodies(self) -> None:
+        """Free now what a check made of a body of megabytes (called after each check).
+
+        A check that failed leaves its frames, and the body's text and parsed
+        values they hold, in reference cycles with its error's traceback, until
+        Python's cycle collector runs; that counts objects, not bytes, so several
+        checks' copies of a large body could pile up before it does.
+        """
+        if self._large_body_read:
+            self._large_body_read = False
+            gc.collect()
 
     def correlation_id(self, check: str) -> str:
         return _UNSAFE_ID.sub("_", f"synthetic-{self.run_id}-{check}")[:200]
@@ -239,6 +255,8 @@ class HttpSession:
             reraise=True,
         )
         response: httpx.Response = retrying(attempt)
+        if len(response.content) >= _PACK_FROM:
+            self._large_body_read = True
         return response
 
     def _exchange(
@@ -325,6 +343,8 @@ class HttpSession:
                 self._snapshots[path] = cached
         if isinstance(cached, BaseException):
             raise cached.with_traceback(None)
+        if cached.size >= _PACK_FROM:
+            self._large_body_read = True
         return cached
 
     def _fetch(self, path: str, check: str) -> Snapshot | BaseException:
