@@ -15,13 +15,14 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from synthetic.alerts.settings import AlertSettings, AlertsModel, Receiver, resolve_alerts
 from synthetic.errors import SHOWN_CHARS, ConfigError, excerpt
+from synthetic.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SERIES
 from synthetic.logs.settings import LogsSettings
 from synthetic.redact import Masker, is_sensitive_key
 from synthetic.selector import parse_selector
@@ -93,6 +94,10 @@ class EnvironmentModel(_Model):
     check_timeout_s: float = Field(default=60.0, gt=0, le=3600)
     run_timeout_s: float | None = Field(default=None, gt=0, le=86400)  # default: synthetic.deadline
     headers: dict[str, str] = Field(default_factory=dict)
+    # The bounds on what the target sends (synthetic.limits, synthetic.http).
+    follow_redirects: Literal["same-origin", "never"] = "same-origin"
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=1024**3)
+    max_series: int = Field(default=DEFAULT_MAX_SERIES, ge=1, le=10_000_000)
     redis_url: str | None = None
     postgres_dsn: str | None = None
     metrics_url: str | None = None
@@ -220,6 +225,9 @@ class Environment:
     check_timeout_s: float = 60.0
     run_timeout_s: float | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    follow_redirects: str = "same-origin"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_series: int = DEFAULT_MAX_SERIES
     redis_url: str | None = None
     postgres_dsn: str | None = None
     metrics_url: str | None = None

@@ -12,13 +12,21 @@ from typing import Any
 
 from synthetic import blame
 from synthetic.config import NotConfigured
-from synthetic.errors import CheckStopped, MeasurementError, UnitError, Unreachable
+from synthetic.errors import (
+    CheckStopped,
+    MeasurementError,
+    ResponseRejected,
+    UnitError,
+    Unreachable,
+)
+from synthetic.printable import printable
 from synthetic.results import Measurement, Severity
 from synthetic.spec import CheckSpec
 from synthetic.thresholds import ThresholdTypeError
 from synthetic.units import convert, format_value
 
 MAX_REASON = 300
+MAX_STRING_VALUE = 1024
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,10 @@ def evaluate(spec: CheckSpec, returned: Any) -> Outcome:
 
     if value is None:
         return unknown("no value (the check returned None)")
+    if isinstance(value, str) and len(value) > MAX_STRING_VALUE:
+        # A status word is short; megabytes of a target's body are not a value
+        # to compare, store and send on.
+        return unknown(f"the value is a string of {len(value)} characters")
     if isinstance(value, bool):
         return unknown(f"the check returned a bool ({value}); return the measured value")
     value = _plain_number(value)
@@ -137,6 +149,9 @@ def classify(spec: CheckSpec, exc: BaseException) -> Outcome:
         return Outcome(
             spec.unreachable, one_line(reason), unit=spec.unit, unreachable=True, via=_via(exc)
         )
+    if isinstance(exc, ResponseRejected):
+        # The target answered, with what the monitor will not read or follow.
+        return Outcome(Severity.CRITICAL, one_line(f"{name}: {exc}"), unit=spec.unit)
     if isinstance(exc, MeasurementError):
         return Outcome(Severity.UNKNOWN, one_line(f"{name}: {exc}"), unit=spec.unit)
     return Outcome(
@@ -213,6 +228,6 @@ def describe(exc: BaseException) -> str:
 
 
 def one_line(text: str) -> str:
-    """Collapse whitespace to one line and bound its length."""
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+    """One line of printable text, at most `MAX_REASON` long: every reason is
+    made here, and may carry what a target sent (escape sequences included)."""
+    return printable(text, MAX_REASON)
