@@ -42,12 +42,12 @@ os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:1,dirty_decay_ms:500,muzzy_d
 import orjson
 import polars as pl
 
+from synthetic.jsonbody import loads
 from synthetic.logs import evidence
 from synthetic.logs.aggregate import KEY_MULTIPLIER, ZERO_KEY, Aggregates
 from synthetic.logs.parse import (
     Parsed,
     Reading,
-    loads,
     number,
     parse_chunk,
     raw_lines,
