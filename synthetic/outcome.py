@@ -7,6 +7,7 @@ import fractions
 import math
 import numbers
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,9 @@ from synthetic.thresholds import ThresholdTypeError
 from synthetic.units import convert, format_value
 
 MAX_REASON = 300
+# A reason is kept this much longer until it is masked, then cut to MAX_REASON
+# (`shown_reason`): a secret across the cut is masked whole, not half shown.
+_MASK_SLACK = 256
 MAX_STRING_VALUE = 1024
 
 
@@ -228,6 +232,13 @@ def describe(exc: BaseException) -> str:
 
 
 def one_line(text: str) -> str:
-    """One line of printable text, at most `MAX_REASON` long: every reason is
-    made here, and may carry what a target sent (escape sequences included)."""
-    return printable(text, MAX_REASON)
+    """One line of printable text, a little over `MAX_REASON` long: every reason
+    is made here, and may carry what a target sent (escape sequences included).
+    `shown_reason` masks it and cuts it to `MAX_REASON`."""
+    return printable(text, MAX_REASON + _MASK_SLACK)
+
+
+def shown_reason(reason: str, mask: Callable[[str], str]) -> str:
+    """``reason`` masked, then cut to `MAX_REASON`: the order matters, a cut
+    first could leave the head of a secret standing."""
+    return printable(mask(reason), MAX_REASON)

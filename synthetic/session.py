@@ -19,8 +19,8 @@ import pytest
 
 from synthetic.config import Config, load_config
 from synthetic.options import BY_DEST
-from synthetic.outcome import Outcome
-from synthetic.results import CheckResult, RunResult, json_safe
+from synthetic.outcome import Outcome, shown_reason
+from synthetic.results import CheckResult, RunResult, json_safe, masked_json
 from synthetic.spec import CheckSpec
 from synthetic.state import (
     Samples,
@@ -145,7 +145,7 @@ class RunState:
             id=spec.id,
             metric=spec.metric,
             severity=outcome.severity,
-            reason=masker.text(outcome.reason),
+            reason=shown_reason(outcome.reason, masker.text),
             value=masker.data(json_safe(outcome.value)),
             unit=outcome.unit,
             component=spec.component,
@@ -155,7 +155,7 @@ class RunState:
             priority=spec.priority,
             duration_ms=duration_s * 1000,
             labels=dict(spec.labels),
-            evidence=masker.data(json_safe(outcome.evidence)),
+            evidence=masked_json(outcome.evidence, masker.data),
             samples=dict(samples.recorded) if samples is not None else {},
             sustain_s=spec.sustain_s,
             reaches=spec.reaches,
