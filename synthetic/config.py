@@ -47,8 +47,16 @@ class _Model(BaseModel):
 class ThresholdOverride(_Model):
     """``warning``/``critical`` for one metric; ``false`` removes that level."""
 
-    warning: str | bool | None = None
-    critical: str | bool | None = None
+    warning: str | bool | None = Field(
+        default=None,
+        description='The warning threshold in force in this environment, e.g. "> 20"; '
+        "false removes the level; unset keeps the check's own.",
+    )
+    critical: str | bool | None = Field(
+        default=None,
+        description="The critical threshold in force in this environment; false removes "
+        "the level; unset keeps the check's own.",
+    )
 
     @field_validator("warning", "critical", mode="before")
     @classmethod
@@ -63,15 +71,35 @@ class ThresholdOverride(_Model):
 class ExportersModel(_Model):
     """Where a run's results go as metrics; each is off unless set."""
 
-    prometheus_textfile: str | None = None  # a .prom file for node_exporter's textfile collector
-    pushgateway_url: str | None = None
-    pushgateway_job: str = "synthetic"
-    cloudwatch_namespace: str | None = None  # e.g. CustomerPortal, as the guide's alarms
-    cloudwatch_region: str | None = None
-    cloudwatch_endpoint_url: str | None = None  # a stand-in (moto) or a VPC endpoint
-    dogstatsd: str | None = None  # host:port of a DogStatsD agent, e.g. 127.0.0.1:8125
-    dogstatsd_tags: list[str] = Field(default_factory=list)
-    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    prometheus_textfile: str | None = Field(
+        default=None,
+        description="A .prom file for node_exporter's textfile collector (relative to the "
+        "config file), rewritten atomically each run.",
+    )
+    pushgateway_url: str | None = Field(
+        default=None, description="A Prometheus Pushgateway to push each run's metrics to."
+    )
+    pushgateway_job: str = Field(
+        default="synthetic", description="The Pushgateway job; grouped by environment."
+    )
+    cloudwatch_namespace: str | None = Field(
+        default=None,
+        description="A CloudWatch namespace for PutMetricData, e.g. CustomerPortal; "
+        "credentials from boto3's usual chain.",
+    )
+    cloudwatch_region: str | None = Field(default=None, description="CloudWatch's AWS region.")
+    cloudwatch_endpoint_url: str | None = Field(
+        default=None, description="Another CloudWatch endpoint: a VPC endpoint, or a stand-in."
+    )
+    dogstatsd: str | None = Field(
+        default=None, description="host:port of a DogStatsD agent, e.g. 127.0.0.1:8125."
+    )
+    dogstatsd_tags: list[str] = Field(
+        default_factory=list, description="Tags added to every DogStatsD gauge."
+    )
+    timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="Seconds each exporter may take to send."
+    )
 
     @field_validator("pushgateway_url", "cloudwatch_endpoint_url")
     @classmethod
@@ -87,40 +115,167 @@ class ExportersModel(_Model):
 
 
 class EnvironmentModel(_Model):
-    base_url: str | None = None
-    timeout_s: float = Field(default=10.0, gt=0, le=300)
-    retries: int = Field(default=2, ge=0, le=10)
-    retry_budget_s: float = Field(default=10.0, ge=0, le=600)
-    check_timeout_s: float = Field(default=60.0, gt=0, le=3600)
-    run_timeout_s: float | None = Field(default=None, gt=0, le=86400)  # default: synthetic.deadline
-    headers: dict[str, str] = Field(default_factory=dict)
-    # The bounds on what the target sends (synthetic.limits, synthetic.http).
-    follow_redirects: Literal["same-origin", "never"] = "same-origin"
-    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=1024**3)
-    max_series: int = Field(default=DEFAULT_MAX_SERIES, ge=1, le=10_000_000)
-    redis_url: str | None = None
-    postgres_dsn: str | None = None
-    metrics_url: str | None = None
-    log_files: list[str] = Field(default_factory=list)
-    logs: LogsSettings = Field(default_factory=LogsSettings)
-    state: str | None = None
-    runbook_base_url: str | None = None
-    bullmq_queues: list[str] = Field(default_factory=list)
-    bullmq_prefix: str = Field(default="bull", min_length=1)
+    """One environment the checks run against (``--env NAME``): where its systems are,
+    the bounds on them, and its own thresholds."""
+
+    base_url: str | None = Field(
+        default=None,
+        description="The BFF's http(s):// URL (the bff fixture); unset: checks that need it "
+        "are skipped.",
+    )
+    timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds per request: connect, headers and body together (also Redis and "
+        "PostgreSQL timeouts). A timeout is not retried.",
+    )
+    retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of a request after a connection error (refused, reset) or a "
+        "502, 503 or 504.",
+    )
+    retry_budget_s: float = Field(
+        default=10.0, ge=0, le=600, description="Seconds all the retries of a request may take."
+    )
+    check_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="A check's time limit, unless its timeout marker or --timeout says "
+        "otherwise: stopped then, CRITICAL unreachable if it was waiting on its target, "
+        "else UNKNOWN.",
+    )
+    run_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=86400,
+        description="The whole run's deadline; unset: the synthetic command computes one from "
+        "the checks' limits (plain pytest has none).",
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Headers sent to the target's origin only (base_url's, else "
+        "metrics_url's); values from ${VAR} and credential-like names are masked.",
+    )
+    follow_redirects: Literal["same-origin", "never"] = Field(
+        default="same-origin",
+        description="Follow redirects within the request's origin (at most 5), or never; "
+        "any other redirect is CRITICAL and not followed.",
+    )
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        le=1024**3,
+        description="A response body's largest size, decompressed; a larger one is CRITICAL "
+        "response too large.",
+    )
+    max_series: int = Field(
+        default=DEFAULT_MAX_SERIES,
+        ge=1,
+        le=10_000_000,
+        description="Series metrics_url's text may have, counted before it is parsed.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://, rediss:// or unix:// URL of the portal's Redis; unset or "
+        "empty: the Redis and BullMQ checks are skipped.",
+    )
+    postgres_dsn: str | None = Field(
+        default=None,
+        description="postgresql:// URL or libpq key=value DSN (a pg_monitor role is enough); "
+        "unset or empty: the database checks are skipped.",
+    )
+    metrics_url: str | None = Field(
+        default=None,
+        description="A Prometheus text endpoint (the BFF's /metrics); works without base_url.",
+    )
+    log_files: list[str] = Field(
+        default_factory=list,
+        description="Pino log files read incrementally by the log checks (relative to the "
+        "config file; an empty string is unset).",
+    )
+    logs: LogsSettings = Field(
+        default_factory=LogsSettings,
+        description="How log lines map to requests and calls, and where they are read.",
+    )
+    state: str | None = Field(
+        default=None,
+        description="This environment's state store, instead of the top-level state: a file "
+        "path or a redis:// URL.",
+    )
+    runbook_base_url: str | None = Field(
+        default=None, description="Overrides [runbooks] base_url in this environment."
+    )
+    bullmq_queues: list[str] = Field(
+        default_factory=list,
+        description="BullMQ queues with a bullmq.waiting and a bullmq.failed check each.",
+    )
+    bullmq_prefix: str = Field(default="bull", min_length=1, description="BullMQ's key prefix.")
     # The entries of the health bodies the catalogue checks (synthetic.health).
-    health_checks: list[str] = Field(default_factory=lambda: list(DEFAULT_HEALTH_CHECKS))
-    integrations: list[str] = Field(default_factory=lambda: list(DEFAULT_INTEGRATIONS))
-    health_entries: dict[str, str] = Field(default_factory=dict)
-    connections_metric: str = "bff_http_active_connections"  # a series selector
-    connection_capacity: int | None = Field(default=None, gt=0)
-    database_disk_bytes: int | None = Field(default=None, gt=0)
-    dead_tuples_min_rows: int = Field(default=1000, ge=0)
-    p95_sample_size: int = Field(default=20, ge=1, le=1000)
-    p95_paths: list[str] = Field(default_factory=lambda: ["/health"], min_length=1)
-    evictions_critical_per_min: float | None = Field(default=None, ge=0)
-    thresholds: dict[str, ThresholdOverride] = Field(default_factory=dict)
-    params: dict[str, Any] = Field(default_factory=dict)
-    exporters: ExportersModel = Field(default_factory=ExportersModel)
+    health_checks: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_HEALTH_CHECKS),
+        description="Entries of GET /health with a health.check each; empty: none.",
+    )
+    integrations: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_INTEGRATIONS),
+        description="Entries of GET /auth/health-check with an integration.health each.",
+    )
+    health_entries: dict[str, str] = Field(
+        default_factory=dict,
+        description="For a health body of no known shape: endpoint path -> dotted path to its "
+        'table of entries, e.g. { "/auth/health-check" = "data.integrations" }.',
+    )
+    connections_metric: str = Field(
+        default="bff_http_active_connections",
+        description="A PromQL-style series selector at metrics_url for app.active_connections, "
+        'e.g. sum(name{server="public"}).',
+    )
+    connection_capacity: int | None = Field(
+        default=None,
+        gt=0,
+        description="The connections app.active_connections is a percentage of; unset: skipped.",
+    )
+    database_disk_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="The database disk's size, which db.size is a percentage of (SQL cannot "
+        "see it); unset: skipped.",
+    )
+    dead_tuples_min_rows: int = Field(
+        default=1000, ge=0, description="db.dead_tuples ignores tables with fewer rows."
+    )
+    p95_sample_size: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Requests in the app.response_time_p95 burst.",
+    )
+    p95_paths: list[str] = Field(
+        default_factory=lambda: ["/health"],
+        min_length=1,
+        description="Paths the p95 burst requests, round robin.",
+    )
+    evictions_critical_per_min: float | None = Field(
+        default=None,
+        ge=0,
+        description='Shorthand for thresholds."redis.evictions".critical = "> N/min".',
+    )
+    thresholds: dict[str, ThresholdOverride] = Field(
+        default_factory=dict,
+        description='Threshold overrides by metric ("whmcs.queue_size") or by metric and '
+        "labels ('bullmq.waiting{queue=\"email\"}'); the labels' override wins.",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Free-form values for checks (environment.params, "
+        "synthetic_env.require(name)), e.g. cache_hit_rate_min_lookups.",
+    )
+    exporters: ExportersModel = Field(
+        default_factory=ExportersModel, description="Where the run's results go as metrics."
+    )
 
     @field_validator("base_url", "metrics_url")
     @classmethod
@@ -195,17 +350,40 @@ def _state_spec(value: str | None) -> str | None:
 
 
 class RunbooksModel(_Model):
-    base_url: str | None = None
-    links: dict[str, str] = Field(default_factory=dict)
+    """How a check's runbook name (``runbook="queue-management"``) becomes a URL."""
+
+    base_url: str | None = Field(default=None, description="A runbook name becomes base_url/name.")
+    links: dict[str, str] = Field(
+        default_factory=dict, description="Runbook names with URLs of their own; they win."
+    )
 
 
 class ConfigModel(_Model):
-    default_environment: str | None = None
-    checks: list[str] = Field(default_factory=lambda: ["checks"])
-    state: str | None = None
-    runbooks: RunbooksModel = Field(default_factory=RunbooksModel)
-    environments: dict[str, EnvironmentModel] = Field(default_factory=dict)
-    alerts: AlertsModel = Field(default_factory=AlertsModel)
+    """``synthetic.toml``, or ``[tool.synthetic]`` in ``pyproject.toml``."""
+
+    default_environment: str | None = Field(
+        default=None,
+        description="The environment used without --env or SYNTHETIC_ENV; unset: sandbox.",
+    )
+    checks: list[str] = Field(
+        default_factory=lambda: ["checks"],
+        description="Where the synthetic command collects checks, relative to the config file.",
+    )
+    state: str | None = Field(
+        default=None,
+        description="The state store between runs: a file path or a redis:// URL; unset: "
+        "<results dir>/state-<environment>.json.",
+    )
+    runbooks: RunbooksModel = Field(
+        default_factory=RunbooksModel, description="Runbook names to URLs."
+    )
+    environments: dict[str, EnvironmentModel] = Field(
+        default_factory=dict,
+        description="The environments by name; a sandbox one exists unless defined here.",
+    )
+    alerts: AlertsModel = Field(
+        default_factory=AlertsModel, description="Receivers, routes, silences, policy."
+    )
 
     @field_validator("state")
     @classmethod

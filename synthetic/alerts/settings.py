@@ -87,21 +87,55 @@ def _duration_validator(value: Any) -> Any:
 
 
 class ReceiverModel(_Model):
-    type: ReceiverType
-    url: str | None = None
-    routing_key: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    timeout_s: float = Field(default=10.0, gt=0, le=120)
-    budget_s: float = Field(default=30.0, gt=0, le=600)
-    remind_every: Duration | None = None
-    ttl: Duration | None = None
-    smtp_host: str | None = None
-    smtp_port: int = Field(default=587, gt=0, lt=65536)
-    smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    email_from: str | None = Field(default=None, alias="from")
-    email_to: list[str] = Field(default_factory=list, alias="to")
+    """Where alerts go: a service and how to reach it."""
+
+    type: ReceiverType = Field(
+        description="pagerduty (Events API v2), slack (incoming webhook), alertmanager, "
+        "email (SMTP), webhook (a JSON document), or custom (a plugin's send hook)."
+    )
+    url: str | None = Field(
+        default=None,
+        description="The webhook or Alertmanager URL; PagerDuty's Events API by default.",
+    )
+    routing_key: str | None = Field(
+        default=None, description="PagerDuty's integration key; masked everywhere."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers of each HTTP delivery."
+    )
+    timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="Seconds one attempt may take, from connecting to the end of the answer.",
+    )
+    budget_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Seconds a whole delivery may take, retries and waits included (a hard "
+        "deadline).",
+    )
+    remind_every: Duration | None = Field(
+        default=None,
+        description='Remind while an incident stands, e.g. "4h"; Alertmanager: every run.',
+    )
+    ttl: Duration | None = Field(
+        default=None, description="Alertmanager: endsAt = now + ttl, refreshed each run (15m)."
+    )
+    smtp_host: str | None = Field(default=None, description="Email: the SMTP server.")
+    smtp_port: int = Field(default=587, gt=0, lt=65536, description="Email: its port.")
+    smtp_tls: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="Email: STARTTLS, TLS from the start, or none."
+    )
+    smtp_username: str | None = Field(default=None, description="Email: the SMTP login.")
+    smtp_password: str | None = Field(
+        default=None, description="Email: the SMTP password; masked everywhere."
+    )
+    email_from: str | None = Field(default=None, alias="from", description="Email: the sender.")
+    email_to: list[str] = Field(
+        default_factory=list, alias="to", description="Email: the recipients."
+    )
 
     _durations = field_validator("remind_every", "ttl")(_duration_validator)
 
@@ -114,24 +148,38 @@ class ReceiverModel(_Model):
 
 
 class RouteModel(_Model):
-    receiver: str
-    severity: Patterns | None = None
-    component: Patterns | None = None
-    metric: Patterns | None = None
-    environment: Patterns | None = None
-    priority: Patterns | None = None
-    check: Patterns | None = None
-    continue_: bool = Field(default=False, alias="continue")
+    """Which alerts go to a receiver: every matcher given must match (globs); the first
+    route that matches wins, unless it says continue."""
+
+    receiver: str = Field(description="A receiver's name.")
+    severity: Patterns | None = Field(
+        default=None,
+        description="critical, warning or info (recoveries, the digest); a glob or a list.",
+    )
+    component: Patterns | None = Field(default=None, description="The check's component.")
+    metric: Patterns | None = Field(default=None, description='The metric, e.g. "bullmq.*".')
+    environment: Patterns | None = Field(default=None, description="The environment.")
+    priority: Patterns | None = Field(default=None, description="P1 to P4.")
+    check: Patterns | None = Field(
+        default=None, description='The check key, e.g. bullmq.waiting{queue="email"}.'
+    )
+    continue_: bool = Field(
+        default=False, alias="continue", description="Go on to the next routes after a match."
+    )
 
 
 class SilenceModel(_Model):
-    until: datetime.datetime
-    reason: str = ""
-    created_by: str | None = None
-    check: Patterns | None = None
-    metric: Patterns | None = None
-    component: Patterns | None = None
-    environment: Patterns | None = None
+    """Alerts held back until a time (resolves still go out); at least one matcher."""
+
+    until: datetime.datetime = Field(
+        description="When it ends: a TOML date-time (UTC when it has no offset)."
+    )
+    reason: str = Field(default="", description="Why, shown with the silence.")
+    created_by: str | None = Field(default=None, description="Who; shown with the silence.")
+    check: Patterns | None = Field(default=None, description="Check keys (globs).")
+    metric: Patterns | None = Field(default=None, description="Metrics (globs).")
+    component: Patterns | None = Field(default=None, description="Components (globs).")
+    environment: Patterns | None = Field(default=None, description="Environments (globs).")
 
     @model_validator(mode="after")
     def _has_matcher(self) -> SilenceModel:
@@ -143,16 +191,45 @@ class SilenceModel(_Model):
 
 
 class AlertsModel(_Model):
-    resolve_after: int = Field(default=2, ge=1, le=100)
-    flap_window: Duration = "1h"
-    flap_changes: int = Field(default=6, ge=2, le=1000)
-    digest_every: Duration | None = "24h"
-    record_for: Duration = "25s"
-    heartbeat_url: str | None = None
-    sustain: dict[str, Duration] = Field(default_factory=dict)
-    receivers: dict[str, ReceiverModel] = Field(default_factory=dict)
-    routes: list[RouteModel] = Field(default_factory=list)
-    silences: list[SilenceModel] = Field(default_factory=list)
+    """How results become alerts: policy, receivers, routes, silences."""
+
+    resolve_after: int = Field(
+        default=2, ge=1, le=100, description="OK runs in a row before an incident resolves."
+    )
+    flap_window: Duration = Field(
+        default="1h", description="The window in which state changes are counted."
+    )
+    flap_changes: int = Field(
+        default=6, ge=2, le=1000, description="State changes within flap_window that mean flapping."
+    )
+    digest_every: Duration | None = Field(
+        default="24h", description="How often an info digest lists the standing warnings."
+    )
+    record_for: Duration = Field(
+        default="25s",
+        description="How long a runner keeps trying to record a receiver's answer while the "
+        "store is away (at most 10m).",
+    )
+    heartbeat_url: str | None = Field(
+        default=None,
+        description="GET at the end of each run with --alerts send: a dead man's switch.",
+    )
+    sustain: dict[str, Duration] = Field(
+        default_factory=dict,
+        description="How long a breach must last before anyone is told, by metric or glob: "
+        '{ "bullmq.*" = "5m" }; wins over the marker\'s sustain.',
+    )
+    receivers: dict[str, ReceiverModel] = Field(
+        default_factory=dict, description="The receivers by name."
+    )
+    routes: list[RouteModel] = Field(
+        default_factory=list,
+        description="The routes in order; none: critical to pagerduty-oncall, warning to "
+        "slack-ops, info to email-team, those defined.",
+    )
+    silences: list[SilenceModel] = Field(
+        default_factory=list, description="Silences kept in the config."
+    )
 
     _durations = field_validator("flap_window", "digest_every", "record_for")(_duration_validator)
 

@@ -123,45 +123,67 @@ class _Model(BaseModel):
 class Rule(_Model):
     """A line is of a kind when ``field`` is present (and its text matches ``pattern``)."""
 
-    field: FieldPath
-    pattern: Regex | None = None
+    field: FieldPath = Field(description="A field path; a line is of the kind when it is present.")
+    pattern: Regex | None = Field(
+        default=None, description="A regular expression the field's text must match too."
+    )
 
 
 class RequestFields(_Model):
     """Where a request line keeps its values. Unset keys come from the preset."""
 
-    status: FieldPath | None = None
-    duration: FieldPath | None = None  # milliseconds
-    path: FieldPath | None = None
-    method: FieldPath | None = None
-    when: Rule | None = None  # default: the status field is present
+    status: FieldPath | None = Field(default=None, description="The HTTP status answered.")
+    duration: FieldPath | None = Field(default=None, description="The time taken, in ms.")
+    path: FieldPath | None = Field(default=None, description="The request's path (a route).")
+    method: FieldPath | None = Field(default=None, description="The request's method.")
+    when: Rule | None = Field(
+        default=None,
+        description="Which lines are request lines; unset: those with the status field.",
+    )
 
 
 class CallFields(_Model):
     """Where a call line keeps its values, and how its dependency is named."""
 
-    status: FieldPath | None = None
-    duration: FieldPath | None = None  # milliseconds
-    error: FieldPath | None = None  # a field whose presence marks a failed call (Pino's ``err``)
-    dependency_field: FieldPath | None = None  # the field naming the dependency; default: message
-    dependency_pattern: Regex | None = None  # on that text; group 1 (or the match) names it
-    when: Rule | None = None
+    status: FieldPath | None = Field(default=None, description="The call's HTTP status.")
+    duration: FieldPath | None = Field(default=None, description="The call's time, in ms.")
+    error: FieldPath | None = Field(
+        default=None, description="A field whose presence marks a failed call (Pino's err)."
+    )
+    dependency_field: FieldPath | None = Field(
+        default=None,
+        description="A field naming the dependency (a Nest context); unset: the message.",
+    )
+    dependency_pattern: Regex | None = Field(
+        default=None,
+        description="A regular expression on that text; group 1 (or the match) names the "
+        "dependency.",
+    )
+    when: Rule | None = Field(
+        default=None, description="Which lines are call lines; unset: those naming a dependency."
+    )
 
 
 class Levels(_Model):
     """Threshold expressions for one dependency's check; unset keeps the check's own
     (to remove a level, override ``thresholds."metric{dependency=..}"`` with false)."""
 
-    warning: str | None = None
-    critical: str | None = None
+    warning: str | None = Field(default=None, description='The warning threshold, e.g. "> 3s".')
+    critical: str | None = Field(default=None, description="The critical threshold.")
 
 
 class Dependency(_Model):
     """One external dependency: other names it goes by, and its thresholds."""
 
-    aliases: tuple[str, ...] = ()
-    response_time_p95: Levels = Field(default_factory=Levels)
-    error_rate: Levels = Field(default_factory=Levels)
+    aliases: tuple[str, ...] = Field(
+        default=(), description="Other names its calls are logged under, e.g. PaymentsClient."
+    )
+    response_time_p95: Levels = Field(
+        default_factory=Levels, description="Thresholds of its external.response_time_p95."
+    )
+    error_rate: Levels = Field(
+        default_factory=Levels, description="Thresholds of its external.error_rate."
+    )
 
 
 def _guide_dependencies() -> dict[str, Dependency]:
@@ -180,27 +202,80 @@ class LogsSettings(_Model):
     """How log lines map to requests and calls, the dependencies, and the windows;
     where the lines are read (``source``: the files, or a backend's sub-table)."""
 
-    source: Source = "file"
-    loki: LokiSettings | None = None
-    cloudwatch: CloudWatchSettings | None = None
-    prometheus: PrometheusSettings | None = None
-    preset: Preset | None = None  # None: detected from the lines
-    level_field: FieldPath | None = None
-    time_field: FieldPath | None = None  # epoch ms (Pino's default) or ISO 8601
-    timestamp_field: FieldPath | None = None  # ISO 8601, used when time_field is absent
-    message_fields: tuple[FieldPath, ...] | None = None
-    request_id_field: FieldPath | None = None  # the lines logged while serving one request
-    correlation_fields: tuple[FieldPath, ...] | None = None  # where a correlation id shows
-    user_agent_field: FieldPath | None = None
-    requests: RequestFields = Field(default_factory=RequestFields)
-    calls: CallFields = Field(default_factory=CallFields)
-    dependencies: dict[str, Dependency] = Field(default_factory=_guide_dependencies)
-    error_level: int | str = 50
-    slow_ms: float = Field(default=2000, gt=0)
-    rate_window_minutes: int = Field(default=60, ge=1, le=1440)
-    recent_window_minutes: int = Field(default=5, ge=1, le=1440)
-    max_clock_skew_s: float = Field(default=60, ge=0, le=3600)
-    redact_fields: tuple[str, ...] = DEFAULT_REDACT_FIELDS
+    source: Source = Field(
+        default="file",
+        description="Where the lines are read: log_files, or the backend table of that name.",
+    )
+    loki: LokiSettings | None = Field(default=None, description='Loki, for source = "loki".')
+    cloudwatch: CloudWatchSettings | None = Field(
+        default=None, description='CloudWatch Logs Insights, for source = "cloudwatch".'
+    )
+    prometheus: PrometheusSettings | None = Field(
+        default=None, description='The BFF\'s metrics in Prometheus, for source = "prometheus".'
+    )
+    preset: Preset | None = Field(
+        default=None, description="The stack's field names; unset: detected from the lines."
+    )
+    level_field: FieldPath | None = Field(
+        default=None, description="The level: numbers (Pino's 30, 50) or names (info, error)."
+    )
+    time_field: FieldPath | None = Field(
+        default=None, description="The time: epoch ms (Pino's default) or ISO 8601."
+    )
+    timestamp_field: FieldPath | None = Field(
+        default=None, description="An ISO 8601 time, used when time_field is absent."
+    )
+    message_fields: tuple[FieldPath, ...] | None = Field(
+        default=None, description="Where the message is, first found wins."
+    )
+    request_id_field: FieldPath | None = Field(
+        default=None, description="The id shared by the lines logged while serving a request."
+    )
+    correlation_fields: tuple[FieldPath, ...] | None = Field(
+        default=None,
+        description="Where a correlation id shows; synthetic-* ids (the monitor's) are left out.",
+    )
+    user_agent_field: FieldPath | None = Field(
+        default=None, description="The User-Agent; synthetic/* (the monitor's) is left out."
+    )
+    requests: RequestFields = Field(
+        default_factory=RequestFields, description="The fields of a request line."
+    )
+    calls: CallFields = Field(
+        default_factory=CallFields, description="The fields of a call line, and its dependency."
+    )
+    dependencies: dict[str, Dependency] = Field(
+        default_factory=_guide_dependencies,
+        description="The external dependencies, each with its own checks (a lowercase name).",
+    )
+    error_level: int | str = Field(
+        default=50,
+        description="Lines at or above this level are errors: a number (Pino's 50) or a name.",
+    )
+    slow_ms: float = Field(
+        default=2000, gt=0, description="logs.slow_requests counts requests slower than this."
+    )
+    rate_window_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=1440,
+        description="The window of app.error_rate and external.error_rate.",
+    )
+    recent_window_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=1440,
+        description="The window of the error count, the p95s, slow requests and evidence.",
+    )
+    max_clock_skew_s: float = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="A line this far ahead counts in the current minute; further, it is skipped.",
+    )
+    redact_fields: tuple[str, ...] = Field(
+        default=DEFAULT_REDACT_FIELDS, description="Keys masked in the evidence's lines."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -103,10 +103,14 @@ class _Model(BaseModel):
 class _Auth(_Model):
     """Basic auth (``username`` and ``password``) or a bearer token; a tenant header."""
 
-    tenant: str | None = None  # X-Scope-OrgID (Loki, Mimir, Cortex)
-    username: str | None = None
-    password: str | None = None
-    bearer: str | None = None
+    tenant: str | None = Field(
+        default=None, description="Sent as X-Scope-OrgID (multi-tenant Loki, Mimir, Cortex)."
+    )
+    username: str | None = Field(default=None, description="Basic auth, with password.")
+    password: str | None = Field(default=None, description="Basic auth; masked everywhere.")
+    bearer: str | None = Field(
+        default=None, description="A bearer token instead of basic auth; masked everywhere."
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> _Auth:
@@ -129,11 +133,16 @@ class _Auth(_Model):
 class LokiSettings(_Auth):
     """Where the lines are in Loki, and which fields are labels there already."""
 
-    url: HttpUrl
-    selector: Annotated[str, AfterValidator(_stream_selector)] = '{service="customer-portal-bff"}'
+    url: HttpUrl = Field(description="Loki's base URL (/loki/api/v1/query is appended).")
+    selector: Annotated[str, AfterValidator(_stream_selector)] = Field(
+        default='{service="customer-portal-bff"}', description="The BFF's stream selector."
+    )
     # A field the agent made a label (or structured metadata): field path -> label,
     # e.g. { level = "level" }. Read as that label instead of from the line's JSON.
-    labels: dict[str, LabelName] = Field(default_factory=dict)
+    labels: dict[str, LabelName] = Field(
+        default_factory=dict,
+        description='Fields the agent made labels: field path -> label, e.g. { level = "level" }.',
+    )
 
     @model_validator(mode="after")
     def _label_fields(self) -> LokiSettings:
@@ -147,10 +156,14 @@ class CloudWatchSettings(_Model):
     """A Logs Insights log group; credentials from boto3's usual chain (environment,
     profile, role)."""
 
-    log_group: str = ""
-    region: str | None = None
-    endpoint_url: HttpUrl | None = None  # a VPC endpoint, or a stand-in in tests
-    poll_s: float = Field(default=1.0, gt=0, le=30)
+    log_group: str = Field(default="", description="The log group, e.g. /ecs/customer-portal-bff.")
+    region: str | None = Field(default=None, description="Its AWS region, e.g. eu-west-1.")
+    endpoint_url: HttpUrl | None = Field(
+        default=None, description="Another endpoint: a VPC endpoint, or a stand-in."
+    )
+    poll_s: float = Field(
+        default=1.0, gt=0, le=30, description="Seconds between get_query_results calls."
+    )
 
     @model_validator(mode="after")
     def _names(self) -> CloudWatchSettings:
@@ -164,20 +177,32 @@ class CloudWatchSettings(_Model):
 class PrometheusSettings(_Auth):
     """What the BFF exports as metrics, read with PromQL."""
 
-    url: HttpUrl
-    # A counter of answered requests, labelled by status ("500", or a class "5xx").
-    requests_metric: Annotated[str, AfterValidator(_metric_selector)] = "http_requests_total"
-    status_label: LabelName = "status"
-    # Histograms, named without _bucket/_count; seconds unless duration_unit says ms.
-    duration_histogram: Annotated[str, AfterValidator(_metric_selector)] = (
-        "http_request_duration_seconds"
+    url: HttpUrl = Field(description="Prometheus's base URL (/api/v1/query is appended).")
+    requests_metric: Annotated[str, AfterValidator(_metric_selector)] = Field(
+        default="http_requests_total",
+        description='A counter of answered requests, labelled by status ("500" or "5xx").',
     )
-    dependency_histogram: Annotated[str, AfterValidator(_metric_selector)] = (
-        "bff_dependency_duration_seconds"
+    status_label: LabelName = Field(default="status", description="requests_metric's status label.")
+    duration_histogram: Annotated[str, AfterValidator(_metric_selector)] = Field(
+        default="http_request_duration_seconds",
+        description="The requests' duration histogram, named without _bucket.",
     )
-    dependency_label: LabelName = "dependency"
-    # The dependency calls that failed, among the histogram's series.
-    dependency_failed: Annotated[str, AfterValidator(_label_matchers)] = 'outcome="error"'
-    duration_unit: Literal["s", "ms"] = "s"
-    # A counter of error log lines (logs.error_count); unset: that check is skipped.
-    errors_metric: Annotated[str, AfterValidator(_metric_selector)] | None = None
+    dependency_histogram: Annotated[str, AfterValidator(_metric_selector)] = Field(
+        default="bff_dependency_duration_seconds",
+        description="The dependency calls' duration histogram, named without _bucket.",
+    )
+    dependency_label: LabelName = Field(
+        default="dependency", description="The histogram's label naming the dependency."
+    )
+    dependency_failed: Annotated[str, AfterValidator(_label_matchers)] = Field(
+        default='outcome="error"',
+        description="Label matchers picking the failed calls among the histogram's series.",
+    )
+    duration_unit: Literal["s", "ms"] = Field(
+        default="s", description="The unit of both histograms."
+    )
+    errors_metric: Annotated[str, AfterValidator(_metric_selector)] | None = Field(
+        default=None,
+        description="A counter of error log lines for logs.error_count; unset: that check is "
+        "skipped.",
+    )
