@@ -19,12 +19,13 @@ from synthetic.alerts.decide import receivers_for
 from synthetic.alerts.delivery import Deliverer
 from synthetic.alerts.model import Alert, RouteSeverity
 from synthetic.alerts.pipeline import open_store_for, outbox_row
-from synthetic.alerts.settings import Silence, check_receiver_name, duration_s
+from synthetic.alerts.settings import Silence, check_receiver_name
 from synthetic.alerts.store import AlertStore, NewEntry
 from synthetic.config import Config, load_config
 from synthetic.errors import ConfigError
 from synthetic.options import DEFAULT_RESULTS_DIR, resolve_outside_pytest
 from synthetic.state import StateError
+from synthetic.units import parse_duration
 
 
 def add_parsers(sub: Any, common: Any) -> None:
@@ -171,7 +172,7 @@ def _silence(args: argparse.Namespace, config: Config, store: AlertStore) -> int
         }
         if not matchers:
             raise ValueError("a silence needs at least one of --check, --metric, --component")
-        until = now + duration_s(args.duration) if args.duration else _parse_until(args.until)
+        until = now + parse_duration(args.duration) if args.duration else _parse_until(args.until)
         if until <= now:
             if args.duration:
                 raise ValueError(f"--for {args.duration}: a silence must last longer than that")

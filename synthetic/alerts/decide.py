@@ -38,6 +38,7 @@ from synthetic.alerts.model import Alert, Kind, RouteSeverity
 from synthetic.alerts.settings import AlertSettings, Receiver, Silence
 from synthetic.results import CheckResult, Severity, metric_key
 from synthetic.spec import TARGETS
+from synthetic.units import format_duration
 
 _RANK = {"info": 0, "warning": 1, "critical": 2}
 ROOT_METRIC = "target.unreachable"
@@ -364,7 +365,7 @@ def _reconcile(
                         "at": now,
                     }
         changes = len(incident.get("changes", []))
-        window = _duration(settings.flap_window_s)
+        window = format_duration(settings.flap_window_s)
         return notices, Status(
             key, "flapping", f"flapping: {changes} changes in {window}; notifications held"
         )
@@ -410,7 +411,9 @@ def _reconcile(
     since = incident.get("breach_since")
     if since is not None:
         sustain = incident.get("sustain_s", 0.0)
-        detail = f"pending: breached for {_duration(now - since)} of {_duration(sustain)}"
+        detail = (
+            f"pending: breached for {format_duration(now - since)} of {format_duration(sustain)}"
+        )
         return notices, Status(key, "pending", detail)
     return notices, None
 
@@ -585,15 +588,6 @@ def _evidence(evidence: Any) -> str | None:
 def _iso(epoch: float) -> str:
     moment = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 def describe_notices(notices: Iterable[Notice]) -> list[str]:
