@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from synthetic.outcome import MAX_REASON, one_line, shown_reason
-from synthetic.printable import printable
+from synthetic.text import printable
 
 
 @pytest.mark.parametrize(
