@@ -195,10 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _duration(text: str) -> float:
-    from synthetic.alerts.settings import duration_s
+    from synthetic.units import parse_duration
 
     try:
-        return duration_s(text)
+        return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -327,7 +327,8 @@ def _settling_gate(args: argparse.Namespace, passthrough: list[str]) -> int:
     results.json then holds the decision: the first run, each re-run check
     replaced by its last result.
     """
-    from synthetic.settle import describe, duration_text, failing, gate_fails, settle
+    from synthetic.settle import describe, failing, gate_fails, settle
+    from synthetic.units import format_duration
 
     first = launcher.run(_pytest_args(args, passthrough, workers=True))
     # An incomplete run is not waited for: a crash or a bad threshold does not settle.
@@ -357,11 +358,11 @@ def _settling_gate(args: argparse.Namespace, passthrough: list[str]) -> int:
         return 1
     run = outcome.run
     if outcome.settled:
-        say(f"settled after {duration_text(outcome.waited_s)}")
+        say(f"settled after {format_duration(outcome.waited_s)}")
     else:
         still = failing(run, first.fail_on)
         why = describe(still) if still else "the last attempt is incomplete"
-        say(f"not settled after {duration_text(outcome.waited_s)}: {why}")
+        say(f"not settled after {format_duration(outcome.waited_s)}: {why}")
     if first.results_path is not None:
         _write_results(first.results_path, run)
     return _exit_code(first, run, gate=True)

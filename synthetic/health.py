@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from synthetic.errors import MeasurementError
 from synthetic.jsonbody import NotJson
-from synthetic.printable import printable
 from synthetic.results import Measurement
+from synthetic.text import printable
 
 if TYPE_CHECKING:
     from synthetic.http import Snapshot

@@ -46,8 +46,8 @@ from synthetic.http_body import ACCEPT_ENCODING, BodyLimits, read_body
 from synthetic.http_deadline import Deadline, bound_sockets, deadline_scope
 from synthetic.jsonbody import parse_json
 from synthetic.limits import MAX_REDIRECTS
-from synthetic.printable import printable
 from synthetic.redact import Masker
+from synthetic.text import printable
 from synthetic.version import __version__
 from synthetic.waits import waiting_on
 

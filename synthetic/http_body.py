@@ -19,7 +19,7 @@ import httpx
 from synthetic.errors import MeasurementError, ResponseRejected
 from synthetic.http_deadline import Deadline
 from synthetic.limits import DEFAULT_MAX_BODY_BYTES, MAX_COMPRESSION_RATIO, RATIO_FREE_BYTES
-from synthetic.printable import printable
+from synthetic.text import printable
 
 __all__ = ["ACCEPT_ENCODING", "BodyLimits", "read_body"]
 

@@ -24,7 +24,7 @@ import orjson
 
 from synthetic.errors import MeasurementError, ResponseRejected
 from synthetic.limits import MAX_JSON_DEPTH, MAX_JSON_VALUES
-from synthetic.printable import printable
+from synthetic.text import printable
 
 __all__ = ["NotJson", "loads", "parse_json"]
 

@@ -20,9 +20,9 @@ from synthetic.errors import (
     UnitError,
     Unreachable,
 )
-from synthetic.printable import printable
 from synthetic.results import Measurement, Severity
 from synthetic.spec import CheckSpec
+from synthetic.text import printable
 from synthetic.thresholds import ThresholdTypeError
 from synthetic.units import convert, format_value
 

@@ -37,8 +37,8 @@ from prometheus_client.samples import Sample
 
 from synthetic.errors import MeasurementError, ResponseRejected
 from synthetic.limits import DEFAULT_MAX_SERIES
-from synthetic.printable import printable
 from synthetic.selector import SeriesSelector, format_series
+from synthetic.text import printable
 
 __all__ = [
     "count_series",

@@ -11,7 +11,6 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from synthetic.state import (
     open_store,
     write_json_atomic,
 )
+from synthetic.text import iso_utc
 
 
 def option(config: pytest.Config, dest: str) -> str | None:
@@ -51,7 +51,7 @@ def new_run_id() -> str:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(timespec="milliseconds")
 
 
 @dataclass

@@ -57,6 +57,7 @@ from synthetic.logs.positions import LogFileError, LogReader, Position, Seek
 from synthetic.logs.settings import LogsSettings, Rule, split_path
 from synthetic.logs.shapes import LogShape, detect, get_path, resolve
 from synthetic.redact import Masker
+from synthetic.text import printable
 
 STATE_VERSION = 3  # 3: field paths, presets, the monitor's own lines left out
 _ID_SEGMENT = re.compile(
@@ -389,7 +390,7 @@ def _fold_or_skip(
         lines = chunk.count(b"\n")
         run.stats["lines"] = before["lines"] + lines
         run.stats["skipped"] = before["skipped"] + lines
-        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        reason = printable(f"{type(exc).__name__}: {exc}", 300)
         notes.append(f"{path}: {lines} lines skipped, they could not be analysed ({reason})")
 
 

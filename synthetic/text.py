@@ -1,4 +1,6 @@
-"""Text that came from a target, made safe to print: one line, no control characters, cut.
+"""Text as synthetic writes it out: one printable line, and UTC timestamps.
+
+Text that came from a target, made safe to print: one line, no control characters, cut.
 
 A body, a header or a parser's error message can carry terminal escape
 sequences (ESC ``[31m``, an OSC ``ESC ] 0;title BEL`` that retitles the
@@ -13,6 +15,7 @@ Masking secrets is not done here: that is the masker's, at the edges.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 # ESC sequences (7-bit) and their 8-bit C1 forms, removed whole: OSC, DCS,
 # SOS, PM and APC strings up to their terminator (BEL or ST) or the end;
@@ -36,3 +39,9 @@ def printable(text: str, limit: int) -> str:
     if len(shown) <= limit and len(head) == len(text):
         return shown
     return shown[: limit - 1] + _CUT
+
+
+def iso_utc(epoch: float | None = None, *, timespec: str = "seconds") -> str:
+    """``2026-11-24T10:15:00Z``: a moment (now by default) in UTC, ISO 8601 with Z."""
+    moment = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)
+    return moment.isoformat(timespec=timespec).replace("+00:00", "Z")
