@@ -38,7 +38,8 @@ Every key of `synthetic.toml` (or `[tool.synthetic]` in `pyproject.toml`), table
 by table, as the schema defines it. [Configuration](configuration.md) explains
 how the file is found, `${VAR}` and the environments. A key that is not here is
 an error (`unknown key`); *unset* means the key may be left out and has no value.
-Durations are strings like `"90s"`, `"2m"`, `"4h"`, `"1d"`, `"1h30m"` (`m` is minutes here) or numbers of seconds.
+Durations are strings like `"90s"`, `"2m"`, `"4h"`, `"1d"`, `"1h30m"` (`m` is minutes
+here) or numbers of seconds.
 """
 
 
