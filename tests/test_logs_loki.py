@@ -92,7 +92,7 @@ def test_every_answer_equals_the_files_and_the_truth(
     assert document["requests"]["count"] == len(requests)
     assert document["requests"]["errors"] == sum(1 for ln in requests if ln.failed)
     assert document["about"]["queries"] == len(loki.queries)
-    assert len(loki.queries) == 14  # the README's count: 10, 3 dependencies, the detection
+    assert len(loki.queries) == 14  # docs/logs.md's count: 10, 3 dependencies, the detection
     assert document["about"]["shape"].startswith("guide (detected")
 
 
