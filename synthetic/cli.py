@@ -30,11 +30,11 @@ from synthetic.config import (
     Config,
     load_config,
 )
-from synthetic.errors import ConfigError
+from synthetic.errors import CatalogueError, ConfigError
 from synthetic.options import ALERT_MODES, BY_DEST
 from synthetic.outcome import one_line
 from synthetic.results import FAIL_ON_CHOICES, RunResult, Severity, fails
-from synthetic.session import SPEC_KEY, run_state
+from synthetic.run_state import SPEC_KEY, run_state
 from synthetic.spec import CheckSpec
 from synthetic.state import write_json_atomic
 from synthetic.watch import REPORT_OPTION
@@ -442,10 +442,6 @@ def collect(
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise CatalogueError(out.getvalue())
     return capture.specs, capture.config
-
-
-class CatalogueError(Exception):
-    """Collecting the catalogue failed; the message is pytest's output."""
 
 
 def _list(args: argparse.Namespace, passthrough: list[str]) -> int:
