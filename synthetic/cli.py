@@ -45,6 +45,13 @@ COLLECT_ARGS = (
     "python_files=check_*.py test_*.py *_test.py",
     "-o",
     "python_functions=check_* test_*",
+    # pytest plugins a check never uses, not loaded by the command: each would
+    # cost its import in the controller and again in the worker (a light start,
+    # bench/light_start.py). Harmless when they are not installed.
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:anyio",
 )
 UNKNOWN = Severity.UNKNOWN.nagios_code
 # The checks run on at least one worker, never in the controller; a worker a
