@@ -23,10 +23,16 @@ from typing import Any
 
 import pytest
 
-from synthetic import BFFClient, Environment, Measurement, MeasurementError
-from synthetic.logs.readings import LogReadings
-from synthetic.prometheus import select_series
-from synthetic.selector import format_series, parse_selector
+from synthetic import (
+    BFFClient,
+    Environment,
+    LogReadings,
+    Measurement,
+    MeasurementError,
+    format_series,
+    parse_selector,
+    select_series,
+)
 
 pytestmark = pytest.mark.metric(component="bff", runbook="incident-response")
 

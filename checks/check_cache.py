@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from checks.conftest import rate_since_last_run
-from synthetic import Environment, Measurement, MeasurementError, Samples
+from synthetic import Environment, Measurement, MeasurementError, Samples, rate_since_last_run
 
 if TYPE_CHECKING:
     import redis

@@ -16,11 +16,7 @@ from typing import Any
 
 import pytest
 
-from checks.conftest import dig
-from synthetic import BFFClient, Measurement
-from synthetic.health import HealthBody
-from synthetic.logs.metrics import NoLogData
-from synthetic.logs.readings import LogReadings
+from synthetic import BFFClient, HealthBody, LogReadings, Measurement, NoLogData, dig
 
 pytestmark = pytest.mark.metric(
     component="integrations", runbook="external-dependencies", priority="P2"

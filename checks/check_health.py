@@ -6,10 +6,8 @@ from typing import Any
 
 import pytest
 
-from checks.conftest import HEALTH_ENDPOINTS, dig
-from synthetic import BFFClient, Measurement
-from synthetic.health import HealthBody
-from synthetic.jsonbody import NotJson
+from checks.conftest import HEALTH_ENDPOINTS
+from synthetic import BFFClient, HealthBody, Measurement, NotJson, dig
 
 
 # The guide's monitor: "status != ok for 2 minutes".

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from synthetic import Measurement
-from synthetic.logs.readings import LogReadings
+from synthetic import LogReadings, Measurement
 
 pytestmark = pytest.mark.metric(component="bff", runbook="incident-response")
 

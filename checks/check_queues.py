@@ -11,9 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from checks.conftest import dig, dig_number, increase_since_last_run
-from synthetic import BFFClient, Environment, Measurement, MeasurementError, Samples
-from synthetic.bullmq import find_queues, job_counts
+from synthetic import (
+    BFFClient,
+    Environment,
+    Measurement,
+    MeasurementError,
+    Samples,
+    dig,
+    dig_number,
+    find_queues,
+    increase_since_last_run,
+    job_counts,
+)
 
 if TYPE_CHECKING:
     import redis

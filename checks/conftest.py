@@ -7,14 +7,11 @@ every dependent check reports it.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pytest
 
-from synthetic import BFFClient, Environment, MeasurementError, Samples
-from synthetic.health import HealthBody, read_snapshot
-from synthetic.session import run_state
+from synthetic import BFFClient, Environment, HealthBody, read_snapshot, selected_environment
 
 HEALTH_ENDPOINTS = (
     "/health",
@@ -24,32 +21,6 @@ HEALTH_ENDPOINTS = (
     "/health/catalog/cache",
     "/auth/health-check",
 )
-
-
-def dig(document: Any, *path: str) -> Any:
-    """``document[path[0]][path[1]]...``; a `MeasurementError` naming the missing part."""
-    current = document
-    for depth, key in enumerate(path):
-        if not isinstance(current, dict) or key not in current:
-            where = ".".join(path[:depth]) or "the body"
-            raise MeasurementError(f"{where} has no '{key}'")
-        current = current[key]
-    return current
-
-
-def dig_number(document: Any, *path: str, minimum: float | None = 0) -> float:
-    """`dig` for a number: a `MeasurementError` naming the field when it is not
-    a finite number (JSON's NaN, Infinity or 1e400 read as floats) or is below
-    ``minimum`` (a negative queue size or counter). Never read as healthy."""
-    value = dig(document, *path)
-    field = ".".join(path)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MeasurementError(f"{field} is not a number: {str(value)[:40]!r}")
-    if not math.isfinite(value):
-        raise MeasurementError(f"{field} is {value}: not a finite number")
-    if minimum is not None and value < minimum:
-        raise MeasurementError(f"{field} is {value:g}: below {minimum:g}, not a measurement")
-    return value
 
 
 # Checks repeated for each name in a list of the environment: argument -> key.
@@ -77,7 +48,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for argument, key in CONFIGURED_LABELS.items():
         if argument not in metafunc.fixturenames or argument in own:
             continue
-        environment = run_state(metafunc.config).config.environment
+        environment = selected_environment(metafunc.config)
         names = getattr(environment, key)
         if names:
             metafunc.parametrize(argument, names)
@@ -89,7 +60,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def _dependencies(metafunc: pytest.Metafunc) -> list[Any]:
     """The ``logs.dependencies`` as parameters, each marked with its own thresholds
     for the check's metric (Freebit's 3 s / 10 s p95 by default)."""
-    logs = run_state(metafunc.config).config.environment.logs
+    logs = selected_environment(metafunc.config).logs
     marker = metafunc.definition.get_closest_marker("metric")
     metric = marker.args[0] if marker is not None and marker.args else None
     kind = DEPENDENCY_LEVELS.get(str(metric))
@@ -117,26 +88,6 @@ def _parametrized(metafunc: pytest.Metafunc) -> set[str]:
             argnames = [name.strip() for name in argnames.split(",")]
         names.update(argnames)
     return names
-
-
-def increase_since_last_run(samples: Samples, name: str, counter: float) -> float:
-    """How much ``counter`` grew since the previous run (resets handled).
-
-    The first run has nothing to compare with: it records the baseline and
-    the check is skipped with a reason that says so.
-    """
-    increase = samples.increase(name, counter)
-    if increase is None:
-        pytest.skip(f"first run: baseline {name}={counter:g} recorded; measured from the next run")
-    return increase
-
-
-def rate_since_last_run(samples: Samples, name: str, counter: float) -> float:
-    """``counter``'s increase per minute since the previous run; baseline on the first."""
-    rate = samples.rate(name, counter, per_seconds=60)
-    if rate is None:
-        pytest.skip(f"first run: baseline {name}={counter:g} recorded; measured from the next run")
-    return rate
 
 
 @pytest.fixture

@@ -10,44 +10,184 @@ A check is a function that measures one value; its ``metric``, ``warning`` and
     def check_whmcs_queue_size(queues):
         return queues["whmcs"]["metrics"]["queueSize"]
 
+Everything a check author or a hook author uses is importable from here (the
+names of `__all__`); the modules behind them are the framework's own and may
+move. The names load on first use (PEP 562), so ``import synthetic`` (which
+pytest does for the plugin in every project of the environment) costs almost
+nothing until a run needs them.
+
 PYTEST_DONT_REWRITE: the plugin needs no assertion rewriting, and the
 ``synthetic`` command imports this package before it starts pytest.
 """
 
-from synthetic.config import Config, Environment, NotConfigured
-from synthetic.errors import (
-    ConfigError,
-    MeasurementError,
-    ResponseRejected,
-    SyntheticError,
-    ThresholdBreach,
-    ThresholdError,
-    UnitError,
-    Unreachable,
-)
-from synthetic.http import BFFClient, Snapshot
-from synthetic.results import CheckResult, Measurement, RunResult, Severity
-from synthetic.state import Samples
-from synthetic.version import __version__
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from synthetic.version import __version__ as __version__
+
+if TYPE_CHECKING:  # the names below, for type checkers (`X as X`: re-exported)
+    from synthetic.alerts.delivery import DeliveryResult as DeliveryResult
+    from synthetic.alerts.model import Alert as Alert
+    from synthetic.alerts.payloads import Rendered as Rendered
+    from synthetic.alerts.settings import Receiver as Receiver
+    from synthetic.bullmq import find_queues as find_queues
+    from synthetic.bullmq import job_counts as job_counts
+    from synthetic.config import Config as Config
+    from synthetic.config import Environment as Environment
+    from synthetic.errors import CheckStopped as CheckStopped
+    from synthetic.errors import ConfigError as ConfigError
+    from synthetic.errors import ExportError as ExportError
+    from synthetic.errors import LogFileError as LogFileError
+    from synthetic.errors import MeasurementError as MeasurementError
+    from synthetic.errors import NoLogData as NoLogData
+    from synthetic.errors import NotAvailable as NotAvailable
+    from synthetic.errors import NotConfigured as NotConfigured
+    from synthetic.errors import NotJson as NotJson
+    from synthetic.errors import QueryFailed as QueryFailed
+    from synthetic.errors import ResponseRejected as ResponseRejected
+    from synthetic.errors import StateError as StateError
+    from synthetic.errors import SyntheticError as SyntheticError
+    from synthetic.errors import SyntheticWarning as SyntheticWarning
+    from synthetic.errors import ThresholdBreach as ThresholdBreach
+    from synthetic.errors import ThresholdError as ThresholdError
+    from synthetic.errors import ThresholdTypeError as ThresholdTypeError
+    from synthetic.errors import UnitError as UnitError
+    from synthetic.errors import Unreachable as Unreachable
+    from synthetic.health import HealthBody as HealthBody
+    from synthetic.health import HealthEntry as HealthEntry
+    from synthetic.health import read_snapshot as read_snapshot
+    from synthetic.http import BFFClient as BFFClient
+    from synthetic.http import Snapshot as Snapshot
+    from synthetic.logs.readings import LogReadings as LogReadings
+    from synthetic.prometheus_reader import gauge_value as gauge_value
+    from synthetic.prometheus_reader import select_series as select_series
+    from synthetic.prometheus_reader import series_value as series_value
+    from synthetic.reading import dig as dig
+    from synthetic.reading import dig_number as dig_number
+    from synthetic.reading import increase_since_last_run as increase_since_last_run
+    from synthetic.reading import rate_since_last_run as rate_since_last_run
+    from synthetic.results import CheckResult as CheckResult
+    from synthetic.results import Measurement as Measurement
+    from synthetic.results import RunResult as RunResult
+    from synthetic.results import Severity as Severity
+    from synthetic.run_state import selected_environment as selected_environment
+    from synthetic.selector import SeriesSelector as SeriesSelector
+    from synthetic.selector import format_series as format_series
+    from synthetic.selector import parse_selector as parse_selector
+    from synthetic.state import Samples as Samples
+
+# Public name -> the module it lives in.
+_HOMES: dict[str, str] = {
+    **dict.fromkeys(["Alert"], "synthetic.alerts.model"),
+    **dict.fromkeys(["DeliveryResult"], "synthetic.alerts.delivery"),
+    **dict.fromkeys(["Rendered"], "synthetic.alerts.payloads"),
+    **dict.fromkeys(["Receiver"], "synthetic.alerts.settings"),
+    **dict.fromkeys(["find_queues", "job_counts"], "synthetic.bullmq"),
+    **dict.fromkeys(["Config", "Environment"], "synthetic.config"),
+    **dict.fromkeys(
+        [
+            "CheckStopped",
+            "ConfigError",
+            "ExportError",
+            "LogFileError",
+            "MeasurementError",
+            "NoLogData",
+            "NotAvailable",
+            "NotConfigured",
+            "NotJson",
+            "QueryFailed",
+            "ResponseRejected",
+            "StateError",
+            "SyntheticError",
+            "SyntheticWarning",
+            "ThresholdBreach",
+            "ThresholdError",
+            "ThresholdTypeError",
+            "UnitError",
+            "Unreachable",
+        ],
+        "synthetic.errors",
+    ),
+    **dict.fromkeys(["HealthBody", "HealthEntry", "read_snapshot"], "synthetic.health"),
+    **dict.fromkeys(["BFFClient", "Snapshot"], "synthetic.http"),
+    **dict.fromkeys(["LogReadings"], "synthetic.logs.readings"),
+    **dict.fromkeys(
+        ["gauge_value", "select_series", "series_value"], "synthetic.prometheus_reader"
+    ),
+    **dict.fromkeys(
+        ["dig", "dig_number", "increase_since_last_run", "rate_since_last_run"],
+        "synthetic.reading",
+    ),
+    **dict.fromkeys(["CheckResult", "Measurement", "RunResult", "Severity"], "synthetic.results"),
+    **dict.fromkeys(["selected_environment"], "synthetic.run_state"),
+    **dict.fromkeys(["SeriesSelector", "format_series", "parse_selector"], "synthetic.selector"),
+    **dict.fromkeys(["Samples"], "synthetic.state"),
+}
 
 __all__ = [
+    "Alert",
     "BFFClient",
     "CheckResult",
+    "CheckStopped",
     "Config",
     "ConfigError",
+    "DeliveryResult",
     "Environment",
+    "ExportError",
+    "HealthBody",
+    "HealthEntry",
+    "LogFileError",
+    "LogReadings",
     "Measurement",
     "MeasurementError",
+    "NoLogData",
+    "NotAvailable",
     "NotConfigured",
+    "NotJson",
+    "QueryFailed",
+    "Receiver",
+    "Rendered",
     "ResponseRejected",
     "RunResult",
     "Samples",
+    "SeriesSelector",
     "Severity",
     "Snapshot",
+    "StateError",
     "SyntheticError",
+    "SyntheticWarning",
     "ThresholdBreach",
     "ThresholdError",
+    "ThresholdTypeError",
     "UnitError",
     "Unreachable",
     "__version__",
+    "dig",
+    "dig_number",
+    "find_queues",
+    "format_series",
+    "gauge_value",
+    "increase_since_last_run",
+    "job_counts",
+    "parse_selector",
+    "rate_since_last_run",
+    "read_snapshot",
+    "select_series",
+    "selected_environment",
+    "series_value",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'synthetic' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # once: the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

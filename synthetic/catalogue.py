@@ -23,8 +23,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthetic.config import configured_checks, locate_config, parse_toml
+from synthetic.config import configured_checks, locate_config
 from synthetic.errors import ConfigError
+from synthetic.options import parse_toml
 
 # pytest's own settings files, in its order of precedence (pyproject.toml counts
 # only with a [tool.pytest] table).

@@ -30,11 +30,11 @@ from synthetic.config import (
     Config,
     load_config,
 )
-from synthetic.errors import ConfigError
+from synthetic.errors import CatalogueError, ConfigError
 from synthetic.options import ALERT_MODES, BY_DEST
 from synthetic.outcome import one_line
 from synthetic.results import FAIL_ON_CHOICES, RunResult, Severity, fails
-from synthetic.session import SPEC_KEY, run_state
+from synthetic.run_state import SPEC_KEY, run_state
 from synthetic.spec import CheckSpec
 from synthetic.state import write_json_atomic
 from synthetic.watch import REPORT_OPTION
@@ -45,6 +45,13 @@ COLLECT_ARGS = (
     "python_files=check_*.py test_*.py *_test.py",
     "-o",
     "python_functions=check_* test_*",
+    # pytest plugins a check never uses, not loaded by the command: each would
+    # cost its import in the controller and again in the worker (a light start,
+    # bench/light_start.py). Harmless when they are not installed.
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:anyio",
 )
 UNKNOWN = Severity.UNKNOWN.nagios_code
 # The checks run on at least one worker, never in the controller; a worker a
@@ -442,10 +449,6 @@ def collect(
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise CatalogueError(out.getvalue())
     return capture.specs, capture.config
-
-
-class CatalogueError(Exception):
-    """Collecting the catalogue failed; the message is pytest's output."""
 
 
 def _list(args: argparse.Namespace, passthrough: list[str]) -> int:

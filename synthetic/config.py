@@ -20,10 +20,12 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from synthetic.alerts.settings import AlertSettings, AlertsModel, Receiver, resolve_alerts
-from synthetic.errors import SHOWN_CHARS, ConfigError, excerpt
+from synthetic.alerts.schema import AlertsModel, resolve_alerts
+from synthetic.alerts.settings import AlertSettings, Receiver
+from synthetic.errors import SHOWN_CHARS, ConfigError, NotConfigured, excerpt
 from synthetic.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SERIES
 from synthetic.logs.settings import LogsSettings
+from synthetic.options import find_config_file, parse_toml
 from synthetic.redact import Masker, is_sensitive_key
 from synthetic.selector import parse_selector
 
@@ -443,18 +445,6 @@ class Environment:
         return value
 
 
-class NotConfigured(ConfigError):
-    """A dependency a check needs is not configured for the environment.
-
-    Fixtures turn it into a SKIPPED check, with this message as the reason.
-    """
-
-    def __init__(self, key: str, environment: str) -> None:
-        super().__init__(f"{key} is not configured for environment '{environment}'")
-        self.key = key
-        self.environment = environment
-
-
 @dataclass(frozen=True)
 class Runbooks:
     base_url: str | None = None
@@ -493,27 +483,6 @@ class Config:
     @property
     def source(self) -> str:
         return str(self.path) if self.path else "built-in defaults"
-
-
-def find_config_file(start: Path) -> Path | None:
-    """The nearest ``synthetic.toml``, or ``pyproject.toml`` with ``[tool.synthetic]``."""
-    for directory in (start, *start.parents):
-        candidate = directory / "synthetic.toml"
-        if candidate.is_file():
-            return candidate
-        pyproject = directory / "pyproject.toml"
-        if pyproject.is_file() and _has_tool_synthetic(pyproject):
-            return pyproject
-    return None
-
-
-def _has_tool_synthetic(pyproject: Path) -> bool:
-    try:
-        data = parse_toml(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False
-    tool = data.get("tool")
-    return isinstance(tool, dict) and "synthetic" in tool
 
 
 def load_config(
@@ -733,15 +702,6 @@ def _thresholds(environment: EnvironmentModel) -> dict[str, ThresholdOverride]:
 
 # Deeper than any config needs; shallow enough for every recursive step after.
 MAX_DEPTH = 64
-
-
-def parse_toml(text: str) -> dict[str, Any]:
-    """``tomllib.loads``, with nesting too deep for its recursive parser as a
-    `tomllib.TOMLDecodeError` too (no traceback for a hostile file)."""
-    try:
-        return tomllib.loads(text)
-    except RecursionError:
-        raise tomllib.TOMLDecodeError("nested deeper than Python's parser can read") from None
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pytest
 from synthetic.guard import RunGuard
 from synthetic.outcome import one_line
 from synthetic.results import CheckResult, RunResult, fails
-from synthetic.session import RunState
+from synthetic.run_state import RunState
 from synthetic.summary import headline, table
 
 
@@ -97,7 +97,7 @@ class Controller:
         if not directory:
             return
         from synthetic.allure_report import write_run_files
-        from synthetic.session import option
+        from synthetic.run_state import option
 
         try:
             write_run_files(

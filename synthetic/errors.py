@@ -1,21 +1,34 @@
-"""The errors of `synthetic`, one small tree::
+"""The errors of `synthetic`, one tree::
 
     SyntheticError                      root: catch this to catch them all
     ├── ConfigError (ValueError)        a bad config file, key, environment or option
-    │   └── ThresholdError              a threshold expression that does not parse
-    │                                   or whose unit cannot convert to the metric's
+    │   ├── ThresholdError              a threshold expression that does not parse
+    │   │                               or whose unit cannot convert to the metric's
+    │   └── NotConfigured               a dependency a check needs is not configured
+    │       │                           for the environment: the check is SKIPPED
+    │       └── NotAvailable            the configured log source cannot answer it
     ├── UnitError (ValueError)          a quantity whose unit cannot convert
+    ├── ThresholdTypeError (TypeError)  a value a threshold cannot compare ('ok' > 50)
     ├── ThresholdBreach (AssertionError) a critical breach: reported as a failed test
-    └── MeasurementError                the check could not measure: UNKNOWN (broken)
-        ├── Unreachable                 the monitored system did not answer: CRITICAL
-        └── ResponseRejected            it answered with what the monitor will not read
-                                        or follow (a body over a cap, a redirect to
-                                        another origin): CRITICAL
+    ├── MeasurementError                the check could not measure: UNKNOWN (broken)
+    │   ├── Unreachable                 the monitored system did not answer: CRITICAL
+    │   ├── ResponseRejected            it answered with what the monitor will not read
+    │   │                               or follow (a body over a cap, a redirect to
+    │   │                               another origin): CRITICAL
+    │   ├── NotJson                     a body that is not JSON the monitor can read
+    │   ├── NoLogData                   nothing to measure in the logs' window
+    │   ├── LogFileError                a configured log file cannot be read
+    │   └── QueryFailed                 a log backend answered with an error
+    ├── CatalogueError                  collecting the checks failed (pytest's words)
+    ├── StateError                      the state store cannot be read or written
+    ├── ExportError                     an exporter could not deliver a run's metrics
+    └── ApplyError                      a generated alarm could not be put (AWS)
 
     CheckStopped (BaseException)        a check stopped at its time limit
 
-Errors carry their context (check, metric, value, limit) as attributes, the
-way httpx errors carry their request, and their message is one line. A bad
+Errors carry their context as attributes, the way httpx errors carry their
+request: the check (`metric`, its display name), the threshold text, the value,
+the target (`target`, `url`, `path`), and their message is one line. A bad
 value a message quotes is quoted with `excerpt`: cut, so a hostile one (a
 2 MB threshold, a 10,000-deep list) cannot become the message.
 """
@@ -76,32 +89,33 @@ class ThresholdBreach(SyntheticError, AssertionError):
     An `AssertionError`, so pytest, JUnit and Allure show a failed test.
     """
 
-    def __init__(self, reason: str, *, metric: str, value: Any, limit: str) -> None:
+    def __init__(self, reason: str, *, metric: str, value: Any, threshold: str | None) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.metric = metric
+        self.metric = metric  # the check's display name, e.g. bullmq.waiting{queue="email"}
         self.value = value
-        self.limit = limit
+        self.threshold = threshold  # the critical threshold's text, e.g. "> 50"
 
 
 class MeasurementError(SyntheticError):
     """The check could not measure its value: the result is UNKNOWN.
 
     Raise it from a check or a fixture with a reason a person can act on,
-    e.g. ``MeasurementError("/health/queues has no 'whmcs.metrics'")``.
+    e.g. ``MeasurementError("/health/queues has no 'whmcs.metrics'")``;
+    ``target`` names what was being read, when known.
     """
+
+    def __init__(self, message: str, *, target: str | None = None) -> None:
+        super().__init__(message)
+        self.target = target
 
 
 class Unreachable(MeasurementError):
     """The monitored system did not answer (connection refused, reset, timeout).
 
     Counted as CRITICAL with reason ``unreachable`` unless the check's
-    ``metric`` marker says ``unreachable="unknown"``.
+    ``metric`` marker says ``unreachable="unknown"``; ``target`` is the system.
     """
-
-    def __init__(self, message: str, *, target: str | None = None) -> None:
-        super().__init__(message)
-        self.target = target
 
 
 class CheckStopped(BaseException):
@@ -131,8 +145,71 @@ class ResponseRejected(MeasurementError):
     """
 
     def __init__(self, message: str, *, url: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, target=url)
         self.url = url
+
+
+class NotConfigured(ConfigError):
+    """A dependency a check needs is not configured for the environment.
+
+    Fixtures turn it into a SKIPPED check, with this message as the reason.
+    """
+
+    def __init__(self, key: str, environment: str) -> None:
+        super().__init__(f"{key} is not configured for environment '{environment}'")
+        self.key = key
+        self.environment = environment
+
+
+class NotAvailable(NotConfigured):
+    """The configured log source cannot answer this check (Prometheus has no log
+    lines to count): the check is skipped with this reason."""
+
+    def __init__(self, message: str, *, key: str, environment: str = "") -> None:
+        ConfigError.__init__(self, message)
+        self.key = key
+        self.environment = environment
+
+
+class ThresholdTypeError(SyntheticError, TypeError):
+    """A value whose type the threshold cannot compare, e.g. ``'ok'`` against ``> 50``."""
+
+    def __init__(self, message: str, *, value: object, threshold: str) -> None:
+        super().__init__(message)
+        self.value = value
+        self.threshold = threshold
+
+
+class NotJson(MeasurementError):
+    """The body is not JSON the monitor can read; ``target`` is the request."""
+
+
+class NoLogData(MeasurementError):
+    """Nothing to measure in the window (no requests, no calls to a dependency)."""
+
+
+class LogFileError(MeasurementError):
+    """A configured log file cannot be read; the message names it, ``target`` too."""
+
+
+class QueryFailed(MeasurementError):
+    """The log backend answered, with an error."""
+
+
+class CatalogueError(SyntheticError):
+    """Collecting the catalogue failed; the message is pytest's output."""
+
+
+class StateError(SyntheticError):
+    """The state store could not be read or written (one line, no secrets)."""
+
+
+class ExportError(SyntheticError):
+    """An exporter could not deliver a run's metrics; the message is one line."""
+
+
+class ApplyError(SyntheticError):
+    """A generated alarm could not be put (CloudWatch's PutMetricAlarm); one line."""
 
 
 class SyntheticWarning(UserWarning):

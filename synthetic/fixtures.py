@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from synthetic.config import Config, Environment, NotConfigured
+from synthetic.config import Config, Environment
+from synthetic.errors import NotConfigured
 from synthetic.http import BFFClient, HttpSession
-from synthetic.session import run_state
+from synthetic.run_state import run_state
 from synthetic.state import Samples
 from synthetic.waits import waiting_on
 

@@ -29,8 +29,8 @@ from synthetic import blame, rundir, workers
 from synthetic.deadline import CLOCK_KEY, RunClock
 from synthetic.outcome import one_line
 from synthetic.results import CheckResult
+from synthetic.run_state import RunState
 from synthetic.rundir import Placeholder, Status
-from synthetic.session import RunState
 from synthetic.watchdog import Watchdog
 
 WORKER_EXIT_S = 1.0  # for a finished worker to exit before it is killed

@@ -28,8 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from synthetic.errors import MeasurementError
-from synthetic.jsonbody import NotJson
+from synthetic.errors import MeasurementError, NotJson
 from synthetic.results import Measurement
 from synthetic.text import printable
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from synthetic.errors import MeasurementError, ResponseRejected
+from synthetic.errors import MeasurementError, NotJson, ResponseRejected
 from synthetic.limits import MAX_JSON_DEPTH, MAX_JSON_VALUES
 from synthetic.text import printable
 
@@ -30,10 +30,6 @@ __all__ = ["NotJson", "loads", "parse_json"]
 
 _NUMBER = re.compile(r"-?[0-9][0-9.eE+\-]*")
 _NOT_NUMBERS = ("NaN", "Infinity")
-
-
-class NotJson(MeasurementError):
-    """The body is not JSON the monitor can read."""
 
 
 def parse_json(text: str, *, where: str, content_type: str = "") -> Any:

@@ -37,7 +37,7 @@ import pytest
 from synthetic.errors import ConfigError
 from synthetic.outcome import one_line
 from synthetic.results import RunResult
-from synthetic.session import option, run_state
+from synthetic.run_state import option, run_state
 
 VERDICT = "verdict.json"  # written by the controller's side, once the run is decided
 END = "end.json"  # written when pytest.main returned

@@ -18,6 +18,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from synthetic.errors import ConfigError
 from synthetic.results import FAIL_ON_CHOICES
@@ -170,7 +171,7 @@ def read_ini(path: Path, key: str) -> str | None:
     ``pytest`` or ``tool.pytest.ini_options`` table of a TOML file), or None."""
     try:
         if path.suffix == ".toml":
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = parse_toml(path.read_text(encoding="utf-8"))
             table = data.get("pytest") if path.name.endswith("pytest.toml") else None
             tool = data.get("tool", {})
             if table is None and isinstance(tool, dict):
@@ -184,3 +185,33 @@ def read_ini(path: Path, key: str) -> str | None:
         return parser.get(section, key, fallback=None)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, configparser.Error):
         return None
+
+
+def find_config_file(start: Path) -> Path | None:
+    """The nearest ``synthetic.toml``, or ``pyproject.toml`` with ``[tool.synthetic]``."""
+    for directory in (start, *start.parents):
+        candidate = directory / "synthetic.toml"
+        if candidate.is_file():
+            return candidate
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file() and _has_tool_synthetic(pyproject):
+            return pyproject
+    return None
+
+
+def _has_tool_synthetic(pyproject: Path) -> bool:
+    try:
+        data = parse_toml(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    tool = data.get("tool")
+    return isinstance(tool, dict) and "synthetic" in tool
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """``tomllib.loads``, with nesting too deep for its recursive parser as a
+    `tomllib.TOMLDecodeError` too (no traceback for a hostile file)."""
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise tomllib.TOMLDecodeError("nested deeper than Python's parser can read") from None

@@ -12,18 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from synthetic import blame
-from synthetic.config import NotConfigured
 from synthetic.errors import (
     CheckStopped,
     MeasurementError,
+    NotConfigured,
     ResponseRejected,
+    ThresholdTypeError,
     UnitError,
     Unreachable,
 )
 from synthetic.results import Measurement, Severity
 from synthetic.spec import CheckSpec
 from synthetic.text import printable
-from synthetic.thresholds import ThresholdTypeError
 from synthetic.units import convert, format_value
 
 MAX_REASON = 300

@@ -33,7 +33,7 @@ from synthetic import blame, waits
 from synthetic.outcome import one_line
 from synthetic.redact import Masker
 from synthetic.results import CheckResult, Severity
-from synthetic.session import unreachable_target
+from synthetic.run_state import unreachable_target
 
 CATALOGUE = "catalogue.json"
 STATUS_SUFFIX = ".status"

@@ -23,8 +23,8 @@ from synthetic.formats import junit_properties
 from synthetic.outcome import Outcome, classify, evaluate, one_line
 from synthetic.redact import mask_exception
 from synthetic.results import Severity
+from synthetic.run_state import OUTCOME_KEY, SPEC_KEY, RunState
 from synthetic.rundir import Placeholder
-from synthetic.session import OUTCOME_KEY, SPEC_KEY, RunState
 from synthetic.spec import CheckSpec
 
 # Exceptions a check raises on purpose, already carrying the reason to show.
@@ -70,15 +70,18 @@ def evaluate_returned(item: pytest.Function, spec: CheckSpec, returned: list[Any
         value = asyncio.run(value)
     outcome = evaluate(spec, value)
     item.stash[OUTCOME_KEY] = outcome
-    _raise_for(outcome, spec.metric)
+    _raise_for(outcome, spec)
 
 
-def _raise_for(outcome: Outcome, metric: str) -> None:
+def _raise_for(outcome: Outcome, spec: CheckSpec) -> None:
     __tracebackhide__ = True
     # Raised inside the call, so every reporter (JUnit, Allure) sees a
     # critical breach as a failure and a failure to measure as broken.
     if outcome.severity is Severity.CRITICAL:
-        raise ThresholdBreach(outcome.reason, metric=metric, value=outcome.value, limit="critical")
+        threshold = spec.critical.text if spec.critical else None
+        raise ThresholdBreach(
+            outcome.reason, metric=spec.display_name, value=outcome.value, threshold=threshold
+        )
     if outcome.severity is Severity.UNKNOWN:
         raise MeasurementError(outcome.reason)
 

@@ -26,14 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from synthetic.errors import ConfigError, MeasurementError, SyntheticError
+from synthetic.errors import ConfigError, MeasurementError, StateError
 
 STATE_SCHEMA = "synthetic.state/v1"
 REDIS_TIMEOUT_S = 3.0
-
-
-class StateError(SyntheticError):
-    """The state store could not be read or written (one line, no secrets)."""
 
 
 class StateStore(Protocol):

@@ -29,8 +29,8 @@ import pytest
 from synthetic import waits
 from synthetic.deadline import CLOCK_KEY, GRACE_S
 from synthetic.errors import CheckStopped
+from synthetic.run_state import RUN_KEY, SPEC_KEY
 from synthetic.rundir import Board
-from synthetic.session import RUN_KEY, SPEC_KEY
 
 BOARD_KEY = pytest.StashKey[Board]()
 _ARMED_KEY = pytest.StashKey["_Armed"]()

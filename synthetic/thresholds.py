@@ -49,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from synthetic.errors import SyntheticError, ThresholdError, UnitError, excerpt
+from synthetic.errors import ThresholdError, ThresholdTypeError, UnitError, excerpt
 from synthetic.text import printable
 from synthetic.units import convert, format_value, parse_quantity
 
@@ -81,15 +81,6 @@ _FORMS: Final = (
     "expected a comparison ('> 50', \"== 'ok'\"), a list test ('in [200, 204]')"
     " or a Nagios range ('10', '10:20', '~:2s', '@10:20')"
 )
-
-
-class ThresholdTypeError(SyntheticError, TypeError):
-    """A value whose type the threshold cannot compare, e.g. ``'ok'`` against ``> 50``."""
-
-    def __init__(self, message: str, *, value: object, threshold: str) -> None:
-        super().__init__(message)
-        self.value = value
-        self.threshold = threshold
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from synthetic.alerts import delivery
-from synthetic.alerts.delivery import Deliverer, DeliveryResult, Rendered, render
+from synthetic.alerts.delivery import Deliverer, DeliveryResult
 from synthetic.alerts.model import Alert
-from synthetic.alerts.payloads import email, pagerduty, slack, webhook
+from synthetic.alerts.payloads import Rendered, email, pagerduty, render, slack, webhook
 from synthetic.alerts.settings import Receiver
 from synthetic.redact import Masker
 from synthetic.sandbox.processes import LOOPBACK, free_port

@@ -37,7 +37,7 @@ import redis
 from synthetic import cli
 from synthetic.alerts import pipeline
 from synthetic.alerts.decide import Context, Notice, decide
-from synthetic.alerts.delivery import render
+from synthetic.alerts.payloads import render
 from synthetic.alerts.pipeline import AlertReport
 from synthetic.alerts.store import empty_document, open_alert_store
 from synthetic.config import Config, load_config

@@ -28,9 +28,8 @@ from synthetic.alerts.store import (
     empty_document,
     open_alert_store,
 )
-from synthetic.errors import ConfigError
+from synthetic.errors import ConfigError, StateError
 from synthetic.sandbox.redis_server import RedisServer, RedisServerError
-from synthetic.state import StateError
 from tests.spawn import run_at_once
 
 # redis_url (a real redis-server) and refused_port come from tests/conftest.py.

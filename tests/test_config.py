@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from synthetic.config import (
-    Config,
-    Environment,
-    NotConfigured,
-    Runbooks,
-    ThresholdOverride,
-    load_config,
-)
-from synthetic.errors import ConfigError, SyntheticError
+from synthetic.config import Config, Environment, Runbooks, ThresholdOverride, load_config
+from synthetic.errors import ConfigError, NotConfigured, SyntheticError
 from synthetic.redact import MASK
 
 TOKEN = "tok-5ecr3t-value"

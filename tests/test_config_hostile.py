@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from synthetic.config import find_config_file, load_config
+from synthetic.config import load_config
 from synthetic.errors import ConfigError
+from synthetic.options import find_config_file
 
 REPO = Path(__file__).resolve().parent.parent
 DEEP = 10_000
@@ -149,6 +150,7 @@ def test_a_hostile_marker_is_one_bounded_line_naming_the_check(
     pytester: pytest.Pytester, marker: str
 ) -> None:
     pytester.makeini(INI)
+    pytester.makefile(".toml", synthetic="")  # a project using synthetic has a config
     pytester.makepyfile(
         check_hostile=(
             "import pytest\n"
@@ -169,6 +171,7 @@ def test_a_hostile_marker_is_one_bounded_line_naming_the_check(
 
 def test_a_hostile_threshold_override_is_cut_naming_the_key(pytester: pytest.Pytester) -> None:
     pytester.makeini(INI)
+    pytester.makefile(".toml", synthetic="")  # a project using synthetic has a config
     pytester.makepyfile(
         check_plain='import pytest\n@pytest.mark.critical("> 5")\ndef check_one():\n    return 1\n'
     )

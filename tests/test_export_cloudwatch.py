@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from synthetic.exporters import ExportError
+from synthetic.errors import ExportError
 from synthetic.exporters.cloudwatch import (
     GUIDE_NAMES,
     metric_data,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from synthetic.exporters import ExportError
+from synthetic.errors import ExportError
 from synthetic.exporters.dogstatsd import GUIDE_NAMES, gauges, metric_name, send
 from synthetic.results import CheckResult, RunResult, Severity
 

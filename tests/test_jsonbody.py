@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from synthetic.errors import ResponseRejected
-from synthetic.jsonbody import NotJson, parse_json
+from synthetic.errors import NotJson, ResponseRejected
+from synthetic.jsonbody import parse_json
 from synthetic.limits import MAX_JSON_VALUES
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from synthetic.errors import MeasurementError
+from synthetic.errors import MeasurementError, NoLogData
 from synthetic.logs.aggregate import RELATIVE_ACCURACY
 from synthetic.logs.analysis import analyse
-from synthetic.logs.metrics import LogMetrics, NoLogData
+from synthetic.logs.metrics import LogMetrics
 from synthetic.logs.settings import LogsSettings
 from tests.logs_helpers import NOW_MS, Line, generate, in_window, rank_value, write
 

@@ -21,9 +21,9 @@ import boto3
 import pytest
 
 from synthetic.config import Environment, load_config
-from synthetic.errors import MeasurementError, Unreachable
+from synthetic.errors import MeasurementError, QueryFailed, Unreachable
 from synthetic.logs.shapes import detect
-from synthetic.logs.sources.client import Deadline, QueryFailed
+from synthetic.logs.sources.client import Deadline
 from synthetic.logs.sources.cloudwatch import Query, Runner, read
 from synthetic.logs.sources.insights import SAMPLE
 from synthetic.logs.sources.read import read_backend, readings

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from synthetic.config import Environment, load_config
-from synthetic.errors import MeasurementError, Unreachable
+from synthetic.errors import MeasurementError, NoLogData, QueryFailed, Unreachable
 from synthetic.logs.analysis import analyse
-from synthetic.logs.metrics import LogMetrics, NoLogData
-from synthetic.logs.sources.client import Deadline, JsonClient, QueryFailed
+from synthetic.logs.metrics import LogMetrics
+from synthetic.logs.sources.client import Deadline, JsonClient
 from synthetic.logs.sources.read import read_backend, readings
 from synthetic.results import CheckResult
 from tests.catalogue_runs import CHECKS

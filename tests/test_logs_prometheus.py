@@ -31,10 +31,10 @@ from pathlib import Path
 import pytest
 
 from synthetic.config import Environment, load_config
-from synthetic.errors import MeasurementError, Unreachable
+from synthetic.errors import MeasurementError, NotAvailable, Unreachable
 from synthetic.logs.analysis import analyse
 from synthetic.logs.metrics import LogMetrics
-from synthetic.logs.readings import LogReadings, NotAvailable
+from synthetic.logs.readings import LogReadings
 from synthetic.logs.sources.read import read_backend, readings
 from tests.loki_standin import loki_standin
 from tests.node_apps import Calls, Driven, NodeApp, Orders, drive, node_app, require_node

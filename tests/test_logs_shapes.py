@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from synthetic.config import load_config
-from synthetic.errors import ConfigError, MeasurementError
+from synthetic.errors import ConfigError, MeasurementError, NoLogData
 from synthetic.logs import positions
 from synthetic.logs.analysis import analyse
-from synthetic.logs.metrics import LogMetrics, NoLogData
+from synthetic.logs.metrics import LogMetrics
 from synthetic.logs.settings import LogsSettings, split_path
 from synthetic.logs.shapes import detect, resolve
 from tests.logs_helpers import NOW_MS, rank_value

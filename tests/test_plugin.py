@@ -49,6 +49,7 @@ def test_ordinary():
 @pytest.fixture
 def checks(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeini(INI)
+    pytester.makefile(".toml", synthetic="")  # a project using synthetic has a config
     return pytester
 
 
@@ -815,7 +816,7 @@ def test_xdist_workers_share_the_run_id(checks: pytest.Pytester) -> None:
     checks.makepyfile(
         check_ids="""
         import pytest
-        from synthetic.session import run_state
+        from synthetic.run_state import run_state
 
         @pytest.mark.parametrize("n", range(4))
         @pytest.mark.critical("== 'never'")

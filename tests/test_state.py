@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 import redis
 
-from synthetic.errors import ConfigError, SyntheticError
+from synthetic.errors import ConfigError, StateError, SyntheticError
 from synthetic.state import (
     STATE_SCHEMA,
     FileStateStore,
     RedisStateStore,
     Sample,
     Samples,
-    StateError,
     empty_state,
     merge_samples,
     open_store,

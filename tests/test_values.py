@@ -104,6 +104,7 @@ def test_a_non_finite_value_is_unknown(
     pytester: pytest.Pytester, returned: str, shown: str
 ) -> None:
     pytester.makeini(INI)
+    pytester.makefile(".toml", synthetic="")  # a project using synthetic has a config
     pytester.makepyfile(
         check_odd=f"""
         import decimal, pytest

@@ -22,9 +22,8 @@ from synthetic.alerts.pipeline import open_store_for, outbox_row
 from synthetic.alerts.settings import Silence, check_receiver_name
 from synthetic.alerts.store import AlertStore, NewEntry
 from synthetic.config import Config, load_config
-from synthetic.errors import ConfigError
+from synthetic.errors import ConfigError, StateError
 from synthetic.options import DEFAULT_RESULTS_DIR, resolve_outside_pytest
-from synthetic.state import StateError
 from synthetic.text import iso_utc
 from synthetic.units import parse_duration
 

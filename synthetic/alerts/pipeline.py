@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from synthetic.alerts.decide import Context, Notice, Status, decide
-from synthetic.alerts.delivery import Deliverer, DeliveryResult, render
+from synthetic.alerts.delivery import Deliverer, DeliveryResult
 from synthetic.alerts.model import Alert
+from synthetic.alerts.payloads import render
 from synthetic.alerts.settings import Receiver, Silence
 from synthetic.alerts.store import (
     AlertStore,
@@ -33,9 +34,10 @@ from synthetic.alerts.store import (
     open_alert_store,
 )
 from synthetic.config import Config
+from synthetic.errors import StateError
 from synthetic.redact import Masker
 from synthetic.results import RunResult
-from synthetic.state import StateError, write_json_atomic
+from synthetic.state import write_json_atomic
 
 # On top of the attempt chain and the time to record its outcome: one more
 # store call riding out a restart (Redis: about 4.4 s of retries), and drift.

@@ -35,14 +35,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from synthetic.errors import ConfigError
-from synthetic.state import (
-    REDIS_TIMEOUT_S,
-    StateError,
-    flock_within,
-    read_json_file,
-    write_json_file,
-)
+from synthetic.errors import ConfigError, StateError
+from synthetic.state import REDIS_TIMEOUT_S, flock_within, read_json_file, write_json_file
 from synthetic.text import printable
 
 if TYPE_CHECKING:

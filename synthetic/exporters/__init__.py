@@ -10,16 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from synthetic.errors import SyntheticError
+from synthetic.errors import ExportError
 
 if TYPE_CHECKING:
     from synthetic.config import ExportersModel
     from synthetic.redact import Masker
     from synthetic.results import CheckResult, RunResult
-
-
-class ExportError(SyntheticError):
-    """An exporter could not deliver a run's metrics; the message is one line."""
 
 
 # Metrics whose value is a status word: exported as 1 when "ok", else 0, so

@@ -22,7 +22,8 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from synthetic.exporters import STATUS_METRICS, ExportError
+from synthetic.errors import ExportError
+from synthetic.exporters import STATUS_METRICS
 from synthetic.exporters import numeric_value as exported_value
 from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.text import printable

@@ -18,7 +18,8 @@ from typing import Final
 
 from datadog.dogstatsd.base import DogStatsd
 
-from synthetic.exporters import STATUS_METRICS, ExportError, numeric_value
+from synthetic.errors import ExportError
+from synthetic.exporters import STATUS_METRICS, numeric_value
 from synthetic.results import RunResult, Severity
 
 __all__ = ["GUIDE_NAMES", "SEVERITY_METRIC", "STATUS_METRICS", "gauges", "metric_name", "send"]

@@ -41,7 +41,7 @@ from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 from prometheus_client.exposition import basic_auth_handler, default_handler
 
-from synthetic.exporters import ExportError
+from synthetic.errors import ExportError
 from synthetic.redact import Masker
 from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.text import printable

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from synthetic.errors import ApplyError
 from synthetic.exporters.cloudwatch import DEFAULT_NAMESPACE, SEVERITY_METRIC, metric_name
 from synthetic.generate.conditions import Bound, numeric, status_condition
 from synthetic.generate.model import LEVELS, SEVERITY_CODE, Artifact, Catalogue, Generated
@@ -226,10 +227,6 @@ def generate_with(catalogue: Catalogue, options: Any) -> Generated:
 
 
 # --- --apply -----------------------------------------------------------------------
-
-
-class ApplyError(Exception):
-    """An alarm could not be put; one line."""
 
 
 def put_alarms(found: Sequence[Alarm], topics: dict[str, str], client: Any) -> int:

@@ -125,7 +125,8 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
 
 
 def run(args: argparse.Namespace, passthrough: list[str]) -> int:
-    from synthetic.cli import CatalogueError, collect
+    from synthetic.cli import collect
+    from synthetic.errors import CatalogueError
 
     names = list(TARGETS) if "all" in args.targets else list(dict.fromkeys(args.targets))
     if args.apply and "cloudwatch" not in names:

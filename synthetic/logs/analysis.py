@@ -42,6 +42,7 @@ os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:1,dirty_decay_ms:500,muzzy_d
 import orjson
 import polars as pl
 
+from synthetic.errors import LogFileError
 from synthetic.jsonbody import loads
 from synthetic.logs import evidence
 from synthetic.logs.aggregate import KEY_MULTIPLIER, ZERO_KEY, Aggregates
@@ -53,7 +54,7 @@ from synthetic.logs.parse import (
     raw_lines,
     reading,
 )
-from synthetic.logs.positions import LogFileError, LogReader, Position, Seek
+from synthetic.logs.positions import LogReader, Position, Seek
 from synthetic.logs.settings import LogsSettings, Rule, split_path
 from synthetic.logs.shapes import LogShape, detect, get_path, resolve
 from synthetic.redact import Masker

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from synthetic.errors import MeasurementError
+from synthetic.errors import MeasurementError, NoLogData
 from synthetic.logs.aggregate import RELATIVE_ACCURACY, Aggregates, Tally
 from synthetic.logs.evidence import latest, slowest
 from synthetic.logs.settings import LogsSettings
 from synthetic.results import Measurement
-
-
-class NoLogData(MeasurementError):
-    """Nothing to measure in the window (no requests, no calls to a dependency)."""
 
 
 class LogMetrics:

@@ -28,7 +28,8 @@ import orjson
 import polars as pl
 
 from synthetic.jsonbody import loads
-from synthetic.logs.settings import LEVELS, split_path
+from synthetic.logs.paths import path_tree, shape_paths
+from synthetic.logs.settings import LEVELS
 from synthetic.logs.shapes import OWN_CORRELATION_PREFIX, OWN_USER_AGENT_PREFIX, LogShape, get_path
 
 # Canonical column -> dtype, as the later steps see them.
@@ -51,7 +52,6 @@ COLUMNS: dict[str, Any] = {
     "own": pl.Boolean,
 }
 _NUMBERS = frozenset({"req_status", "req_duration", "call_status", "call_duration"})
-_NUMERIC_LEAVES = _NUMBERS | {"time", "level"}
 _WHOLE = frozenset({"req_status", "call_status"})
 
 
@@ -87,96 +87,24 @@ def reading(shape: LogShape, samples: Iterable[dict[str, Any]] = ()) -> Reading:
     accepts both, numbers parse faster. A chunk that does not fit the schema
     takes the line-by-line path.
     """
-    single: dict[str, str | None] = {
-        "level": shape.level,
-        "time": shape.time,
-        "timestamp": shape.timestamp,
-        "req_status": shape.request_status,
-        "req_duration": shape.request_duration,
-        "path": shape.request_path,
-        "method": shape.request_method,
-        "req_when": shape.request_when.field,
-        "call_status": shape.call_status,
-        "call_duration": shape.call_duration,
-        "call_error": shape.call_error,
-        "call_when": shape.call_when.field if shape.call_when else None,
-        "dep_text": shape.dependency_field,
-        "request_id": shape.request_id,
-    }
-    sources = {column: split_path(path) for column, path in single.items() if path}
-    messages = tuple(split_path(p) for p in shape.messages)
-    correlation = tuple(split_path(p) for p in shape.correlation)
-    user_agent = split_path(shape.user_agent) if shape.user_agent else None
-    records = list(samples)
-    textual = {
-        column
-        for column in ("time", "level")
-        if column in sources and any(isinstance(get_path(r, sources[column]), str) for r in records)
-    }
-    tree: dict[str, Any] = {}
-    # A kind rule without a pattern only asks whether its field is there: it
-    # takes the type the field has for another column (statusCode: a number).
-    presence = {c for c, rule in (("req_when", shape.request_when), ("call_when", shape.call_when))
-                if rule is not None and rule.pattern is None}  # fmt: skip
-    leaves = [
-        (path, pl.Float64 if column in _NUMERIC_LEAVES and column not in textual else pl.String)
-        for column, path in sources.items()
-        if column not in presence
-    ]
-    leaves += [(path, pl.String) for path in (*messages, *correlation)]
-    if user_agent:
-        leaves.append((user_agent, pl.String))
-    for path, dtype in leaves:
-        _insert(tree, path, dtype)
-    for column in presence & sources.keys():
-        if _leaf(tree, sources[column]) is None:
-            _insert(tree, sources[column], pl.String)
+    paths = shape_paths(shape, samples)
     return Reading(
-        sources,
-        messages,
-        correlation,
-        user_agent,
-        _schema(tree),
-        frozenset(textual),
-        frozenset(presence),
+        paths.sources,
+        paths.messages,
+        paths.correlation,
+        paths.user_agent,
+        _schema(path_tree(paths)),
+        paths.textual,
+        paths.presence,
     )
 
 
-def _insert(tree: dict[str, Any], path: tuple[str, ...], dtype: Any) -> None:
-    node = tree
-    for depth, key in enumerate(path):
-        last = depth == len(path) - 1
-        existing = node.get(key)
-        if last:
-            if isinstance(existing, dict):
-                raise ValueError(_overlap(path))
-            if existing is None:
-                node[key] = dtype
-            elif existing != dtype:  # text holds numbers too
-                node[key] = pl.String
-            return
-        if existing is not None and not isinstance(existing, dict):
-            raise ValueError(_overlap(path))
-        node = node.setdefault(key, {})
-
-
-def _leaf(tree: dict[str, Any], path: tuple[str, ...]) -> Any:
-    node: Any = tree
-    for key in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
-
-
-def _overlap(path: tuple[str, ...]) -> str:
-    shown = ".".join(path)
-    return f"the log field {shown!r} overlaps another mapped field (a value and an object)"
+_DTYPES = {"number": pl.Float64, "text": pl.String}
 
 
 def _schema(tree: dict[str, Any]) -> dict[str, Any]:
     return {
-        key: pl.Struct(_schema(value)) if isinstance(value, dict) else value
+        key: pl.Struct(_schema(value)) if isinstance(value, dict) else _DTYPES[value]
         for key, value in tree.items()
     }
 

@@ -31,15 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synthetic.errors import LogFileError
+
 HEAD_BYTES = 256
 CHUNK_BYTES = 3 * 1024 * 1024  # peak RSS ~140 MB on 1 GB (4 MB: ~150)
 MAX_LINE = 1024 * 1024
 SEEK_MIN_BYTES = 16 * 1024 * 1024  # smaller files are read whole: cheap, and exact stats
 PROBE_BYTES = 64 * 1024  # read at each step of the search for a line with a time
-
-
-class LogFileError(Exception):
-    """A configured log file cannot be read; the message names it."""
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from synthetic.config import NotConfigured
-from synthetic.errors import ConfigError
 from synthetic.results import Measurement
 
 
@@ -44,13 +42,3 @@ class LogReadings(Protocol):
     def external_error_rate(self, dependency: str | None = None) -> Measurement:
         """Failed calls among the calls to one dependency (or all), rate window (%)."""
         ...
-
-
-class NotAvailable(NotConfigured):
-    """The configured source cannot answer this check (Prometheus has no log lines
-    to count): the check is skipped with this reason."""
-
-    def __init__(self, message: str, *, key: str, environment: str = "") -> None:
-        ConfigError.__init__(self, message)
-        self.key = key
-        self.environment = environment

@@ -301,12 +301,12 @@ class LogsSettings(_Model):
     def _readable(self) -> LogsSettings:
         """Every shape this table can resolve to can be read (no field both a value and
         an object): said at config load, not when the first run reads the logs."""
-        from synthetic.logs.parse import reading
+        from synthetic.logs.paths import path_tree, shape_paths
         from synthetic.logs.shapes import resolve
 
         for preset in (self.preset,) if self.preset else PRESETS:
             try:
-                reading(resolve(self, preset, detected=None))
+                path_tree(shape_paths(resolve(self, preset, detected=None)))
             except ValueError as exc:
                 raise ValueError(f"{exc} (with the {preset} preset)") from None
         return self

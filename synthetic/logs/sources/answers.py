@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from synthetic.logs.sources.client import QueryFailed, one_line
+from synthetic.errors import QueryFailed
+from synthetic.logs.sources.client import one_line
 
 Series = tuple[dict[str, str], float]
 

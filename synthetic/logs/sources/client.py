@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import orjson
 
-from synthetic.errors import MeasurementError, Unreachable
+from synthetic.errors import MeasurementError, QueryFailed, Unreachable
 from synthetic.http import USER_AGENT
 from synthetic.text import printable
 
@@ -39,10 +39,6 @@ class BackendDown(Unreachable):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, target=TARGET)
-
-
-class QueryFailed(MeasurementError):
-    """The log backend answered, with an error."""
 
 
 class Deadline:

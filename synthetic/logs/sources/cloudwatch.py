@@ -18,12 +18,12 @@ from typing import Any
 
 import orjson
 
-from synthetic.errors import MeasurementError
+from synthetic.errors import MeasurementError, QueryFailed
 from synthetic.logs import evidence
 from synthetic.logs.parse import number
 from synthetic.logs.settings import LogsSettings
 from synthetic.logs.sources import tallies
-from synthetic.logs.sources.client import BackendDown, Deadline, QueryFailed, one_line
+from synthetic.logs.sources.client import BackendDown, Deadline, one_line
 from synthetic.logs.sources.insights import SAMPLE, TEXT, Insights
 from synthetic.logs.sources.settings import CloudWatchSettings
 from synthetic.logs.sources.tallies import shape_of

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from synthetic.errors import MeasurementError
-from synthetic.logs.metrics import NoLogData
-from synthetic.logs.readings import NotAvailable
+from synthetic.errors import MeasurementError, NoLogData, NotAvailable
 from synthetic.logs.settings import LogsSettings
 from synthetic.results import Measurement
 

@@ -22,13 +22,14 @@ from typing import Any
 
 import orjson
 
+from synthetic.errors import QueryFailed
 from synthetic.logs import evidence
 from synthetic.logs.parse import number
 from synthetic.logs.settings import LogsSettings, split_path
 from synthetic.logs.shapes import LogShape, get_path
 from synthetic.logs.sources import tallies
 from synthetic.logs.sources.answers import Series, data_of, series_of, total
-from synthetic.logs.sources.client import JsonClient, QueryFailed
+from synthetic.logs.sources.client import JsonClient
 from synthetic.logs.sources.logql import LogQL, rank_quantile
 from synthetic.logs.sources.settings import LokiSettings
 from synthetic.logs.sources.tallies import shape_of

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from synthetic.config import Config, load_config
+from synthetic.config import Config, Environment, load_config
+from synthetic.errors import StateError
 from synthetic.options import BY_DEST
 from synthetic.outcome import Outcome, shown_reason
 from synthetic.results import CheckResult, RunResult, json_safe, masked_json
 from synthetic.spec import CheckSpec
 from synthetic.state import (
     Samples,
-    StateError,
     StateStore,
     empty_state,
     merge_samples,
@@ -226,3 +226,10 @@ def run_state(config: pytest.Config) -> RunState:
         return config.stash[RUN_KEY]
     except KeyError:
         raise pytest.UsageError("synthetic: the plugin is not configured") from None
+
+
+def selected_environment(config: pytest.Config) -> Environment:
+    """The environment this run measures (``--env``, ``SYNTHETIC_ENV`` or the
+    config's default), with its settings: for a conftest's hooks, such as
+    ``pytest_generate_tests`` repeating a check for each configured queue."""
+    return run_state(config).config.environment

@@ -1,0 +1,108 @@
+"""Benchmark: what starting costs.
+
+    .venv/bin/python bench/light_start.py [--rounds 5]
+
+1. ``synthetic run`` of the Customer Portal's catalogue against the sandbox,
+   HTTP checks only (an environment with a ``base_url`` and nothing else: no
+   Redis, PostgreSQL or logs), against a bare httpx script making the same
+   requests (recorded by the sandbox during the first run) in one process.
+   CPU (user + system) of the child process, median of ``--rounds``.
+2. A plain ``pytest`` run of an unrelated project (two trivial tests) in this
+   environment, with the plugin and with ``-p no:synthetic``: what the plugin
+   costs a project that does not use it.
+
+Prints Markdown; the numbers go to ``bench/README.md``. Measurements, not
+assertions: what the plugin loads is asserted by tests/test_light_start.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from synthetic.sandbox.server import Sandbox  # noqa: E402
+
+BIN = Path(sys.executable).parent
+BARE = """
+import json, sys, httpx
+requests = json.loads(sys.argv[1])
+with httpx.Client(base_url=sys.argv[2], timeout=5) as client:
+    for method, path in requests:
+        client.request(method, path)
+"""
+
+
+def child_cpu(command: list[str], **kwargs: object) -> float:
+    """CPU seconds (user + system) the child process used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, check=False, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def run_against_sandbox(rounds: int) -> tuple[float, float, int]:
+    with Sandbox("healthy") as sandbox, tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "synthetic.toml"
+        config.write_text(
+            f'checks = ["{REPO / "checks"}"]\n[environments.bench]\nbase_url = "{sandbox.url}"\n'
+        )
+        command = [
+            str(BIN / "synthetic"), "run", "--config", str(config), "--env", "bench",
+            "--alerts", "off", "--results-dir", str(Path(tmp) / "results"),
+        ]  # fmt: skip
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": ""}
+        child_cpu(command, env=env, cwd=tmp)  # warm the caches (pyc, page cache)
+        sandbox.clear_requests()
+        runs = []
+        for number in range(rounds):
+            runs.append(child_cpu(command, env=env, cwd=tmp))
+            if number == 0:
+                made = [(r.method, r.path) for r in sandbox.requests]
+        bare = [
+            child_cpu([sys.executable, "-c", BARE, json.dumps(made), sandbox.url])
+            for _ in range(rounds)
+        ]
+    return statistics.median(runs), statistics.median(bare), len(made)
+
+
+def unrelated_pytest(rounds: int) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "test_plain.py").write_text(
+            "def test_a():\n    assert 1\n\ndef test_b():\n    pass\n"
+        )
+        base = [str(BIN / "pytest"), "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
+        child_cpu(base, cwd=tmp, env=env)
+        with_plugin = [child_cpu(base, cwd=tmp, env=env) for _ in range(rounds)]
+        without = [
+            child_cpu([*base, "-p", "no:synthetic"], cwd=tmp, env=env) for _ in range(rounds)
+        ]
+    return statistics.median(with_plugin), statistics.median(without)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    run, bare, requests = run_against_sandbox(args.rounds)
+    print(f"| `synthetic run`, HTTP checks, {requests} requests | {run:.2f} s CPU |")
+    print(f"| bare httpx script, same requests | {bare:.2f} s CPU |")
+    print(f"| ratio | {run / bare:.1f}x |")
+    with_plugin, without = unrelated_pytest(args.rounds * 2)
+    print(f"| unrelated pytest run, plugin loaded | {with_plugin * 1000:.0f} ms CPU |")
+    print(f"| unrelated pytest run, `-p no:synthetic` | {without * 1000:.0f} ms CPU |")
+    print(f"| the plugin's cost | {(with_plugin - without) * 1000:.0f} ms |")
+
+
+if __name__ == "__main__":
+    main()
