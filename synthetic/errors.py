@@ -4,9 +4,10 @@
     ├── ConfigError (ValueError)        a bad config file, key, environment or option
     │   ├── ThresholdError              a threshold expression that does not parse
     │   │                               or whose unit cannot convert to the metric's
-    │   └── NotConfigured               a dependency a check needs is not configured
-    │       │                           for the environment: the check is SKIPPED
-    │       └── NotAvailable            the configured log source cannot answer it
+    │   ├── NotConfigured               a dependency a check needs is not configured
+    │   │   │                           for the environment: the check is SKIPPED
+    │   │   └── NotAvailable            the configured log source cannot answer it
+    │   └── MissingExtra                a configured feature's extra is not installed
     ├── UnitError (ValueError)          a quantity whose unit cannot convert
     ├── ThresholdTypeError (TypeError)  a value a threshold cannot compare ('ok' > 50)
     ├── ThresholdBreach (AssertionError) a critical breach: reported as a failed test
@@ -169,6 +170,15 @@ class NotAvailable(NotConfigured):
         ConfigError.__init__(self, message)
         self.key = key
         self.environment = environment
+
+
+class MissingExtra(ConfigError):
+    """A configured feature needs an optional part that is not installed; the
+    message names the extra to install (``pip install 'pytest-synthetic[logs]'``)."""
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class ThresholdTypeError(SyntheticError, TypeError):

@@ -10,6 +10,7 @@ import pytest
 
 from synthetic.config import Config, Environment
 from synthetic.errors import NotConfigured
+from synthetic.extras import require as require_extra
 from synthetic.http import BFFClient, HttpSession
 from synthetic.run_state import run_state
 from synthetic.state import Samples
@@ -137,9 +138,10 @@ def postgres(synthetic_env: Environment) -> Iterator[psycopg.Connection[Any]]:
     ``default_transaction_read_only``, a ``statement_timeout`` of ``timeout_s``.
     Needs no superuser (``pg_monitor`` lets it see every session). Skips when
     ``postgres_dsn`` is unset."""
+    dsn = _require(synthetic_env, "postgres_dsn")
+    require_extra("postgres", "postgres_dsn (the postgres fixture)")
     import psycopg
 
-    dsn = _require(synthetic_env, "postgres_dsn")
     timeout_ms = int(synthetic_env.timeout_s * 1000)
     with waiting_on("postgres", "postgres"):
         connection = psycopg.connect(
@@ -175,6 +177,7 @@ def log_analysis(request: pytest.FixtureRequest, synthetic_env: Environment) -> 
 
     state = run_state(request.config)
     settings = synthetic_env.logs
+    require_extra("logs", "the log checks (log_analysis)")
     if settings.source != "file":
         from synthetic.logs.sources.read import read_backend, readings
 

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from synthetic.errors import ExportError
+from synthetic.errors import ExportError, MissingExtra
+from synthetic.extras import require as require_extra
 
 if TYPE_CHECKING:
     from synthetic.config import ExportersModel
@@ -49,7 +50,7 @@ def export_all(run: RunResult, settings: ExportersModel, *, masker: Masker) -> l
     def attempt(name: str, export: Callable[[], str]) -> None:
         try:
             lines.append(f"{name}: {export()}")
-        except ExportError as exc:
+        except (ExportError, MissingExtra) as exc:
             lines.append(f"{name}: failed: {exc}")
         except Exception as exc:  # a bug or a library surprise costs only this exporter
             lines.append(f"{name}: failed: {type(exc).__name__}: {exc}")
@@ -78,6 +79,7 @@ def export_all(run: RunResult, settings: ExportersModel, *, masker: Masker) -> l
         namespace = settings.cloudwatch_namespace
 
         def cloudwatch() -> str:
+            require_extra("aws", "the CloudWatch exporter (cloudwatch_namespace)")
             import boto3
             from botocore.config import Config as BotoConfig
 
@@ -101,6 +103,7 @@ def export_all(run: RunResult, settings: ExportersModel, *, masker: Masker) -> l
         host, _, port = settings.dogstatsd.rpartition(":")
 
         def dogstatsd() -> str:
+            require_extra("datadog", "the DogStatsD exporter (dogstatsd)")
             from synthetic.exporters import dogstatsd as dd
 
             sent = dd.send(

@@ -28,6 +28,7 @@ from typing import Any
 
 from synthetic.errors import ApplyError
 from synthetic.exporters.cloudwatch import DEFAULT_NAMESPACE, SEVERITY_METRIC, metric_name
+from synthetic.extras import require as require_extra
 from synthetic.generate.conditions import Bound, numeric, status_condition
 from synthetic.generate.model import LEVELS, SEVERITY_CODE, Artifact, Catalogue, Generated
 from synthetic.generate.text import camel, duration, yaml_file
@@ -252,6 +253,7 @@ def put_alarms(found: Sequence[Alarm], topics: dict[str, str], client: Any) -> i
 
 def apply_command(catalogue: Catalogue, sns: Sequence[str]) -> int:
     """``--apply``: put the alarms where the environment's CloudWatch exporter sends."""
+    require_extra("aws", "synthetic generate cloudwatch --apply")
     import boto3
 
     topics: dict[str, str] = {}

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from synthetic.errors import MeasurementError, QueryFailed
+from synthetic.extras import require as require_extra
 from synthetic.logs import evidence
 from synthetic.logs.parse import number
 from synthetic.logs.settings import LogsSettings
@@ -43,6 +44,7 @@ class Query:
 
 def logs_client(cloudwatch: CloudWatchSettings, *, timeout_s: float, retries: int) -> Any:
     """A boto3 ``logs`` client with the environment's timeouts and retries."""
+    require_extra("aws", 'logs.source = "cloudwatch"')
     import boto3
     from botocore.config import Config
 
