@@ -20,11 +20,19 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from synthetic.alerts.settings import AlertSettings, AlertsModel, Receiver, resolve_alerts
+from synthetic.alerts.settings import (
+    AlertSettings,
+    AlertsModel,
+    Duration,
+    Receiver,
+    duration_s,
+    resolve_alerts,
+)
 from synthetic.errors import SHOWN_CHARS, ConfigError, excerpt
 from synthetic.logs.settings import LogsSettings
 from synthetic.redact import Masker, is_sensitive_key
 from synthetic.selector import parse_selector
+from synthetic.serve.settings import ServeModel, ServeSettings, resolve_serve
 
 SANDBOX = "sandbox"
 SANDBOX_URL_VAR = "SYNTHETIC_SANDBOX_URL"
@@ -35,7 +43,9 @@ DEFAULT_HEALTH_CHECKS = ("database", "cache")
 DEFAULT_INTEGRATIONS = ("database", "whmcs", "salesforce")
 
 # Keys whose value is a URL or DSN: only their password is a secret.
-_URL_KEYS = frozenset({"base_url", "metrics_url", "redis_url", "postgres_dsn", "state", "url"})
+_URL_KEYS = frozenset(
+    {"base_url", "metrics_url", "redis_url", "postgres_dsn", "state", "url", "history"}
+)
 _PLACEHOLDER = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
@@ -201,11 +211,29 @@ class ConfigModel(_Model):
     runbooks: RunbooksModel = Field(default_factory=RunbooksModel)
     environments: dict[str, EnvironmentModel] = Field(default_factory=dict)
     alerts: AlertsModel = Field(default_factory=AlertsModel)
+    history: str | None = None  # a file path or postgresql:// URL (synthetic.history)
+    history_retention: Duration = "30d"
+    serve: ServeModel = Field(default_factory=ServeModel)
 
     @field_validator("state")
     @classmethod
     def _state(cls, value: str | None) -> str | None:
         return _state_spec(value)
+
+    @field_validator("history")
+    @classmethod
+    def _history(cls, value: str | None) -> str | None:
+        if value and "://" in value and not value.startswith(("postgresql://", "postgres://")):
+            scheme = _printable(value.split("://", 1)[0] + "://")
+            raise ValueError(f"expected a file path or a postgresql:// URL (got {scheme})")
+        return value
+
+    @field_validator("history_retention")
+    @classmethod
+    def _retention(cls, value: Duration) -> Duration:
+        if duration_s(value, where="history_retention") <= 0:
+            raise ValueError("must be more than 0 s")
+        return value
 
 
 @dataclass(frozen=True)
@@ -303,6 +331,9 @@ class Config:
     runbooks: Runbooks
     masker: Masker
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    history: str | None = None  # None: not configured (serve uses <results dir>/history.db)
+    history_retention_s: float = 30 * 86400.0
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     @property
     def source(self) -> str:
@@ -397,6 +428,12 @@ def load_config(
     masker.add_url(alerts.heartbeat_url)
     if state and "://" not in state:
         state = str(base / state)
+    history = model.history or None
+    masker.add_url(history)
+    if history and "://" not in history:
+        history = str(base / history)
+    serve = resolve_serve(model.serve)
+    masker.add(*serve.secrets)
     return Config(
         path=config_path,
         environment=_environment(
@@ -416,6 +453,9 @@ def load_config(
         ),
         masker=masker,
         alerts=alerts,
+        history=history,
+        history_retention_s=duration_s(model.history_retention, where="history_retention"),
+        serve=serve,
     )
 
 
