@@ -9,8 +9,10 @@ and shared by every check that reads them, errors included.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -66,6 +68,14 @@ class Snapshot:
         return self.json()
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context, made once per process: loading the CA bundle
+    costs more CPU than a round's plain-HTTP requests (`synthetic serve` makes it
+    before it forks its rounds)."""
+    return httpx.create_ssl_context()
+
+
 def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol)
 
@@ -104,6 +114,7 @@ class HttpSession:
             headers={"User-Agent": USER_AGENT},
             timeout=httpx.Timeout(environment.timeout_s),
             follow_redirects=True,
+            verify=tls_context(),
         )
         self._target = _origin(httpx.URL(target))
         self._snapshots: dict[str, Snapshot | BaseException] = {}
