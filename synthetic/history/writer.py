@@ -32,11 +32,17 @@ class HistoryWriter:
         retention_s: float,
         location: str = "",
         clock: Callable[[], float] = time.time,
+        first: Callable[[], None] | None = None,
+        after_write: Callable[[RunResult], None] | None = None,
     ) -> None:
+        """``first`` runs on the writer's thread before anything else (a read of the
+        history to start from); ``after_write`` after each round it wrote."""
         self.store = store
         self.retention_s = retention_s
         self.location = location
         self.clock = clock
+        self.first = first
+        self.after_write = after_write
         self.warning: str | None = None
         self.written = 0  # rounds appended
         self.dropped = 0  # rounds lost to a full backlog
@@ -77,6 +83,13 @@ class HistoryWriter:
         self.store.close()
 
     def _work(self) -> None:
+        if self.first is not None:
+            try:
+                self.first()
+            except HistoryError as exc:
+                self.warning = str(exc)
+            except Exception as exc:  # a bug here must not end the writer or the runner
+                self.warning = f"history: {type(exc).__name__}: {exc}"[:500]
         while True:
             with self._changed:
                 while not self._pending and not self._closing and not self._prune_due():
@@ -92,6 +105,8 @@ class HistoryWriter:
                         self._pending.popleft()
                         self.written += 1
                         self._changed.notify_all()
+                    if self.after_write is not None:
+                        self.after_write(run)
                 if self._prune_due():
                     self.pruned += self.store.prune(before=self.clock() - self.retention_s)
                     self._next_prune = time.monotonic() + PRUNE_EVERY_S
