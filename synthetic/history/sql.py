@@ -10,6 +10,7 @@ again; every failure becomes a one-line `HistoryError`.
 from __future__ import annotations
 
 import abc
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -223,7 +224,8 @@ class SqlHistory(abc.ABC):
         self, column: str, since: float, until: float | None, **equal: str | None
     ) -> tuple[str, list[Any]]:
         p = self.param
-        clauses, args = [f"{column} >= {p}"], [since]
+        clauses: list[str] = [f"{column} >= {p}"]
+        args: list[Any] = [since]
         if until is not None:
             clauses.append(f"{column} < {p}")
             args.append(until)
@@ -296,10 +298,8 @@ class SqlHistory(abc.ABC):
     def _drop(self, name: str) -> None:
         connection = self._connections.pop(name, None)
         if connection is not None:
-            try:
+            with contextlib.suppress(Exception):  # already broken: closing is all that is left
                 connection.close()
-            except Exception:  # already broken: closing it is all that is left
-                pass
 
 
 def _message(exc: BaseException) -> str:

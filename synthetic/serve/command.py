@@ -15,6 +15,9 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+from starlette.types import ASGIApp
 
 from synthetic.config import Config, load_config
 from synthetic.errors import ConfigError
@@ -153,12 +156,12 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _start_server(app: object, listener: socket.socket) -> tuple[object, threading.Thread]:
+def _start_server(app: ASGIApp, listener: socket.socket) -> tuple[Any, threading.Thread]:
     import uvicorn
 
     server = uvicorn.Server(
         uvicorn.Config(
-            app,  # type: ignore[arg-type]
+            app,
             log_level="warning",
             access_log=False,
             lifespan="off",

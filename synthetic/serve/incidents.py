@@ -55,7 +55,8 @@ def read_alerts(
 
 
 def _incident(key: str, data: dict[str, Any]) -> Incident:
-    facts = data.get("facts") if isinstance(data.get("facts"), dict) else {}
+    found = data.get("facts")
+    facts: dict[str, Any] = found if isinstance(found, dict) else {}
     opened = data.get("opened_at")
     return Incident(
         key=str(key),

@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from synthetic.history.model import Row, iso
 from synthetic.redact import Masker
-from synthetic.results import CheckResult, Severity
+from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.serve.sparkline import Point, sparkline, threshold_levels
 from synthetic.serve.view import Snapshot
 from synthetic.units import format_value
@@ -37,7 +37,8 @@ ORDER = ("critical", "unknown", "warning", "ok", "skipped")
 STATE = {
     "ok": ("OK", "All checks passing"),
     "warning": ("DEGRADED", "Degraded: some checks are warning"),
-    "critical": ("DOWN", "Down: checks are failing"),
+    "critical": ("CRITICAL", "Critical: checks are failing"),
+    "down": ("DOWN", "Down: the portal does not answer"),
     "unknown": ("UNKNOWN", "Unknown: some checks could not measure"),
 }
 
@@ -81,7 +82,7 @@ class Pages:
         self, snapshot: Snapshot, series: Mapping[str, Sequence[Point]], *, now: float
     ) -> str:
         run = snapshot.run
-        state = run.worst.value if run is not None else "unknown"
+        state = portal_state(run)
         rows = [self._row(c, snapshot, series.get(c.id, ()), now=now) for c in _ordered(run)]
         components: dict[str, list[CheckRow]] = {}
         for row in rows:
@@ -136,7 +137,9 @@ class Pages:
             svg=svg,
             evidence=evidence,
             history=shown,
-            window_text="24 hours",
+            window_text="24 hours"
+            if not points or now - points[0].at > WINDOW_S / 2
+            else f"{_ago(points[0].at, now).replace(' ago', '')}",
             title=f"{check.severity.value.upper()} · {row.name} · synthetic",
             now=now,
         )
@@ -188,20 +191,33 @@ class Pages:
         )
 
 
+def portal_state(run: RunResult | None) -> str:
+    """ok, warning (degraded), critical, down or unknown: down when the portal's BFF
+    itself did not answer a check, whatever else failed."""
+    if run is None:
+        return "unknown"
+    down = any(c.severity is Severity.CRITICAL and c.unreachable == "bff" for c in run.checks)
+    return "down" if down else run.worst.value
+
+
 def _spark(
     check: CheckResult, points: Sequence[Point], *, now: float, width: int, height: int
 ) -> Markup:
+    # The last 24 hours, or less when there is less to show (a runner just started).
+    start = now - WINDOW_S
+    if points:
+        start = max(start, min(points[0].at, now - 60.0) - 1.0)
     svg = sparkline(
         points,
-        start=now - WINDOW_S,
+        start=start,
         end=now,
         warning=threshold_levels(check.warning, check.unit),
         critical=threshold_levels(check.critical, check.unit),
         width=width,
         height=height,
-        label=f"{check.key}: last 24 hours",
+        label=f"{check.key} since {_clock(start)}",
     )
-    return Markup(svg)  # noqa: S704 - built from numbers and escaped text (sparkline.py)
+    return Markup(svg)
 
 
 def _ordered(run: Any) -> list[CheckResult]:

@@ -96,7 +96,9 @@ class RoundRunner:
             why = "the round process ended without an answer"
         if not answer:
             self.close()
-            return Round(number, _lost(self.environment, started_at, why), started, time.monotonic())
+            return Round(
+                number, _lost(self.environment, started_at, why), started, time.monotonic()
+            )
         data = dict(answer["run"])
         return Round(
             number=number,
@@ -135,12 +137,14 @@ class RoundRunner:
         self._buffer = b""
 
     def _send(self, document: dict[str, Any]) -> None:
-        assert self.process is not None and self.process.stdin is not None
+        assert self.process is not None
+        assert self.process.stdin is not None
         self.process.stdin.write((json.dumps(document) + "\n").encode())
         self.process.stdin.flush()
 
     def _answer(self, timeout_s: float | None) -> dict[str, Any] | None:
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
+        assert self.process.stdout is not None
         stream: IO[bytes] = self.process.stdout
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         fd = stream.fileno()

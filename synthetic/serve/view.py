@@ -58,7 +58,9 @@ class Snapshot:
     notes: tuple[str, ...] = ()  # the last round's
     history_warning: str | None = None
     alerts_warning: str | None = None
-    severity_counts: Mapping[str, int] = field(default_factory=dict)  # checks by severity, all rounds
+    severity_counts: Mapping[str, int] = field(
+        default_factory=dict
+    )  # checks by severity, all rounds
 
     def age_s(self, now: float) -> float | None:
         """Seconds since the last round finished (None before the first)."""
@@ -97,9 +99,6 @@ class Board:
                 elif check.id in before.since:
                     since[check.id] = before.since[check.id]
             overran = done.duration_s > every_s
-            counts = dict(before.severity_counts)
-            for check in run.checks:
-                counts[check.severity.value] = counts.get(check.severity.value, 0) + 1
             self._snapshot = replace(
                 before,
                 run=run,
@@ -113,7 +112,6 @@ class Board:
                 lost=before.lost + int(not run.checks and not run.complete),
                 since=since,
                 notes=done.notes,
-                severity_counts=counts,
             )
             return self._snapshot
 

@@ -82,10 +82,10 @@ class RoundWatch:
             self.stopped = self._running()
             return f"it ran past the round's deadline ({self._timeout_s():g} s)"
         running = self._running()
-        if running is not None and running.deadline is not None:
-            if now > running.deadline + KILL_AFTER_S - GRACE_S:
-                self.stopped = running
-                return f"{running.check} did not stop at its time limit ({running.limit_s:g} s)"
+        hard = running.deadline if running is not None else None
+        if running is not None and hard is not None and now > hard + KILL_AFTER_S - GRACE_S:
+            self.stopped = running
+            return f"{running.check} did not stop at its time limit ({running.limit_s:g} s)"
         return None
 
     def assemble(self, ended: str) -> RunResult:

@@ -28,7 +28,6 @@ import os
 import select
 import shutil
 import signal
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -273,4 +272,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover - the runner's child
-    sys.exit(main())
+    main()
