@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 with warnings.catch_warnings():
     # Starlette 1.x would rather its test client ran on httpx2; httpx works as before.
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from synthetic.history import open_history, rows_of

@@ -58,9 +58,6 @@ class Snapshot:
     notes: tuple[str, ...] = ()  # the last round's
     history_warning: str | None = None
     alerts_warning: str | None = None
-    severity_counts: Mapping[str, int] = field(
-        default_factory=dict
-    )  # checks by severity, all rounds
 
     def age_s(self, now: float) -> float | None:
         """Seconds since the last round finished (None before the first)."""
