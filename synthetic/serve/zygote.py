@@ -109,9 +109,22 @@ def warm_up(pytest_args: list[str]) -> tuple[Warm | None, str]:
     tls_context()
     lines = [line for line in out.getvalue().splitlines() if line.strip()]
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) or not collect.warm:
-        errors = [line for line in lines if "rror" in line]
-        return None, (errors or lines or [f"pytest exited with {int(code)}"])[-1]
+        return None, _first_error(lines) or f"pytest exited with {int(code)}"
     return collect.warm, ""
+
+
+def _first_error(lines: list[str]) -> str:
+    """The first line of pytest's ERRORS section that says something (its E-line if
+    it has one), else its last line."""
+    inside = False
+    for line in lines:
+        if line.startswith("=") and "ERRORS" in line:
+            inside = True
+        elif inside and line.startswith("="):
+            break
+        elif inside and not line.startswith("_"):
+            return line.removeprefix("E").strip()
+    return lines[-1] if lines else ""
 
 
 class _Lines:
