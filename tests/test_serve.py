@@ -53,7 +53,7 @@ def test_rounds_follow_the_portal_and_a_stop_leaves_nothing_behind(
 
         def backlogged() -> bool:
             found = {c["id"]: c for c in serve.get("/api/results").json()["checks"]}
-            return found[WHMCS_QUEUE]["value"] == expected
+            return bool(found[WHMCS_QUEUE]["value"] == expected)
 
         serve.wait_for(backlogged)
         check = {c["id"]: c for c in serve.get("/api/results").json()["checks"]}[WHMCS_QUEUE]
