@@ -69,7 +69,7 @@ def children_cpu() -> float:
 def measured(command: list[str], **options: object) -> tuple[float, float, str]:
     """(CPU seconds, wall seconds, output) of a command and everything it waited for."""
     before, start = children_cpu(), time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, check=True, **options)  # type: ignore[call-overload]  # noqa: E501
+    done = subprocess.run(command, capture_output=True, text=True, check=True, **options)  # type: ignore[call-overload]
     return children_cpu() - before, time.monotonic() - start, done.stdout + done.stderr
 
 
@@ -137,8 +137,8 @@ def main() -> None:
         print(f"the same requests in a warm process: {warm * 1000:.1f} ms CPU")
 
         for alerts in ("off", "dry-run"):
-            one, wall_one, output = serve(tmp, 1, env, alerts)
-            many, wall_many, _ = serve(tmp, args.rounds + 1, env, alerts)
+            one, _, output = serve(tmp, 1, env, alerts)
+            many, _, _ = serve(tmp, args.rounds + 1, env, alerts)
             per_round = (many - one) / args.rounds
             ready = re.search(r"ready in ([\d.]+)s", output)
             print(
@@ -148,7 +148,7 @@ def main() -> None:
                 f"{one:.2f} s CPU, ready in {ready.group(1) if ready else '?'} s"
             )
 
-        cpu, wall, _ = measured(
+        cpu, _, _ = measured(
             [sys.executable, "-m", "synthetic.cli", "watch", *CONFIG, "--every", "0.01s",
              "--rounds", "3", "--alerts", "off", "--results-dir", str(tmp / "watch")],
             env=env,

@@ -261,8 +261,10 @@ def test_a_sparkline_draws_values_thresholds_and_severities() -> None:
     xs_ys = [tuple(map(float, p.split(","))) for p in polyline.group(1).split()]
     assert [x for x, _ in xs_ys] == [1.0, 100.0]  # t=0 at the left, t=10 at the middle
     assert xs_ys[0][1] > xs_ys[1][1]  # 60 above 1
-    ticks = re.findall(r'<rect x="[^"]+" y="34" width="[^"]+" height="6" fill="(#\w+)"', svg)
-    assert ticks == ["#1a7f37", "#cf222e", "#6e40c9"]
+    ticks = re.findall(r'<rect x="([^"]+)" y="34" width="([^"]+)" height="6" fill="(#\w+)"', svg)
+    assert [colour for _, _, colour in ticks] == ["#1a7f37", "#cf222e", "#6e40c9"]
+    # each round's severity lasts until the next round: 0..10 and 10..20 are halves
+    assert [float(width) for _, width, _ in ticks[:2]] == [99.0, 99.0]
     assert svg.count("<line ") == 2
     assert threshold_levels("> 50", "requests") == [50.0]
     assert threshold_levels("@10:20", None) == [10.0, 20.0]
@@ -270,11 +272,14 @@ def test_a_sparkline_draws_values_thresholds_and_severities() -> None:
     assert threshold_levels("> 2s", "ms") == [2000.0]
 
 
-def test_series_keep_a_bucket_per_period_with_its_worst_severity() -> None:
-    series = Series(window_s=100.0, buckets=10)
-    for at, severity, value in ((1, "ok", 1), (2, "critical", 9), (3, "ok", 2), (15, "ok", 4)):
-        run = run_of(result("q", Severity(severity), value), at=at)
-        series.add_run(run)
+def test_series_keep_recent_rounds_and_fold_older_ones_into_buckets() -> None:
+    series = Series(window_s=100.0, buckets=10, recent=2)
+    rounds = ((1, "ok", 1), (2, "critical", 9), (3, "ok", 2), (15, "ok", 4), (16, "ok", 5))
+    for at, severity, value in rounds:
+        series.add_run(run_of(result("q", Severity(severity), value), at=at))
     points = series.points("checks/check_q.py::check_q", now=50)
-    assert [(p.at, p.value, p.severity) for p in points] == [(3, 2, "critical"), (15, 4, "ok")]
+    # t=0..9 is one bucket (its last value, its worst severity); the last two rounds as they are
+    assert [(p.at, p.value, p.severity) for p in points] == [
+        (3, 2, "critical"), (15, 4, "ok"), (16, 5, "ok")
+    ]  # fmt: skip
     assert series.points("checks/check_q.py::check_q", now=200) == []

@@ -26,7 +26,7 @@ COLOURS = {
 THRESHOLD_COLOURS = {"warning": "#b58100", "critical": "#cf222e"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Point:
     at: float  # epoch seconds
     value: float | None
@@ -107,11 +107,13 @@ def sparkline(
                     f'<polyline points="{" ".join(segment)}" fill="none" '
                     'stroke="#24292f" stroke-width="1.4" stroke-linejoin="round"/>'
                 )
-    tick = max(1.5, (width - 2) / max(len(points), 1))
-    for point in points:
+    # Each round's severity from its time to the next round's (the last: a tick).
+    for i, point in enumerate(points):
         colour = COLOURS.get(point.severity, COLOURS["unknown"])
+        left = x(point.at)
+        right = x(points[i + 1].at) if i + 1 < len(points) else left + 2.0
         parts.append(
-            f'<rect x="{x(point.at) - tick / 2:.1f}" y="{height - band}" width="{tick:.1f}" '
+            f'<rect x="{left:.1f}" y="{height - band}" width="{max(right - left, 1.5):.1f}" '
             f'height="{band}" fill="{colour}"/>'
         )
     parts.append("</svg>")
