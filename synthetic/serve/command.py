@@ -9,6 +9,7 @@ stopped. Shutting down undoes it in reverse and leaves nothing running.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import sys
@@ -19,7 +20,7 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
-from synthetic.config import Config, load_config
+from synthetic.config import SANDBOX, SANDBOX_DEFAULT_PORT, Config, load_config
 from synthetic.errors import ConfigError
 from synthetic.history import HistoryStore, history_location, open_history
 from synthetic.history.model import epoch
@@ -96,6 +97,10 @@ def serve(args: argparse.Namespace, pytest_args: list[str]) -> int:
     if not is_loopback(settings.host) and not (settings.bearer_token or settings.username):
         say(f"warning: listening on {settings.host} without authentication")
     stop = Stop(runner.abort)
+    sandbox = contextlib.ExitStack()
+    started = _embedded_sandbox(config, sandbox)
+    if started:
+        say(started)
     loop = Loop(
         runner=runner,
         board=board,
@@ -111,11 +116,40 @@ def serve(args: argparse.Namespace, pytest_args: list[str]) -> int:
         with handling(stop):
             return loop.run(args.rounds, stop)
     finally:
+        sandbox.close()
         server.should_exit = True
         thread.join(SERVER_STOP_S)
         listener.close()
         writer.close()
         runner.close()
+
+
+def _embedded_sandbox(config: Config, stack: contextlib.ExitStack) -> str | None:
+    """`serve --env sandbox` with no sandbox where it points (the default
+    127.0.0.1:4000): one is started in this process, as the demo does."""
+    env = config.environment
+    if env.name != SANDBOX or not env.base_url:
+        return None
+    from urllib.parse import urlsplit
+
+    address = urlsplit(env.base_url)
+    if address.hostname not in ("127.0.0.1", "localhost") or address.port != SANDBOX_DEFAULT_PORT:
+        return None
+    try:
+        socket.create_connection(("127.0.0.1", SANDBOX_DEFAULT_PORT), timeout=1.0).close()
+        return None  # one is running already
+    except OSError:
+        pass
+    from synthetic.sandbox import Sandbox
+
+    try:
+        stack.enter_context(Sandbox("healthy", port=SANDBOX_DEFAULT_PORT))
+    except (OSError, ConfigError):
+        return None  # the rounds will say what they find there
+    return (
+        f"no sandbox answered at {env.base_url}: started one (scenario healthy; "
+        "PUT /__sandbox/scenario switches it, as for `synthetic sandbox`)"
+    )
 
 
 def _after_verdict_s(config: Config) -> float:
