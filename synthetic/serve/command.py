@@ -69,59 +69,55 @@ def serve(args: argparse.Namespace, pytest_args: list[str]) -> int:
         after_verdict_s=_after_verdict_s(config),
         environment=config.environment.name,
     )
-    began = time.monotonic()
-    try:
-        runner.start()
-    except ZygoteError as exc:
-        listener.close()
-        print(f"synthetic serve: error: {config.masker.text(str(exc))}", file=sys.stderr)
-        return UNKNOWN
-    board = Board(config.environment.name, settings.every_s)
-    series = Series()
-    store = open_history(
-        config.history,
-        results_dir=results_dir,
-        describe=config.masker.text(history_location(config.history, results_dir)),
-    )
-    writer = _writer(store, config, board, series)
-    from synthetic.serve.app import Sources, create_app
-
-    app = create_app(Sources(board, store, series, config.masker), settings)
-    server, thread = _start_server(app, listener)
-    host, port = listener.getsockname()[:2]
-    say(
-        f"http://{_url_host(host)}:{port} ({config.environment.name}, every "
-        f"{settings.every_s:g}s, alerts {mode}; history: {store.describe}; "
-        f"ready in {time.monotonic() - began:.1f}s)"
-    )
-    if not is_loopback(settings.host) and not (settings.bearer_token or settings.username):
-        say(f"warning: listening on {settings.host} without authentication")
+    # A stop from here on (even while the zygote warms up) ends the runner cleanly.
     stop = Stop(runner.abort)
-    sandbox = contextlib.ExitStack()
-    started = _embedded_sandbox(config, sandbox)
-    if started:
-        say(started)
-    loop = Loop(
-        runner=runner,
-        board=board,
-        series=series,
-        writer=writer,
-        config=config,
-        alerts_mode=mode,
-        results_dir=results_dir,
-        every_s=settings.every_s,
-        say=say,
-    )
-    try:
-        with handling(stop):
-            return loop.run(args.rounds, stop)
-    finally:
-        sandbox.close()
-        server.should_exit = True
-        thread.join(SERVER_STOP_S)
-        listener.close()
-        writer.close()
-        runner.close()
+    with handling(stop), contextlib.ExitStack() as cleanup:
+        cleanup.callback(listener.close)
+        cleanup.callback(runner.close)
+        began = time.monotonic()
+        try:
+            runner.start()
+        except ZygoteError as exc:
+            print(f"synthetic serve: error: {config.masker.text(str(exc))}", file=sys.stderr)
+            return UNKNOWN
+        board = Board(config.environment.name, settings.every_s)
+        series = Series()
+        store = open_history(
+            config.history,
+            results_dir=results_dir,
+            describe=config.masker.text(history_location(config.history, results_dir)),
+        )
+        writer = _writer(store, config, board, series)
+        cleanup.callback(writer.close)
+        from synthetic.serve.app import Sources, create_app
+
+        app = create_app(Sources(board, store, series, config.masker), settings)
+        server, thread = _start_server(app, listener)
+        cleanup.callback(thread.join, SERVER_STOP_S)
+        cleanup.callback(setattr, server, "should_exit", True)
+        host, port = listener.getsockname()[:2]
+        say(
+            f"http://{_url_host(host)}:{port} ({config.environment.name}, every "
+            f"{settings.every_s:g}s, alerts {mode}; history: {store.describe}; "
+            f"ready in {time.monotonic() - began:.1f}s)"
+        )
+        if not is_loopback(settings.host) and not (settings.bearer_token or settings.username):
+            say(f"warning: listening on {settings.host} without authentication")
+        started = _embedded_sandbox(config, cleanup)
+        if started:
+            say(started)
+        loop = Loop(
+            runner=runner,
+            board=board,
+            series=series,
+            writer=writer,
+            config=config,
+            alerts_mode=mode,
+            results_dir=results_dir,
+            every_s=settings.every_s,
+            say=say,
+        )
+        return loop.run(args.rounds, stop)
 
 
 def _embedded_sandbox(config: Config, stack: contextlib.ExitStack) -> str | None:
