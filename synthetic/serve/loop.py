@@ -91,6 +91,8 @@ class Loop:
                 line += f"; overran its {self.every_s:g}s period, the next starts at once"
             if done.killed:
                 line += f"; its process was stopped: {done.killed}"
+            elif not done.run.complete and done.run.errors:
+                line += f"; {done.run.errors[0]}"
             self.say(self.config.masker.text(line))
             for note in (*done.notes, *((warning,) if warning != shown_warning else ())):
                 if note:

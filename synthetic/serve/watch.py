@@ -50,6 +50,7 @@ class RoundWatch:
     results_path: str | None = None
     notes: list[str] = field(default_factory=list)
     killed: str | None = None  # why the zygote killed the process
+    problem: str | None = None  # what the process said before it ended without a verdict
     stopped: Status | None = None  # the check under way when it did
     past_deadline: bool = False
 
@@ -95,7 +96,9 @@ class RoundWatch:
         catalogue = dict(self.fallback)
         if self.run_dir is not None:
             catalogue.update(rundir.read_catalogue(self.run_dir))
-        why = self.killed or f"the round's process ended ({ended}) before it decided"
+        why = (
+            self.killed or self.problem or f"the round's process ended ({ended}) before it decided"
+        )
         results = dict(self.results)
         for node, placeholder in catalogue.items():
             if node in results:

@@ -202,6 +202,11 @@ def play(pytest_args: list[str], warm: Warm, *, log: Path, after_verdict_s: floa
         if watch.run_dir is not None:
             shutil.rmtree(watch.run_dir, ignore_errors=True)  # left by a killed round
     ended = _ended(os.waitstatus_to_exitcode(status or 0))
+    if watch.verdict is None and watch.killed is None:
+        # A config or collection error: pytest's own line says what.
+        with contextlib.suppress(OSError):
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+            watch.problem = _first_error([line for line in lines if line.strip()]) or None
     run = watch.assemble(ended)
     notes = list(watch.notes)
     if watch.killed and watch.verdict is not None:
