@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
 import time
 from collections import Counter
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -51,7 +52,9 @@ def nearest_rank(values: list[float], percentile: float) -> float:
 def _timed_get(bff: BFFClient, path: str) -> tuple[str, int, float]:
     """GET ``path`` (not through the snapshot cache): path, status and milliseconds."""
     started = time.perf_counter()
-    response = bff.get(path, retry_statuses=False)  # a retried 503 would time the backoff
+    # A retried 503 would time the backoff; the body is read (and timed), not kept:
+    # eight bodies in flight must not cost eight times max_body_bytes.
+    response = bff.get(path, retry_statuses=False, keep_body=False)
     elapsed_ms = (time.perf_counter() - started) * 1000
     return path, response.status_code, elapsed_ms
 
@@ -60,21 +63,33 @@ def _burst(bff: BFFClient, paths: tuple[str, ...], size: int) -> list[tuple[str,
     """``size`` timed requests, round robin over ``paths``, at most `MAX_CONCURRENCY` at once.
 
     The first transport error (refused, reset, timeout after the client's
-    retries) cancels the requests not started yet and propagates: the check
-    is unreachable.
+    retries) stops the burst: no request starts after it, and it propagates:
+    the check is unreachable. No thread outlives the burst: the requests under
+    way are waited for, each bounded by its deadline (``timeout_s``, retries
+    within ``retry_budget_s``).
     """
-    workers = min(MAX_CONCURRENCY, size)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="p95")
+    failed = threading.Event()
+
+    def timed(path: str) -> tuple[str, int, float] | None:
+        if failed.is_set():
+            return None  # not sent: the burst has already failed
+        try:
+            return _timed_get(bff, path)
+        except BaseException:
+            failed.set()
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=min(MAX_CONCURRENCY, size), thread_name_prefix="p95")
     try:
-        futures = [pool.submit(_timed_get, bff, paths[i % len(paths)]) for i in range(size)]
+        futures = [pool.submit(timed, paths[i % len(paths)]) for i in range(size)]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for future in futures:
             error = future.exception() if future in done else None
             if error is not None:
                 raise error
-        return [future.result() for future in futures]
+        return [result for future in futures if (result := future.result()) is not None]
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _stats(times: list[float], statuses: Counter[int]) -> dict[str, Any]:
@@ -148,7 +163,9 @@ def check_active_connections(http_client: BFFClient, synthetic_env: Environment)
     snapshot = http_client.snapshot(metrics_url)
     if not 200 <= snapshot.status_code < 300:
         raise MeasurementError(f"GET {metrics_url} returned HTTP {snapshot.status_code}")
-    found = select_series(snapshot.text, selector, source=f"GET {metrics_url}")
+    found = select_series(
+        snapshot.text, selector, source=f"GET {metrics_url}", max_series=synthetic_env.max_series
+    )
     connections = selector.aggregate([float(sample.value) for sample in found])
     if connections < 0:
         raise MeasurementError(f"{selector} is negative ({connections:g})")

@@ -18,6 +18,7 @@ from synthetic.config import Config, Environment, NotConfigured
 from synthetic.errors import (
     ConfigError,
     MeasurementError,
+    ResponseRejected,
     SyntheticError,
     ThresholdBreach,
     ThresholdError,
@@ -38,6 +39,7 @@ __all__ = [
     "Measurement",
     "MeasurementError",
     "NotConfigured",
+    "ResponseRejected",
     "RunResult",
     "Samples",
     "Severity",

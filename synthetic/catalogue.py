@@ -93,13 +93,18 @@ def _rootdir(config: Path, checks: tuple[Path, ...]) -> Path:
 def _pytest_settings(config: Path) -> Path:
     """pytest's settings file in the config file's directory, chosen as pytest
     chooses there; else none (os.devnull: pytest reads no settings from it)."""
+    return pytest_settings(config.parent) or Path(os.devnull)
+
+
+def pytest_settings(directory: Path) -> Path | None:
+    """The pytest settings file of ``directory``, in pytest's order, or None."""
     for name in PYTEST_SETTINGS_FILES:
-        if (config.parent / name).is_file():
-            return config.parent / name
-    pyproject = config.parent / "pyproject.toml"
+        if (directory / name).is_file():
+            return directory / name
+    pyproject = directory / "pyproject.toml"
     if pyproject.is_file() and _has_tool_pytest(pyproject):
         return pyproject
-    return Path(os.devnull)
+    return None
 
 
 def _has_tool_pytest(pyproject: Path) -> bool:

@@ -32,6 +32,7 @@ from synthetic.config import (
     load_config,
 )
 from synthetic.errors import ConfigError
+from synthetic.options import ALERT_MODES, BY_DEST
 from synthetic.outcome import one_line
 from synthetic.results import FAIL_ON_CHOICES, RunResult, Severity, fails
 from synthetic.session import SPEC_KEY, run_state
@@ -68,9 +69,13 @@ class _CatalogCapture:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", help="environment to check (default: SYNTHETIC_ENV or config)")
-    parser.add_argument("--config", help="config file (default: SYNTHETIC_CONFIG or nearest)")
-    parser.add_argument("--results-dir", help="where results.json goes (synthetic-results/)")
+    """--env, --config, --results-dir, with the help text of `synthetic.options`."""
+    for dest, flag in (
+        ("synthetic_env", "--env"),
+        ("synthetic_config", "--config"),
+        ("synthetic_results_dir", "--results-dir"),
+    ):
+        parser.add_argument(flag, dest=flag[2:].replace("-", "_"), help=BY_DEST[dest].described)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,10 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _duration(text: str) -> float:
-    from synthetic.alerts.settings import duration_s
+    from synthetic.units import parse_duration
 
     try:
-        return duration_s(text)
+        return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -237,7 +242,7 @@ def _positive_int(text: str) -> int:
 def _alerts_option(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument(
         "--alerts",
-        choices=("off", "dry-run", "send"),
+        choices=ALERT_MODES,
         help=f"off, dry-run (payloads written to <results-dir>/alerts/) or send ({default})",
     )
 
@@ -352,7 +357,8 @@ def _settling_gate(args: argparse.Namespace, passthrough: list[str]) -> int:
     results.json then holds the decision: the first run, each re-run check
     replaced by its last result.
     """
-    from synthetic.settle import describe, duration_text, failing, gate_fails, settle
+    from synthetic.settle import describe, failing, gate_fails, settle
+    from synthetic.units import format_duration
 
     first = launcher.run(_pytest_args(args, passthrough, workers=True))
     # An incomplete run is not waited for: a crash or a bad threshold does not settle.
@@ -382,11 +388,11 @@ def _settling_gate(args: argparse.Namespace, passthrough: list[str]) -> int:
         return 1
     run = outcome.run
     if outcome.settled:
-        say(f"settled after {duration_text(outcome.waited_s)}")
+        say(f"settled after {format_duration(outcome.waited_s)}")
     else:
         still = failing(run, first.fail_on)
         why = describe(still) if still else "the last attempt is incomplete"
-        say(f"not settled after {duration_text(outcome.waited_s)}: {why}")
+        say(f"not settled after {format_duration(outcome.waited_s)}: {why}")
     if first.results_path is not None:
         _write_results(first.results_path, run)
     return _exit_code(first, run, gate=True)

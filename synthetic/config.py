@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -25,14 +25,15 @@ from synthetic.alerts.settings import (
     AlertsModel,
     Duration,
     Receiver,
-    duration_s,
     resolve_alerts,
 )
 from synthetic.errors import SHOWN_CHARS, ConfigError, excerpt
+from synthetic.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SERIES
 from synthetic.logs.settings import LogsSettings
 from synthetic.redact import Masker, is_sensitive_key
 from synthetic.selector import parse_selector
 from synthetic.serve.settings import ServeModel, ServeSettings, resolve_serve
+from synthetic.units import parse_duration
 
 SANDBOX = "sandbox"
 SANDBOX_URL_VAR = "SYNTHETIC_SANDBOX_URL"
@@ -103,6 +104,10 @@ class EnvironmentModel(_Model):
     check_timeout_s: float = Field(default=60.0, gt=0, le=3600)
     run_timeout_s: float | None = Field(default=None, gt=0, le=86400)  # default: synthetic.deadline
     headers: dict[str, str] = Field(default_factory=dict)
+    # The bounds on what the target sends (synthetic.limits, synthetic.http).
+    follow_redirects: Literal["same-origin", "never"] = "same-origin"
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=1024**3)
+    max_series: int = Field(default=DEFAULT_MAX_SERIES, ge=1, le=10_000_000)
     redis_url: str | None = None
     postgres_dsn: str | None = None
     metrics_url: str | None = None
@@ -231,7 +236,7 @@ class ConfigModel(_Model):
     @field_validator("history_retention")
     @classmethod
     def _retention(cls, value: Duration) -> Duration:
-        if duration_s(value, where="history_retention") <= 0:
+        if parse_duration(value, where="history_retention") <= 0:
             raise ValueError("must be more than 0 s")
         return value
 
@@ -248,6 +253,9 @@ class Environment:
     check_timeout_s: float = 60.0
     run_timeout_s: float | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    follow_redirects: str = "same-origin"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_series: int = DEFAULT_MAX_SERIES
     redis_url: str | None = None
     postgres_dsn: str | None = None
     metrics_url: str | None = None
@@ -454,7 +462,7 @@ def load_config(
         masker=masker,
         alerts=alerts,
         history=history,
-        history_retention_s=duration_s(model.history_retention, where="history_retention"),
+        history_retention_s=parse_duration(model.history_retention, where="history_retention"),
         serve=serve,
     )
 

@@ -7,7 +7,10 @@
     ├── UnitError (ValueError)          a quantity whose unit cannot convert
     ├── ThresholdBreach (AssertionError) a critical breach: reported as a failed test
     └── MeasurementError                the check could not measure: UNKNOWN (broken)
-        └── Unreachable                 the monitored system did not answer: CRITICAL
+        ├── Unreachable                 the monitored system did not answer: CRITICAL
+        └── ResponseRejected            it answered with what the monitor will not read
+                                        or follow (a body over a cap, a redirect to
+                                        another origin): CRITICAL
 
     CheckStopped (BaseException)        a check stopped at its time limit
 
@@ -117,6 +120,19 @@ class CheckStopped(BaseException):
         self.limit_s = limit_s
         self.waiting = waiting
         self.run_deadline = run_deadline
+
+
+class ResponseRejected(MeasurementError):
+    """The monitored system answered, with more than the monitor reads (a body
+    over ``max_body_bytes``, a /metrics over ``max_series``) or a redirect it
+    does not follow (another origin): CRITICAL, never ``unreachable``.
+
+    ``url`` is the request it answered (as the check asked for it).
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class SyntheticWarning(UserWarning):

@@ -70,7 +70,8 @@ def _synthetic_http(
 ) -> Iterator[HttpSession]:
     if not synthetic_env.metrics_url:
         _require(synthetic_env, "base_url")
-    session = HttpSession(synthetic_env, run_id=run_state(request.config).run_id)
+    state = run_state(request.config)
+    session = HttpSession(synthetic_env, run_id=state.run_id, masker=state.config.masker)
     yield session
     session.close()
 
@@ -78,18 +79,19 @@ def _synthetic_http(
 @pytest.fixture
 def bff(
     request: pytest.FixtureRequest, synthetic_env: Environment, _synthetic_http: HttpSession
-) -> BFFClient:
+) -> Iterator[BFFClient]:
     """An httpx-backed client of the portal's BFF at the environment's ``base_url``.
 
     Connection errors and 502/503/504 are retried within ``retry_budget_s``;
     every request carries ``X-Correlation-Id: synthetic-<run id>-<check>``.
     """
     _require(synthetic_env, "base_url")
-    return BFFClient(_synthetic_http, check=request.node.name)
+    yield BFFClient(_synthetic_http, check=request.node.name)
+    _synthetic_http.release_large_bodies()
 
 
 @pytest.fixture
-def http_client(request: pytest.FixtureRequest, synthetic_env: Environment) -> BFFClient:
+def http_client(request: pytest.FixtureRequest, synthetic_env: Environment) -> Iterator[BFFClient]:
     """The `bff` client without its need for ``base_url``: for absolute URLs such as
     ``metrics_url``, which work when only ``metrics_url`` is configured. Skips when
     neither is."""
@@ -98,7 +100,8 @@ def http_client(request: pytest.FixtureRequest, synthetic_env: Environment) -> B
             f"neither base_url nor metrics_url is configured for environment '{synthetic_env.name}'"
         )
     session: HttpSession = request.getfixturevalue("_synthetic_http")
-    return BFFClient(session, check=request.node.name)
+    yield BFFClient(session, check=request.node.name)
+    session.release_large_bodies()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import re
 from synthetic.errors import ThresholdError
 from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.summary import short_id
+from synthetic.text import printable
 from synthetic.thresholds import Comparison, Range, Threshold, parse_threshold
 from synthetic.units import format_value
 
@@ -154,4 +155,4 @@ def github_summary(run: RunResult) -> str:
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    return printable(text, 1000).replace("|", "\\|")

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from synthetic.errors import MeasurementError
+from synthetic.jsonbody import NotJson
 from synthetic.results import Measurement
+from synthetic.text import printable
 
 if TYPE_CHECKING:
     from synthetic.http import Snapshot
@@ -72,10 +74,10 @@ class HealthBody:
         if found is None:
             present = _listing(self.entries) if self.entries else "none"
             raise MeasurementError(
-                f"{where}: no entry '{_clean(name, MAX_NAME)}'; entries: {present}"
+                f"{where}: no entry '{printable(name, MAX_NAME)}'; entries: {present}"
             )
         if found.status is None:
-            raise MeasurementError(f"{where}: entry '{_clean(name, MAX_NAME)}' {found.problem}")
+            raise MeasurementError(f"{where}: entry '{printable(name, MAX_NAME)}' {found.problem}")
         return found
 
     def measure(self, name: str) -> Measurement:
@@ -91,7 +93,7 @@ class HealthBody:
             "http_status": self.http_status,
             "shape": self.shape,
             "entries": {
-                _clean(e.name, MAX_NAME): e.raw if e.raw is not None else f"({e.problem})"
+                printable(e.name, MAX_NAME): e.raw if e.raw is not None else f"({e.problem})"
                 for e in shown
             },
         }
@@ -108,7 +110,7 @@ def read_snapshot(snapshot: Snapshot, *, path: str | None = None) -> HealthBody:
         raise MeasurementError(f"GET {snapshot.path} returned HTTP {code}")
     try:
         body = snapshot.json()
-    except MeasurementError:
+    except NotJson:
         if 200 <= code < 300:
             raise
         kind = snapshot.content_type or "no content type"
@@ -183,33 +185,27 @@ def _entry(name: str, value: Any) -> HealthEntry:
             )
         word = value["status"]
         found = value.get("message", value.get("error"))
-        message = _clean(found, MAX_MESSAGE) if isinstance(found, str) and found.strip() else None
+        if isinstance(found, str) and found.strip():
+            message = printable(found, MAX_MESSAGE)
     elif not isinstance(value, str):
         return HealthEntry(
             name, None, problem=f"is {_a(value)}, not a status word or an object with 'status'"
         )
     if not isinstance(word, str):
         return HealthEntry(name, None, problem=f"has a status that is {_a(word)}, not a word")
-    normal = _clean(word, MAX_STATUS).lower()
+    if not word[: 4 * MAX_STATUS].strip().isprintable():
+        # An escape sequence must not turn "\x1b[32mok" into "ok": not a word at all.
+        return HealthEntry(name, None, problem="has a status with control characters")
+    normal = printable(word, MAX_STATUS).lower()
     if not normal:
         return HealthEntry(name, None, problem="has an empty status")
-    return HealthEntry(name, _SYNONYMS.get(normal, normal), _clean(word, MAX_STATUS), message)
+    return HealthEntry(name, _SYNONYMS.get(normal, normal), printable(word, MAX_STATUS), message)
 
 
 def _listing(table: Mapping[str, Any]) -> str:
-    names = [_clean(name, MAX_NAME) for name in list(table)[:MAX_LISTED]]
+    names = [printable(name, MAX_NAME) for name in list(table)[:MAX_LISTED]]
     more = len(table) - len(names)
     return ", ".join(names) + (f" and {more} more" if more > 0 else "")
-
-
-def _clean(text: str, limit: int) -> str:
-    """``text`` on one line of printable characters, cut to ``limit`` (ending in "…")."""
-    head = text[: limit * 4]  # bounded work, however long the text
-    printable = "".join(c if c.isprintable() else " " for c in head)
-    words = " ".join(printable.split())
-    if len(words) <= limit and len(head) == len(text):
-        return words
-    return words[: limit - 1] + "…"
 
 
 def _json_type(value: Any) -> str:

@@ -7,18 +7,30 @@ import fractions
 import math
 import numbers
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from synthetic import blame
 from synthetic.config import NotConfigured
-from synthetic.errors import CheckStopped, MeasurementError, UnitError, Unreachable
+from synthetic.errors import (
+    CheckStopped,
+    MeasurementError,
+    ResponseRejected,
+    UnitError,
+    Unreachable,
+)
 from synthetic.results import Measurement, Severity
 from synthetic.spec import CheckSpec
+from synthetic.text import printable
 from synthetic.thresholds import ThresholdTypeError
 from synthetic.units import convert, format_value
 
 MAX_REASON = 300
+# A reason is kept this much longer until it is masked, then cut to MAX_REASON
+# (`shown_reason`): a secret across the cut is masked whole, not half shown.
+_MASK_SLACK = 256
+MAX_STRING_VALUE = 1024
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,10 @@ def evaluate(spec: CheckSpec, returned: Any) -> Outcome:
 
     if value is None:
         return unknown("no value (the check returned None)")
+    if isinstance(value, str) and len(value) > MAX_STRING_VALUE:
+        # A status word is short; megabytes of a target's body are not a value
+        # to compare, store and send on.
+        return unknown(f"the value is a string of {len(value)} characters")
     if isinstance(value, bool):
         return unknown(f"the check returned a bool ({value}); return the measured value")
     value = _plain_number(value)
@@ -137,6 +153,9 @@ def classify(spec: CheckSpec, exc: BaseException) -> Outcome:
         return Outcome(
             spec.unreachable, one_line(reason), unit=spec.unit, unreachable=True, via=_via(exc)
         )
+    if isinstance(exc, ResponseRejected):
+        # The target answered, with what the monitor will not read or follow.
+        return Outcome(Severity.CRITICAL, one_line(f"{name}: {exc}"), unit=spec.unit)
     if isinstance(exc, MeasurementError):
         return Outcome(Severity.UNKNOWN, one_line(f"{name}: {exc}"), unit=spec.unit)
     return Outcome(
@@ -213,6 +232,13 @@ def describe(exc: BaseException) -> str:
 
 
 def one_line(text: str) -> str:
-    """Collapse whitespace to one line and bound its length."""
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+    """One line of printable text, a little over `MAX_REASON` long: every reason
+    is made here, and may carry what a target sent (escape sequences included).
+    `shown_reason` masks it and cuts it to `MAX_REASON`."""
+    return printable(text, MAX_REASON + _MASK_SLACK)
+
+
+def shown_reason(reason: str, mask: Callable[[str], str]) -> str:
+    """``reason`` masked, then cut to `MAX_REASON`: the order matters, a cut
+    first could leave the head of a secret standing."""
+    return printable(mask(reason), MAX_REASON)

@@ -33,9 +33,9 @@ from synthetic.fixtures import (
     synthetic_env,
 )
 from synthetic.guard import RunGuard
+from synthetic.options import OPTIONS
 from synthetic.rundir import write_catalogue
 from synthetic.session import (
-    OPTIONS,
     RUN_KEY,
     SPEC_KEY,
     RunState,
@@ -66,14 +66,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("synthetic", "synthetic monitoring")
     for opt in OPTIONS:
-        default = f" Default: {opt.default}." if opt.default else ""
-        where = f" (env: {opt.envvar}, ini: {opt.ini})"
         group.addoption(
-            *opt.flags,
-            dest=opt.dest,
-            default=None,
-            choices=opt.choices,
-            help=opt.help + "." + default + where,
+            *opt.flags, dest=opt.dest, default=None, choices=opt.choices, help=opt.described
         )
         parser.addini(opt.ini, help=opt.help, default=None)
     group.addoption(

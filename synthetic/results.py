@@ -14,7 +14,7 @@ import enum
 import json
 import math
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -234,6 +234,22 @@ def metric_key(metric: str, labels: Mapping[str, str]) -> str:
 
 
 MAX_EVIDENCE_CHARS = 65_536
+
+
+def masked_json(
+    value: Any, mask: Callable[[Any], Any], *, max_chars: int = MAX_EVIDENCE_CHARS
+) -> Any:
+    """`json_safe`, masked before it is cut (``mask`` takes JSON data): a secret
+    across the cut is masked whole, not half shown."""
+    data = _plain(value, depth=0)
+    text = json.dumps(data, ensure_ascii=False)
+    if len(text) <= max_chars:
+        return mask(data)
+    head = mask(text[: max_chars + _MASK_SLACK])[:max_chars]
+    return {"truncated": True, "chars": len(text), "head": head}
+
+
+_MASK_SLACK = 1024
 
 
 def json_safe(value: Any, *, max_chars: int = MAX_EVIDENCE_CHARS) -> Any:

@@ -11,16 +11,15 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from synthetic.config import Config, load_config
-from synthetic.errors import ConfigError
-from synthetic.outcome import Outcome
-from synthetic.results import FAIL_ON_CHOICES, CheckResult, RunResult, json_safe
+from synthetic.options import BY_DEST
+from synthetic.outcome import Outcome, shown_reason
+from synthetic.results import CheckResult, RunResult, json_safe, masked_json
 from synthetic.spec import CheckSpec
 from synthetic.state import (
     Samples,
@@ -31,100 +30,14 @@ from synthetic.state import (
     open_store,
     write_json_atomic,
 )
-
-
-@dataclass(frozen=True)
-class Option:
-    """One setting, readable from the command line, the environment and the ini file."""
-
-    dest: str
-    flags: tuple[str, ...]
-    ini: str
-    envvar: str
-    default: str | None
-    help: str
-    choices: tuple[str, ...] | None = None
-
-    def resolve(self, config: pytest.Config) -> str | None:
-        """The one precedence order: ini < environment variable < command line."""
-        value: Any = config.getoption(self.dest)
-        where = self.flags[0]
-        if value is None:
-            value = os.environ.get(self.envvar) or None
-            where = self.envvar
-        if value is None:
-            value = config.getini(self.ini) or None
-            where = f"ini {self.ini}"
-        if value is None:
-            return self.default
-        if self.choices and value not in self.choices:
-            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(self.choices)}")
-        return str(value)
-
-
-OPTIONS = (
-    Option(
-        "synthetic_env",
-        ("--env",),
-        "synthetic_env",
-        "SYNTHETIC_ENV",
-        None,
-        "environment of the config file to check (default: the config's default_environment, "
-        "else sandbox)",
-    ),
-    Option(
-        "synthetic_config",
-        ("--synthetic-config", "--config"),
-        "synthetic_config",
-        "SYNTHETIC_CONFIG",
-        None,
-        "config file (default: the nearest synthetic.toml, or pyproject.toml with "
-        "[tool.synthetic])",
-    ),
-    Option(
-        "synthetic_results_dir",
-        ("--results-dir",),
-        "synthetic_results_dir",
-        "SYNTHETIC_RESULTS_DIR",
-        "synthetic-results",
-        "directory for results.json and the default state file",
-    ),
-    Option(
-        "synthetic_fail_on",
-        ("--fail-on",),
-        "synthetic_fail_on",
-        "SYNTHETIC_FAIL_ON",
-        "critical",
-        "lowest check severity that makes the pytest exit status 1",
-        FAIL_ON_CHOICES,
-    ),
-    Option(
-        "synthetic_alerts",
-        ("--alerts",),
-        "synthetic_alerts",
-        "SYNTHETIC_ALERTS",
-        "dry-run",
-        "what to do with alerts: off; dry-run writes each payload to <results-dir>/alerts/; "
-        "send delivers them (choose it explicitly)",
-        ("off", "dry-run", "send"),
-    ),
-    Option(
-        "synthetic_target_version",
-        ("--target-version",),
-        "synthetic_target_version",
-        "SYNTHETIC_TARGET_VERSION",
-        None,
-        "version of the target being checked (a release or commit), written to the Allure "
-        "report's environment",
-    ),
-)
+from synthetic.text import iso_utc
 
 
 def option(config: pytest.Config, dest: str) -> str | None:
-    for opt in OPTIONS:
-        if opt.dest == dest:
-            return opt.resolve(config)
-    raise KeyError(dest)
+    """A setting of `synthetic.options.OPTIONS`, as this pytest run resolves it."""
+    return BY_DEST[dest].resolve(
+        config.getoption(dest), environ=os.environ, ini=lambda key: config.getini(key) or None
+    )
 
 
 RUN_KEY = pytest.StashKey["RunState"]()
@@ -138,7 +51,7 @@ def new_run_id() -> str:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(timespec="milliseconds")
 
 
 @dataclass
@@ -232,7 +145,7 @@ class RunState:
             id=spec.id,
             metric=spec.metric,
             severity=outcome.severity,
-            reason=masker.text(outcome.reason),
+            reason=shown_reason(outcome.reason, masker.text),
             value=masker.data(json_safe(outcome.value)),
             unit=outcome.unit,
             component=spec.component,
@@ -242,7 +155,7 @@ class RunState:
             priority=spec.priority,
             duration_ms=duration_s * 1000,
             labels=dict(spec.labels),
-            evidence=masker.data(json_safe(outcome.evidence)),
+            evidence=masked_json(outcome.evidence, masker.data),
             samples=dict(samples.recorded) if samples is not None else {},
             sustain_s=spec.sustain_s,
             reaches=spec.reaches,

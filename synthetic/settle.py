@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from synthetic.results import CheckResult, RunResult, fails
+from synthetic.units import format_duration
 
 # Re-runs the checks with these node ids; None when the run gave no result.
 Rerun = Callable[[Sequence[str]], RunResult | None]
@@ -75,7 +76,7 @@ def settle(
             return Settled(run, settled=False, waited_s=clock() - began)
         say(
             f"waiting for {len(waiting)} check(s) to settle ({describe(waiting)}); "
-            f"{duration_text(deadline - clock())} left"
+            f"{format_duration(deadline - clock())} left"
         )
         sleep(max(0.0, start_at - clock()))
         last_start = clock()
@@ -90,15 +91,3 @@ def describe(checks: Sequence[CheckResult]) -> str:
     if len(checks) > SHOWN:
         named.append(f"{len(checks) - SHOWN} more")
     return ", ".join(named)
-
-
-def duration_text(seconds: float) -> str:
-    """``40s``, ``1m50s``, ``2m``, ``1h5m``: whole seconds, as the options are written."""
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
-    return f"{secs}s"

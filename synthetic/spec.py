@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from synthetic.alerts.settings import duration_s
 from synthetic.config import Environment, Runbooks
 from synthetic.errors import ConfigError, ThresholdError, excerpt
 from synthetic.results import Severity, metric_key
 from synthetic.thresholds import Threshold, parse_threshold
+from synthetic.units import parse_duration
 
 MARKER_DOCS = {
     "metric": (
@@ -235,7 +235,7 @@ def _sustain(value: Any, where: str) -> float:
     if value is None:
         return 0.0
     try:
-        return duration_s(value)
+        return parse_duration(value)
     except ValueError as exc:
         raise ConfigError(f"{where}: @pytest.mark.metric: sustain: {exc}") from None
 

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from synthetic.errors import SyntheticError, ThresholdError, UnitError, excerpt
+from synthetic.text import printable
 from synthetic.units import convert, format_value, parse_quantity
 
 __all__ = [
@@ -130,7 +131,7 @@ class Threshold(ABC):
         return value
 
     def _type_error(self, value: object, problem: str) -> ThresholdTypeError:
-        shown = " ".join(self.text.split())
+        shown = printable(self.text, 200)
         return ThresholdTypeError(
             f"value {format_value(value)} {problem} (threshold {shown})",
             value=value,

@@ -37,8 +37,10 @@ from synthetic.errors import UnitError, excerpt
 
 __all__ = [
     "convert",
+    "format_duration",
     "format_value",
     "known_unit",
+    "parse_duration",
     "parse_quantity",
     "unit_kind",
 ]
@@ -210,3 +212,48 @@ def _format_float(value: float, *, exact: bool) -> str:
     # 4 significant digits, but no exponent for big numbers: 2345.678 is "2346".
     text = f"{value:.0f}" if 1000 <= abs(value) < 1e15 else f"{value:.4g}"
     return "0" if text == "-0" else text
+
+
+_DURATION_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|min|s|m|h|d)")
+_COMPOUND = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|min|s|m|h|d)){2,}")
+
+
+def parse_duration(text: str | float | int, *, where: str = "duration") -> float:
+    """``"90s"``, ``"2m"``, ``"4h"``, ``"1d"``, ``"1h30m"`` or a number of seconds,
+    as seconds (>= 0).
+
+    ``m`` is minutes here, as in Prometheus, Alertmanager and every ``--every``
+    option (in a threshold, ``m`` is not a unit: ``min`` is).
+    """
+    if isinstance(text, bool):
+        raise ValueError(f"{where}: expected a duration like '2m', got a boolean")
+    compound = _COMPOUND.fullmatch(text.strip()) if isinstance(text, str) else None
+    if isinstance(text, int | float):
+        seconds = float(text)
+    elif compound is not None:  # 1h30m, 1m50s: as Prometheus and Go write them
+        seconds = sum(
+            float(number) * _DURATION_UNITS[unit] for number, unit in _PART.findall(compound[0])
+        )
+    else:
+        try:
+            value, unit = parse_quantity(text.strip())
+            seconds = convert(value, {"m": "min", None: "s"}.get(unit, unit), "s")
+        except UnitError:
+            raise ValueError(
+                f"expected a duration like '90s', '2m' or '4h' (got {excerpt(text)})"
+            ) from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"a duration cannot be negative or infinite (got {excerpt(text)})")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``40s``, ``1m50s``, ``2m``, ``1h5m``, ``3d4h``: whole seconds, as durations are written."""
+    total = max(0, round(seconds)) if math.isfinite(seconds) else 0
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    shown = [f"{n}{unit}" for n, unit in parts if n]
+    return "".join(shown[:2]) or "0s"

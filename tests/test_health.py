@@ -18,7 +18,7 @@ from synthetic.config import load_config
 from synthetic.errors import ConfigError, MeasurementError
 from synthetic.health import HealthBody, read_health, read_snapshot
 from synthetic.http import Snapshot
-from synthetic.outcome import MAX_REASON, evaluate
+from synthetic.outcome import MAX_REASON, evaluate, shown_reason
 from synthetic.results import Measurement, Severity
 from synthetic.spec import CheckSpec
 from synthetic.thresholds import parse_threshold
@@ -314,7 +314,7 @@ def test_a_huge_body_gives_bounded_reasons_and_evidence() -> None:
     check = spec("integration.health", {"integration": "whmcs"}, "not in ['ok', 'degraded']")
     outcome = evaluate(check, measured)
     assert outcome.severity is Severity.CRITICAL
-    assert len(outcome.reason) <= MAX_REASON
+    assert len(shown_reason(outcome.reason, str)) <= MAX_REASON  # as results.json shows it
     assert len(json.dumps(body.evidence())) < 10_000
 
     absent = entry_failure(body, "salesforce")
@@ -337,9 +337,18 @@ def test_control_characters_never_reach_a_reason() -> None:
     )
     entry = body.entry(name)
     assert entry.status == "down"
-    assert entry.message == "line one line two [0m end"
-    assert entry_failure(body, "cache").endswith("entries: db [31mred X-Injected: 1")
-    assert list(body.evidence()["entries"]) == ["db [31mred X-Injected: 1"]
+    # Escape sequences are removed whole; other control characters become spaces.
+    assert entry.message == "line one line two end"
+    assert entry_failure(body, "cache").endswith("entries: db red X-Injected: 1")
+    assert list(body.evidence()["entries"]) == ["db red X-Injected: 1"]
+
+
+def test_an_escape_sequence_does_not_make_a_status_word() -> None:
+    body = read_health({"checks": {"database": "\x1b[32mok\x1b[0m"}}, endpoint="/health")
+    assert body.entries["database"].status is None
+    assert entry_failure(body, "database").endswith(
+        "entry 'database' has a status with control characters"
+    )
 
 
 # -- a fetched answer ------------------------------------------------------------------------
@@ -369,7 +378,7 @@ def test_a_503_with_a_known_shape_is_read() -> None:
         (
             snapshot(200, "<html></html>", "text/html"),
             "GET /auth/health-check returned a body that is not JSON (text/html; "
-            "Expecting value at line 1 column 1)",
+            "unexpected character, expected a JSON value at line 1 column 1)",
         ),
         (
             snapshot(503, '{"statusCode":503,"message":"Service Unavailable"}'),
@@ -455,3 +464,10 @@ def test_bad_settings_name_the_key(tmp_path: Path, setting: str, message: str) -
     text = f'[environments.staging]\nbase_url = "http://127.0.0.1:9"\n{setting}\n'
     error = config_error(tmp_path, text)
     assert f"synthetic.toml: environments.staging.{message}" in error
+
+
+def test_a_status_of_megabytes_is_no_value_to_compare() -> None:
+    outcome = evaluate(spec("health.check", {"name": "db"}, "!= 'ok'"), "x" * 5_000_000)
+    assert outcome.severity is Severity.UNKNOWN
+    assert outcome.reason == 'health.check{name="db"}: the value is a string of 5000000 characters'
+    assert outcome.value is None

@@ -18,10 +18,10 @@ import psycopg
 import pytest
 
 from synthetic.history import HistoryError, HistoryStore, open_history, rows_of
-from synthetic.history.model import iso
 from synthetic.history.schema import VERSION
 from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.sandbox.postgres_server import PostgresServer
+from synthetic.text import iso_utc
 
 T0 = 1_790_000_000.0  # 2026-09-21, a fixed clock
 
@@ -45,8 +45,8 @@ def run_at(at: float, severities: dict[str, Severity], *, environment: str = "pr
         run_id=f"run-{at:.0f}-{environment}",
         environment=environment,
         target=None,
-        started_at=iso(at - 2),
-        finished_at=iso(at),
+        started_at=iso_utc(at - 2, timespec="milliseconds"),
+        finished_at=iso_utc(at, timespec="milliseconds"),
         checks=checks,
     )
 

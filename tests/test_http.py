@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,7 +14,7 @@ import pytest
 
 from synthetic.config import Environment
 from synthetic.errors import MeasurementError
-from synthetic.http import BFFClient, HttpSession
+from synthetic.http import BFFClient, HttpSession, Snapshot
 from synthetic.sandbox import Sandbox
 
 
@@ -237,3 +238,19 @@ def test_bff_is_skipped_when_base_url_is_not_configured(pytester: pytest.Pyteste
     document = json.loads((pytester.path / "synthetic-results/results.json").read_text())
     assert document["checks"][0]["severity"] == "skipped"
     assert document["checks"][0]["reason"] == "base_url is not configured for environment 'nobff'"
+
+
+def test_a_large_snapshot_is_kept_compressed_and_given_back_whole() -> None:
+    body = '{"status": "ok", "padding": "' + "x" * 5_000_000 + '"}'
+    tracemalloc.start()
+    try:
+        kept = [Snapshot("/health", 200, body, "application/json", 1.0) for _ in range(5)]
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1_000_000  # five 5 MB bodies, kept in well under a megabyte
+    assert kept[0].text == body
+    assert kept[0].json()["status"] == "ok"
+    assert Snapshot("/x", 200, "small", "", 1.0).text == "small"
+    with pytest.raises(AttributeError, match="read-only"):
+        kept[0].status_code = 500

@@ -254,3 +254,31 @@ def test_a_secret_ending_with_the_mask_does_not_reform() -> None:
 def test_masking_is_linear_on_pathological_text(text: str) -> None:
     # Nested or unbounded quantifiers made these take minutes; the bound is a hang guard.
     assert Masker(["s3cret-token"]).text(text) == text
+
+
+SECRET = "tok-4f9e2b7c1d8a6e3f5b0c9d2e7a4f1b6c"
+
+
+@pytest.mark.parametrize("at", range(280, 310, 3))
+def test_a_reason_is_masked_before_it_is_cut(at: int) -> None:
+    """A secret across the reason's cut is masked whole: cutting first would leave
+    its head standing, which masking no longer recognises."""
+    from synthetic.outcome import MAX_REASON, one_line, shown_reason
+
+    masker = Masker()
+    masker.add(SECRET)
+    shown = shown_reason(one_line("x" * at + SECRET + " and the rest"), masker.text)
+    assert len(shown) <= MAX_REASON
+    assert SECRET[:6] not in shown
+
+
+@pytest.mark.parametrize("at", [65_500, 65_520, 65_530])
+def test_evidence_is_masked_before_it_is_cut(at: int) -> None:
+    from synthetic.results import MAX_EVIDENCE_CHARS, masked_json
+
+    masker = Masker()
+    masker.add(SECRET)
+    evidence = masked_json({"body": "x" * at + SECRET + "y" * 100}, masker.data)
+    assert evidence["truncated"] is True
+    assert len(evidence["head"]) == MAX_EVIDENCE_CHARS
+    assert SECRET[:6] not in evidence["head"]

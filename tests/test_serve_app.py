@@ -21,7 +21,6 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from synthetic.history import open_history, rows_of
-from synthetic.history.model import iso
 from synthetic.redact import Masker
 from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.serve.app import Sources, create_app
@@ -31,6 +30,7 @@ from synthetic.serve.series import Series
 from synthetic.serve.settings import ServeSettings
 from synthetic.serve.sparkline import Point, sparkline, threshold_levels
 from synthetic.serve.view import Board, Incident
+from synthetic.text import iso_utc
 
 SECRET = "tok-9f8e7d6c5b4a"
 NOW = 1_790_000_000.0
@@ -59,8 +59,8 @@ def run_of(*checks: CheckResult, at: float = NOW, errors: tuple[str, ...] = ()) 
         run_id=f"r-{at:.0f}",
         environment="production",
         target="https://bff.example.com",
-        started_at=iso(at - 1),
-        finished_at=iso(at),
+        started_at=iso_utc(at - 1, timespec="milliseconds"),
+        finished_at=iso_utc(at, timespec="milliseconds"),
         checks=checks,
         errors=errors,
     )
@@ -207,7 +207,9 @@ def test_api_history_selects_by_check_and_since(tmp_path: Path) -> None:
     rows = client.get("/api/history", params={"check": whmcs, "since": "1h"}).json()["rows"]
     assert [(r["check"], r["severity"], r["value"]) for r in rows] == [(whmcs, "critical", 57)]
     assert SECRET not in json.dumps(rows)
-    everything = client.get("/api/history", params={"since": iso(NOW - 60)}).json()["rows"]
+    everything = client.get(
+        "/api/history", params={"since": iso_utc(NOW - 60, timespec="milliseconds")}
+    ).json()["rows"]
     assert len(everything) == len(ROUND.checks)
     assert client.get("/api/history", params={"since": "2h"}).json()["rows"]
     assert client.get("/api/history", params={"since": str(NOW + 1)}).json()["rows"] == []

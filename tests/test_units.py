@@ -241,3 +241,41 @@ def test_format_value_is_one_short_line(value: float) -> None:
     assert text.endswith(" ms")
     assert "\n" not in text
     assert len(text) <= 24
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90),
+        ("2m", 120),
+        ("2min", 120),
+        ("4h", 14400),
+        ("1d", 86400),
+        (30, 30),
+        ("1.5h", 5400),
+    ],
+)
+def test_a_duration_is_read_as_seconds(text: str | int, seconds: float) -> None:
+    from synthetic.units import parse_duration
+
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["-5s", "soon", "2 apples", True, float("inf")])
+def test_a_bad_duration_says_what_is_expected(bad: object) -> None:
+    from synthetic.units import parse_duration
+
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (40, "40s"), (110, "1m50s"), (120, "2m"), (3900, "1h5m"), (7200, "2h"),
+     (90061, "1d1h"), (-3, "0s")],
+)  # fmt: skip
+def test_a_duration_is_written_as_it_is_read(seconds: float, text: str) -> None:
+    from synthetic.units import format_duration, parse_duration
+
+    assert format_duration(seconds) == text
+    assert format_duration(parse_duration(text)) == text

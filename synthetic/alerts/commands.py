@@ -19,13 +19,14 @@ from synthetic.alerts.decide import receivers_for
 from synthetic.alerts.delivery import Deliverer
 from synthetic.alerts.model import Alert, RouteSeverity
 from synthetic.alerts.pipeline import open_store_for, outbox_row
-from synthetic.alerts.settings import Silence, check_receiver_name, duration_s
+from synthetic.alerts.settings import Silence, check_receiver_name
 from synthetic.alerts.store import AlertStore, NewEntry
 from synthetic.config import Config, load_config
 from synthetic.errors import ConfigError
+from synthetic.options import DEFAULT_RESULTS_DIR, resolve_outside_pytest
 from synthetic.state import StateError
-
-DEFAULT_RESULTS_DIR = "synthetic-results"
+from synthetic.text import iso_utc
+from synthetic.units import parse_duration
 
 
 def add_parsers(sub: Any, common: Any) -> None:
@@ -75,10 +76,20 @@ def add_parsers(sub: Any, common: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run an ``alerts`` or ``silence`` command; one-line errors, exit 2."""
     try:
-        config = load_config(path=args.config, environment=args.env)
+        # The same settings a run would use: --env, else SYNTHETIC_ENV, else the ini
+        # key beside the config; --config, SYNTHETIC_CONFIG, the ini, the nearest.
+        options = resolve_outside_pytest(
+            {
+                "synthetic_env": args.env,
+                "synthetic_config": args.config,
+                "synthetic_results_dir": args.results_dir,
+            }
+        )
+        config = load_config(path=options["synthetic_config"], environment=options["synthetic_env"])
         if args.command == "alerts" and args.alerts_command == "test":
             return _test(args, config)
-        store = open_store_for(config, "send", _results_dir(args))
+        results_dir = Path(options["synthetic_results_dir"] or DEFAULT_RESULTS_DIR)
+        store = open_store_for(config, "send", results_dir)
         try:
             if args.command == "alerts":
                 return _outbox(args, store)
@@ -88,12 +99,6 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, StateError, ValueError) as exc:
         print(f"synthetic {args.command}: error: {exc}", file=sys.stderr)
         return 2
-
-
-def _results_dir(args: argparse.Namespace) -> Path:
-    import os
-
-    return Path(args.results_dir or os.environ.get("SYNTHETIC_RESULTS_DIR") or DEFAULT_RESULTS_DIR)
 
 
 def _outbox(args: argparse.Namespace, store: AlertStore) -> int:
@@ -132,7 +137,7 @@ def _test(args: argparse.Namespace, config: Config) -> int:
         "info",
     )
     now = time.time()
-    started = _iso(now)
+    started = iso_utc(now)
     alert = Alert(
         dedup_key=f"synthetic/{config.environment.name}/test/{secrets.token_hex(4)}",
         action="trigger",
@@ -148,7 +153,7 @@ def _test(args: argparse.Namespace, config: Config) -> int:
         test=True,
         kind="test",
     )
-    resolve = Alert(**{**alert.to_json(), "action": "resolve", "ended_at": _iso(time.time())})
+    resolve = Alert(**{**alert.to_json(), "action": "resolve", "ended_at": iso_utc(time.time())})
     ok = True
     with Deliverer(masker=config.masker) as deliverer:
         for step in (alert, resolve):
@@ -168,7 +173,7 @@ def _silence(args: argparse.Namespace, config: Config, store: AlertStore) -> int
         }
         if not matchers:
             raise ValueError("a silence needs at least one of --check, --metric, --component")
-        until = now + duration_s(args.duration) if args.duration else _parse_until(args.until)
+        until = now + parse_duration(args.duration) if args.duration else _parse_until(args.until)
         if until <= now:
             if args.duration:
                 raise ValueError(f"--for {args.duration}: a silence must last longer than that")
@@ -186,7 +191,7 @@ def _silence(args: argparse.Namespace, config: Config, store: AlertStore) -> int
             return document, []
 
         store.update(add, now=now)
-        print(f"silence {silence.id} until {_iso(until)} ({config.environment.name})")
+        print(f"silence {silence.id} until {iso_utc(until)} ({config.environment.name})")
         return 0
     if args.silence_command == "remove":
         found: list[bool] = []
@@ -217,7 +222,7 @@ def _silence(args: argparse.Namespace, config: Config, store: AlertStore) -> int
     for row in rows:
         shown = " ".join(f"{k}={','.join(v)}" for k, v in row["matchers"].items())
         print(
-            f"{row['id']:<10} until {_iso(row['until'])} {shown} "
+            f"{row['id']:<10} until {iso_utc(row['until'])} {shown} "
             f"[{row['source']}, {row.get('created_by') or '?'}] {row['reason']}"
         )
     print(f"{len(rows)} active silence(s)")
@@ -241,8 +246,3 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def _iso(epoch: float) -> str:
-    moment = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -28,7 +28,6 @@ flap that ends, or a route added to the config, catches up by itself.
 from __future__ import annotations
 
 import copy
-import datetime
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,8 @@ from synthetic.alerts.model import Alert, Kind, RouteSeverity
 from synthetic.alerts.settings import AlertSettings, Receiver, Silence
 from synthetic.results import CheckResult, Severity, metric_key
 from synthetic.spec import TARGETS
+from synthetic.text import iso_utc
+from synthetic.units import format_duration
 
 _RANK = {"info": 0, "warning": 1, "critical": 2}
 ROOT_METRIC = "target.unreachable"
@@ -364,14 +365,14 @@ def _reconcile(
                         "at": now,
                     }
         changes = len(incident.get("changes", []))
-        window = _duration(settings.flap_window_s)
+        window = format_duration(settings.flap_window_s)
         return notices, Status(
             key, "flapping", f"flapping: {changes} changes in {window}; notifications held"
         )
 
     if active:
         if silence is not None:
-            return notices, Status(key, "silenced", f"silenced until {_iso(silence.until)}")
+            return notices, Status(key, "silenced", f"silenced until {iso_utc(silence.until)}")
         was = max((_RANK[t["severity"]] for t in told.values()), default=-1)
         for receiver in receivers_for(settings, {**attributes, "severity": severity}):
             previous = told.get(receiver)
@@ -388,7 +389,7 @@ def _reconcile(
             alert = _alert(incident, context, "trigger", severity, kind, previous=before)
             notices.append(Notice(receiver, alert))
             told[receiver] = {"severity": severity, "at": now}
-        opened = _iso(incident.get("opened_at") or now)
+        opened = iso_utc(incident.get("opened_at") or now)
         return notices, Status(key, "firing", f"{severity} since {opened}")
 
     if told:
@@ -410,7 +411,9 @@ def _reconcile(
     since = incident.get("breach_since")
     if since is not None:
         sustain = incident.get("sustain_s", 0.0)
-        detail = f"pending: breached for {_duration(now - since)} of {_duration(sustain)}"
+        detail = (
+            f"pending: breached for {format_duration(now - since)} of {format_duration(sustain)}"
+        )
         return notices, Status(key, "pending", detail)
     return notices, None
 
@@ -466,7 +469,7 @@ def _digest(
         return []
     lines = [
         f"{_key_of(incident, context)}: {incident.get('facts', {}).get('summary', '')} "
-        f"(since {_iso(incident.get('opened_at') or now)})"
+        f"(since {iso_utc(incident.get('opened_at') or now)})"
         for _, incident in standing[:DIGEST_ITEMS]
     ]
     if len(standing) > DIGEST_ITEMS:
@@ -484,7 +487,7 @@ def _digest(
         priority="P4",
         # Every alert carries a runbook: the digest, that of its first warning.
         runbook=next((i.get("facts", {}).get("runbook") for _, i in standing), None),
-        started_at=_iso(now),
+        started_at=iso_utc(now),
         run_id=context.run_id,
         target=context.target,
         evidence_summary="\n".join(lines),
@@ -528,7 +531,7 @@ def _alert(
         check_id=str(facts.get("check_id", "")),
         priority=str(facts.get("priority") or "P3"),
         runbook=facts.get("runbook"),
-        started_at=_iso(opened),
+        started_at=iso_utc(opened),
         run_id=context.run_id,
         labels=dict(facts.get("labels") or {}),
         component=facts.get("component"),
@@ -537,7 +540,7 @@ def _alert(
         warning=facts.get("warning"),
         critical=facts.get("critical"),
         target=context.target,
-        ended_at=_iso(context.now) if action == "resolve" else None,
+        ended_at=iso_utc(context.now) if action == "resolve" else None,
         evidence_summary=facts.get("evidence_summary"),
         kind=kind,
         previous_severity=previous,  # type: ignore[arg-type]
@@ -580,20 +583,6 @@ def _evidence(evidence: Any) -> str | None:
     if len(text) <= EVIDENCE_SUMMARY_CHARS:
         return text
     return text[: EVIDENCE_SUMMARY_CHARS - 1] + "…"
-
-
-def _iso(epoch: float) -> str:
-    moment = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 def describe_notices(notices: Iterable[Notice]) -> list[str]:

@@ -37,7 +37,6 @@ from synthetic.redact import Masker
 from synthetic.results import RunResult
 from synthetic.state import StateError, write_json_atomic
 
-MODES = ("off", "dry-run", "send")
 # On top of the attempt chain and the time to record its outcome: one more
 # store call riding out a restart (Redis: about 4.4 s of retries), and drift.
 LEASE_SLACK_S = 5.0

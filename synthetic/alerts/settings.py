@@ -31,8 +31,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from synthetic.errors import ConfigError, UnitError, excerpt
-from synthetic.units import convert, parse_quantity
+from synthetic.errors import ConfigError
+from synthetic.units import parse_duration
 
 # "custom": delivered by a plugin's `pytest_synthetic_alert_send` hook.
 ReceiverType = Literal["pagerduty", "slack", "alertmanager", "email", "webhook", "custom"]
@@ -49,28 +49,6 @@ GUIDE_ROUTES = (
 )
 
 
-def duration_s(text: str | float | int, *, where: str = "duration") -> float:
-    """``"90s"``, ``"2m"``, ``"4h"`` or a number of seconds, as seconds (>= 0)."""
-    if isinstance(text, bool):
-        raise ValueError(f"{where}: expected a duration like '2m', got a boolean")
-    if isinstance(text, int | float):
-        seconds = float(text)
-    else:
-        try:
-            value, unit = parse_quantity(text.strip())
-            if unit == "d":
-                value, unit = value * 24, "h"
-            # "2m" is two minutes here, as in Prometheus and Alertmanager.
-            seconds = convert(value, {"m": "min", None: "s"}.get(unit, unit), "s")
-        except UnitError:
-            raise ValueError(
-                f"expected a duration like '90s', '2m' or '4h' (got {excerpt(text)})"
-            ) from None
-    if seconds < 0:
-        raise ValueError(f"a duration cannot be negative (got {excerpt(text)})")
-    return seconds
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -82,7 +60,7 @@ Patterns = str | list[str]
 def _duration_validator(value: Any) -> Any:
     if value is None:
         return value
-    duration_s(value)
+    parse_duration(value)
     return value
 
 
@@ -161,7 +139,7 @@ class AlertsModel(_Model):
     def _sustain(cls, value: dict[str, Duration]) -> dict[str, Duration]:
         for pattern, duration in value.items():
             try:
-                duration_s(duration)
+                parse_duration(duration)
             except ValueError as exc:
                 raise ValueError(f"{pattern}: {exc}") from None
         return value
@@ -170,7 +148,7 @@ class AlertsModel(_Model):
     @classmethod
     def _record_for(cls, value: Duration) -> Duration:
         # It lengthens the lease: a runner that dies holds its entry that much longer.
-        if duration_s(value) > MAX_RECORD_FOR_S:
+        if parse_duration(value) > MAX_RECORD_FOR_S:
             raise ValueError(f"at most {MAX_RECORD_FOR_S:g}s (got {value!r})")
         return value
 
@@ -331,12 +309,12 @@ def resolve_alerts(
         )
     return AlertSettings(
         resolve_after=model.resolve_after,
-        flap_window_s=duration_s(model.flap_window),
+        flap_window_s=parse_duration(model.flap_window),
         flap_changes=model.flap_changes,
-        digest_every_s=None if model.digest_every is None else duration_s(model.digest_every),
-        record_for_s=duration_s(model.record_for),
+        digest_every_s=None if model.digest_every is None else parse_duration(model.digest_every),
+        record_for_s=parse_duration(model.record_for),
         heartbeat_url=model.heartbeat_url or None,
-        sustain={k: duration_s(v) for k, v in model.sustain.items()},
+        sustain={k: parse_duration(v) for k, v in model.sustain.items()},
         receivers=receivers,
         routes=routes,
         silences=tuple(
@@ -401,10 +379,10 @@ def _receiver(
             if not any(f"(for {shown})" in r for r in reasons):
                 reasons.append(f"environment variable {var} (for {shown}) is not set")
     url = model.url or (PAGERDUTY_EVENTS_URL if model.type == "pagerduty" else None)
-    ttl = duration_s(model.ttl) if model.ttl is not None else None
+    ttl = parse_duration(model.ttl) if model.ttl is not None else None
     if model.type == "alertmanager" and ttl is None:
         ttl = 900.0  # endsAt = now + 15 min, refreshed every run while firing
-    remind = duration_s(model.remind_every) if model.remind_every is not None else None
+    remind = parse_duration(model.remind_every) if model.remind_every is not None else None
     if model.type == "alertmanager" and remind is None:
         remind = 0.0  # Alertmanager forgets an alert that is not re-sent: refresh every run
     return Receiver(

@@ -43,6 +43,7 @@ from synthetic.state import (
     read_json_file,
     write_json_file,
 )
+from synthetic.text import printable
 
 if TYPE_CHECKING:
     import redis
@@ -230,7 +231,7 @@ def _pause(attempt: int) -> None:
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return printable(str(exc), 500) or type(exc).__name__
 
 
 # --- the file store ----------------------------------------------------------------

@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from synthetic.exporters import STATUS_METRICS, ExportError
 from synthetic.exporters import numeric_value as exported_value
 from synthetic.results import CheckResult, RunResult, Severity
+from synthetic.text import printable
 from synthetic.units import unit_kind
 
 __all__ = [
@@ -298,7 +299,7 @@ def put(run: RunResult, *, namespace: str = DEFAULT_NAMESPACE, client: Any) -> i
         try:
             client.put_metric_data(**batch)
         except (BotoCoreError, ClientError) as exc:
-            detail = " ".join(str(exc).split())
+            detail = printable(str(exc), 500)
             raise ExportError(
                 f"CloudWatch PutMetricData to {namespace!r} failed after {sent} of "
                 f"{len(data)} metrics: {detail}"

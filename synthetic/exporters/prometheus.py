@@ -44,6 +44,7 @@ from prometheus_client.exposition import basic_auth_handler, default_handler
 from synthetic.exporters import ExportError
 from synthetic.redact import Masker
 from synthetic.results import CheckResult, RunResult, Severity
+from synthetic.text import printable
 
 __all__ = ["prometheus_labels", "push", "registry", "write_textfile"]
 
@@ -240,8 +241,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _one_line(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
+    return printable(text, _MAX_DETAIL)
 
 
 def _number(check: CheckResult) -> float | None:

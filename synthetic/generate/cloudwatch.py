@@ -31,6 +31,7 @@ from synthetic.generate.conditions import Bound, numeric, status_condition
 from synthetic.generate.model import LEVELS, SEVERITY_CODE, Artifact, Catalogue, Generated
 from synthetic.generate.text import camel, duration, yaml_file
 from synthetic.spec import CheckSpec
+from synthetic.text import printable
 
 FILE = "cloudwatch/alarms.yml"
 # The guide's "Recommended CloudWatch Alarms": which check and level each one is.
@@ -118,7 +119,7 @@ def alarms(catalogue: Catalogue, generated: Generated) -> list[Alarm]:
             )
             properties = {
                 "AlarmName": f"synthetic-{catalogue.environment}-{logical_id}",
-                "AlarmDescription": " ".join(description.split())[:MAX_DESCRIPTION],
+                "AlarmDescription": printable(description, MAX_DESCRIPTION),
                 "Namespace": namespace,
                 **metric,
                 "Statistic": statistic,
@@ -244,7 +245,7 @@ def put_alarms(found: Sequence[Alarm], topics: dict[str, str], client: Any) -> i
                 OKActions=[topics[r] for r in alarm.ok_receivers if r in topics],
             )
         except (BotoCoreError, ClientError) as exc:
-            detail = " ".join(str(exc).split())
+            detail = printable(str(exc), 500)
             raise ApplyError(
                 f"PutMetricAlarm {alarm.properties['AlarmName']} failed after {number} of "
                 f"{len(found)} alarms: {detail}"

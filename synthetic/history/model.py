@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from synthetic.results import RunResult
+from synthetic.text import iso_utc
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Row:
     def to_json(self) -> dict[str, Any]:
         return {
             "at": self.at,
-            "time": iso(self.at),
+            "time": iso_utc(self.at, timespec="milliseconds"),
             "environment": self.environment,
             "location": self.location,
             "run_id": self.run_id,
@@ -71,8 +72,8 @@ class RunRow:
             "run_id": self.run_id,
             "environment": self.environment,
             "location": self.location,
-            "started_at": iso(self.started_at),
-            "finished_at": iso(self.finished_at),
+            "started_at": iso_utc(self.started_at, timespec="milliseconds"),
+            "finished_at": iso_utc(self.finished_at, timespec="milliseconds"),
             "worst": self.worst,
             "complete": self.complete,
             "checks": self.checks,
@@ -129,11 +130,6 @@ def epoch(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
     return moment.timestamp()
-
-
-def iso(at: float) -> str:
-    moment = datetime.datetime.fromtimestamp(at, datetime.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _dumps(value: Any) -> str:

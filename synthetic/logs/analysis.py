@@ -42,12 +42,12 @@ os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:1,dirty_decay_ms:500,muzzy_d
 import orjson
 import polars as pl
 
+from synthetic.jsonbody import loads
 from synthetic.logs import evidence
 from synthetic.logs.aggregate import KEY_MULTIPLIER, ZERO_KEY, Aggregates
 from synthetic.logs.parse import (
     Parsed,
     Reading,
-    loads,
     number,
     parse_chunk,
     raw_lines,
@@ -57,6 +57,7 @@ from synthetic.logs.positions import LogFileError, LogReader, Position, Seek
 from synthetic.logs.settings import LogsSettings, Rule, split_path
 from synthetic.logs.shapes import LogShape, detect, get_path, resolve
 from synthetic.redact import Masker
+from synthetic.text import printable
 
 STATE_VERSION = 3  # 3: field paths, presets, the monitor's own lines left out
 _ID_SEGMENT = re.compile(
@@ -389,7 +390,7 @@ def _fold_or_skip(
         lines = chunk.count(b"\n")
         run.stats["lines"] = before["lines"] + lines
         run.stats["skipped"] = before["skipped"] + lines
-        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        reason = printable(f"{type(exc).__name__}: {exc}", 300)
         notes.append(f"{path}: {lines} lines skipped, they could not be analysed ({reason})")
 
 

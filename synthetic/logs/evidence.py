@@ -17,7 +17,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from synthetic.logs.parse import loads, number
+from synthetic.jsonbody import loads
+from synthetic.logs.parse import number
 from synthetic.redact import MASK, Masker, is_sensitive_key
 
 KEEP = 20

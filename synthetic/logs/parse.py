@@ -19,7 +19,6 @@ level and status with it; the odd number itself reads as no value.
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 import orjson
 import polars as pl
 
+from synthetic.jsonbody import loads
 from synthetic.logs.settings import LEVELS, split_path
 from synthetic.logs.shapes import OWN_CORRELATION_PREFIX, OWN_USER_AGENT_PREFIX, LogShape, get_path
 
@@ -324,31 +324,6 @@ def _row(record: dict[str, Any], read: Reading) -> dict[str, Any]:
         own=_is_own(record, read),
     )
     return row
-
-
-# Digits past which an integer is read as a float (infinity), not converted:
-# Python refuses to convert more than 4300 digits.
-_LONGEST_INT = 400
-
-
-def _int(text: str) -> int | float:
-    return int(text) if len(text) <= _LONGEST_INT else float(text)
-
-
-def loads(line: bytes) -> Any:
-    """One JSON line: orjson; else, when orjson refused a number it cannot hold
-    (NaN, Infinity, one past a double), the standard library, which reads
-    those as floats that `number` then leaves out. A `ValueError` when it is
-    not JSON."""
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        if b"NaN" not in line and b"Infinity" not in line and "infinity" not in str(exc):
-            raise
-        try:
-            return json.loads(line, parse_int=_int)
-        except RecursionError:  # nested deeper than the stack: orjson's error stands
-            raise exc from None
 
 
 def _parse_lines(chunk: bytes, read: Reading) -> Parsed:

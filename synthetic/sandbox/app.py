@@ -14,12 +14,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from synthetic.errors import ConfigError
 from synthetic.sandbox.scenarios import SCENARIOS, SPECS, QueueSpec, ScenarioSpec, validate_scenario
+from synthetic.text import iso_utc
 
 ADMIN_PATH: Final = "/__sandbox/scenario"
 JSON_TYPE: Final = "application/json; charset=utf-8"
@@ -78,7 +78,7 @@ class _QueueCounters:
 
 def _now() -> str:
     """ISO 8601 in UTC with milliseconds, as JavaScript's ``toISOString``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(timespec="milliseconds")
 
 
 def _json(data: object) -> bytes:

@@ -26,7 +26,6 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from synthetic.alerts.settings import duration_s
 from synthetic.history import HistoryError, HistoryStore
 from synthetic.history.model import epoch
 from synthetic.redact import Masker
@@ -35,6 +34,7 @@ from synthetic.serve.page import STYLE_HASH, Pages
 from synthetic.serve.series import Series
 from synthetic.serve.settings import ServeSettings
 from synthetic.serve.view import Board
+from synthetic.units import parse_duration
 
 CSP = (
     f"default-src 'none'; style-src '{STYLE_HASH}'; img-src 'self'; base-uri 'none'; "
@@ -163,7 +163,7 @@ def _since(text: str, now: float) -> float:
     except ValueError:
         pass
     if text[:1].isdigit() and "T" not in text and "-" not in text:
-        return now - duration_s(text, where="since")
+        return now - parse_duration(text, where="since")
     try:
         return epoch(text)
     except ValueError:

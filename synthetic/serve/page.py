@@ -10,7 +10,6 @@ Content-Security-Policy; the page has no script.
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import json
 import time
@@ -23,12 +22,13 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
-from synthetic.history.model import Row, iso
+from synthetic.history.model import Row
 from synthetic.redact import Masker
 from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.serve.sparkline import Point, sparkline, threshold_levels
 from synthetic.serve.view import Snapshot
-from synthetic.units import format_value
+from synthetic.text import iso_utc
+from synthetic.units import format_duration, format_value
 
 CSS = resources.files("synthetic.serve").joinpath("templates/page.css").read_text("utf-8")
 STYLE_HASH = "sha256-" + base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
@@ -121,7 +121,7 @@ class Pages:
             evidence = json.dumps(self.masker.data(check.evidence), indent=2, ensure_ascii=False)
         shown = [
             {
-                "time": iso(r.at)[:19].replace("T", " "),
+                "time": iso_utc(r.at).replace("T", " ").removesuffix("Z"),
                 "severity": r.severity,
                 "value": _value_text(r.to_json()["value"], r.unit),
                 "reason": r.reason,
@@ -247,20 +247,13 @@ def _refresh_s(snapshot: Snapshot) -> int:
 def _clock(at: float | None) -> str:
     if at is None:
         return "-"
-    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return iso_utc(at).replace("T", " ").replace("Z", " UTC")
 
 
 def _ago(at: float | None, now: float) -> str:
     if at is None:
         return "-"
-    seconds = max(0, int(now - at))
-    if seconds < 90:
-        return f"{seconds} s ago"
-    if seconds < 5400:
-        return f"{seconds // 60} min ago"
-    if seconds < 172800:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min ago"
-    return f"{seconds // 86400} days ago"
+    return f"{format_duration(now - at)} ago"
 
 
 def now_s() -> float:

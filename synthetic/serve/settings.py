@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from synthetic.alerts.settings import Duration, duration_s
+from synthetic.alerts.settings import Duration
+from synthetic.errors import excerpt
+from synthetic.units import parse_duration
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 DEFAULT_EVERY_S = 30.0
@@ -42,7 +44,7 @@ class ServeModel(BaseModel):
     @field_validator("every")
     @classmethod
     def _every(cls, value: Duration) -> Duration:
-        if duration_s(value, where="every") <= 0:
+        if parse_duration(value, where="every") <= 0:
             raise ValueError("must be more than 0 s")
         return value
 
@@ -76,7 +78,7 @@ def resolve_serve(model: ServeModel) -> ServeSettings:
     return ServeSettings(
         host=host,
         port=port,
-        every_s=duration_s(model.every, where="every"),
+        every_s=parse_duration(model.every, where="every"),
         bearer_token=model.bearer_token,
         username=model.username,
         password=model.password,
@@ -87,13 +89,13 @@ def parse_listen(text: str) -> tuple[str, int]:
     """``"127.0.0.1:9464"``, ``"[::1]:9464"`` or ``":9464"`` (loopback) as (host, port)."""
     host, sep, port_text = text.rpartition(":")
     if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"expected HOST:PORT, like 127.0.0.1:9464 (got {text[:80]!r})")
+        raise ValueError(f"expected HOST:PORT, like 127.0.0.1:9464 (got {excerpt(text)})")
     host = host.strip("[]") or "127.0.0.1"
     if host != "localhost":
         try:
             ipaddress.ip_address(host)
         except ValueError:
-            raise ValueError(f"expected an IP address or localhost (got {host[:80]!r})") from None
+            raise ValueError(f"expected an IP address or localhost (got {excerpt(host)})") from None
     return host, int(port_text)
 
 

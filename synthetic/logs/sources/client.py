@@ -25,6 +25,7 @@ import orjson
 
 from synthetic.errors import MeasurementError, Unreachable
 from synthetic.http import USER_AGENT
+from synthetic.text import printable
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_MESSAGE = 300
@@ -59,8 +60,7 @@ class Deadline:
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return printable(str(text), limit)
 
 
 def error_message(body: bytes) -> str:
