@@ -19,6 +19,7 @@ import pytest
 
 from synthetic.history import HistoryError, HistoryStore, open_history, rows_of
 from synthetic.history.schema import VERSION
+from synthetic.history.writer import HistoryWriter
 from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.sandbox.postgres_server import PostgresServer
 from synthetic.text import iso_utc
@@ -193,3 +194,59 @@ def test_an_unreachable_postgresql_is_one_line_without_the_password(refused_port
         store.read(since=0)
     assert "s3cret-pass" not in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+DAY = 86400.0
+
+
+def test_the_writer_prunes_past_the_retention_on_its_own_thread(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    seeding = open_history(str(path), results_dir=tmp_path)
+    ages_days = [40, 31, 29, 1]
+    for age in ages_days:
+        seeding.append(
+            *rows_of(run_at(T0 - age * DAY, {"queue": Severity.OK, "status": Severity.OK}))
+        )
+    seeding.close()
+
+    writer = HistoryWriter(
+        open_history(str(path), results_dir=tmp_path), retention_s=30 * DAY, clock=lambda: T0
+    )
+    writer.submit(run_at(T0, {"queue": Severity.CRITICAL, "status": Severity.OK}))
+    writer.close()
+
+    assert writer.warning is None
+    assert writer.written == 1
+    assert writer.pruned == 2 * 2  # the runs 40 and 31 days old, two checks each
+    reading = open_history(str(path), results_dir=tmp_path)
+    kept = sorted({r.at for r in reading.read(since=0)})
+    reading.close()
+    assert kept == [T0 - 29 * DAY, T0 - 1 * DAY, T0]
+
+
+@pytest.mark.slow  # waits out the writer's pause after a failure
+def test_a_store_that_cannot_be_written_is_a_warning_and_its_rounds_wait(tmp_path: Path) -> None:
+    blocker = tmp_path / "history"
+    blocker.write_text("", encoding="utf-8")  # a file where the store's directory should be
+    writer = HistoryWriter(
+        open_history(str(blocker / "history.db"), results_dir=tmp_path),
+        retention_s=30 * DAY,
+        clock=lambda: T0,
+    )
+    rounds = [run_at(T0 + i, {"queue": Severity.OK}) for i in range(3)]
+    for run in rounds:
+        writer.submit(run)  # never raises, never waits for the store
+    assert not writer.flush(timeout_s=2.0)
+    assert writer.warning is not None
+    assert writer.warning.startswith("history: cannot ")
+    assert "\n" not in writer.warning
+    assert writer.written == 0
+
+    blocker.unlink()
+    blocker.mkdir()  # the disk is back
+    assert writer.flush(timeout_s=30.0)
+    writer.close()
+    assert writer.warning is None
+    reading = open_history(str(blocker / "history.db"), results_dir=tmp_path)
+    assert [r.run_id for r in reading.runs(since=0)] == [r.run_id for r in rounds]
+    reading.close()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from synthetic.history import HistoryError, HistoryStore
 from synthetic.history.model import rows_of
 from synthetic.results import RunResult
+from synthetic.text import printable
 
 BACKLOG = 200  # rounds kept while the store is away (100 minutes at 30 s)
 PRUNE_EVERY_S = 3600.0
@@ -89,7 +90,7 @@ class HistoryWriter:
             except HistoryError as exc:
                 self.warning = str(exc)
             except Exception as exc:  # a bug here must not end the writer or the runner
-                self.warning = f"history: {type(exc).__name__}: {exc}"[:500]
+                self.warning = printable(f"history: {type(exc).__name__}: {exc}", 500)
         while True:
             with self._changed:
                 while not self._pending and not self._closing and not self._prune_due():
@@ -116,7 +117,7 @@ class HistoryWriter:
                 with self._changed:
                     self._changed.wait(RETRY_S)
             except Exception as exc:  # a bug here must not end the writer or the runner
-                self.warning = f"history: {type(exc).__name__}: {exc}"[:500]
+                self.warning = printable(f"history: {type(exc).__name__}: {exc}", 500)
                 with self._changed:
                     self._changed.wait(RETRY_S)
 
