@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import re
 import warnings
@@ -20,6 +21,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from synthetic.config import load_config
+from synthetic.errors import ConfigError
 from synthetic.history import open_history, rows_of
 from synthetic.redact import Masker
 from synthetic.results import CheckResult, RunResult, Severity
@@ -27,9 +30,9 @@ from synthetic.serve.app import Sources, create_app
 from synthetic.serve.page import CSS, portal_state
 from synthetic.serve.runner import Round
 from synthetic.serve.series import Series
-from synthetic.serve.settings import ServeSettings
+from synthetic.serve.settings import ServeSettings, parse_listen
 from synthetic.serve.sparkline import Point, sparkline, threshold_levels
-from synthetic.serve.view import Board, Incident
+from synthetic.serve.view import Board, Incident, SilenceView
 from synthetic.text import iso_utc
 
 SECRET = "tok-9f8e7d6c5b4a"
@@ -80,6 +83,7 @@ def make_client(
     run: RunResult | None = ROUND,
     duration_s: float = 0.5,
     auth: dict[str, str] | None = None,
+    **shown: object,
 ) -> TestClient:
     masker = Masker([SECRET])
     board = Board("production", every_s=30.0)
@@ -99,7 +103,8 @@ def make_client(
                 runbook="https://wiki.example.com/runbooks/queues",
                 opened_at=NOW - 600,
             ),
-        )
+        ),
+        **shown,
     )
     sources = Sources(board, history, series, masker, clock=lambda: NOW + 5)
     settings = ServeSettings(**(auth or {}))  # type: ignore[arg-type]
@@ -235,6 +240,47 @@ def test_a_checks_page_shows_its_history_thresholds_and_masked_evidence(
     assert client.get("/checks/" + quote("checks/none.py::x", safe="")).status_code == 404
 
 
+def test_an_overrun_shows_on_the_page(tmp_path: Path) -> None:
+    late = make_client(tmp_path / "late", duration_s=45.0).get("/").text  # of a 30 s period
+    assert 'id="overrun">· overran its 30 s period' in late
+    assert "1 rounds, 1 overran" in late
+    on_time = make_client(tmp_path / "on-time", duration_s=0.5).get("/").text
+    assert 'id="overrun"' not in on_time
+    assert "overran" not in on_time
+
+
+def test_silences_and_warnings_show_on_the_page_masked(tmp_path: Path) -> None:
+    client = make_client(
+        tmp_path,
+        silences=(
+            SilenceView(
+                id="s-1",
+                until=NOW + 3600,
+                reason=f"migration (ticket {SECRET})",
+                matchers={"metric": ("q.whmcs", "bullmq.*")},
+                source="store",
+            ),
+        ),
+        history_warning=f"history: cannot append to postgresql://u:{SECRET}@db/h: refused",
+        alerts_warning="alerts: cannot read the alert store: ConnectionError",
+    )
+    html = client.get("/").text
+    silences = html.split('<section id="silences">', 1)[1].split("</section>", 1)[0]
+    assert "Active silences (1)" in silences
+    assert "metric=q.whmcs,bullmq.*" in silences
+    assert "until 2026-09-21 15:13:20 UTC" in silences  # NOW + 1 h
+    assert "history: cannot append to postgresql://u:***@db/h: refused" in html
+    assert "alerts: cannot read the alert store: ConnectionError" in html
+    assert SECRET not in html
+
+
+def test_a_checks_page_links_its_runbook(tmp_path: Path) -> None:
+    client = make_client(tmp_path)
+    html = client.get("/checks/" + quote(ROUND.checks[0].id, safe="")).text
+    assert 'href="https://wiki.example.com/runbooks/queues" id="runbook">runbook' in html
+    assert "warning &gt; 10, critical &gt; 50" in html
+
+
 def test_healthz_says_how_old_the_last_round_is(tmp_path: Path) -> None:
     body = make_client(tmp_path).get("/healthz").json()
     assert body["status"] == "ok"
@@ -285,3 +331,17 @@ def test_series_keep_recent_rounds_and_fold_older_ones_into_buckets() -> None:
         (3, 2, "critical"), (15, 4, "ok"), (16, 5, "ok")
     ]  # fmt: skip
     assert series.points("checks/check_q.py::check_q", now=200) == []
+
+
+def test_serve_binds_loopback_unless_told_otherwise(tmp_path: Path) -> None:
+    config = tmp_path / "synthetic.toml"
+    config.write_text('[environments.production]\nbase_url = "https://bff.example.com"\n')
+    settings = load_config(path=str(config), environment="production").serve
+    assert ipaddress.ip_address(settings.host).is_loopback
+    assert parse_listen(":9464") == ("127.0.0.1", 9464)
+    config.write_text(
+        '[serve]\nlisten = "bff.example.com:9464"\n\n'
+        '[environments.production]\nbase_url = "https://bff.example.com"\n'
+    )
+    with pytest.raises(ConfigError, match=r"serve\.listen.*expected an IP address or localhost"):
+        load_config(path=str(config), environment="production")
