@@ -5,7 +5,9 @@ and a stop that leaves nothing behind."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import re
 import socket
 import sqlite3
 import subprocess
@@ -278,3 +280,68 @@ def test_a_history_store_that_goes_away_costs_no_round(
         forwarder.cut()
         with psycopg.connect(postgres_server.admin_dsn, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+SLOW_CHECKS = """
+import os
+import time
+
+import pytest
+
+
+@pytest.mark.metric("t.slow", unit="requests")
+@pytest.mark.critical("> 10")
+def check_slow():
+    with open(os.environ["SERVE_TEST_STARTED"], "a") as started:
+        started.write("started\\n")
+    time.sleep(2.5)  # longer than the period: every round overruns
+    return 1
+"""
+
+
+def test_overrunning_rounds_follow_at_once_never_overlap_and_a_stop_finishes_the_round(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "check_slow.py").write_text(SLOW_CHECKS, encoding="utf-8")
+    config = tmp_path / "synthetic.toml"
+    config.write_text(
+        'checks = ["checks"]\nhistory = "history.db"\n\n'
+        '[environments.sandbox]\nbase_url = "http://127.0.0.1:9"\n',
+        encoding="utf-8",
+    )
+    started = tmp_path / "started.txt"
+    every_s = 2.0
+    with serving(
+        tmp_path, "--config", str(config), "--every", f"{every_s:g}s", "--alerts=off",
+        env={"SERVE_TEST_STARTED": str(started)},
+    ) as serve:  # fmt: skip
+        serve.wait_rounds(2, timeout_s=60)
+        metrics = serve.get("/metrics").text
+        assert 'synthetic_round_overran{environment="sandbox"} 1.0' in metrics
+        overruns = re.search(
+            r'synthetic_round_overruns_total\{environment="sandbox"\} (\S+)', metrics
+        )
+        assert overruns is not None
+        assert float(overruns.group(1)) >= 2
+        assert 'id="overrun"' in serve.get("/").text
+        # SIGTERM while a round is under way: its check has started and sleeps.
+        finished = serve.rounds()
+        serve.wait_for(lambda: started.read_text().count("started") > finished, 30)
+        assert serve.stop() == 0
+
+    output = serve.output()
+    assert "stopped by SIGTERM" in output
+    rounds = [line for line in output.splitlines() if ": round " in line]
+    assert all("overran its 2s period, the next starts at once" in line for line in rounds)
+    assert len(rounds) == finished + 1  # the round under way when stopped was finished
+    with contextlib.closing(sqlite3.connect(tmp_path / "history.db")) as db:
+        runs = db.execute(
+            "SELECT started_at, finished_at, complete, worst FROM synthetic_runs "
+            "ORDER BY started_at"
+        ).fetchall()
+    assert len(runs) == len(rounds)
+    assert all(complete == 1 and worst == "ok" for _, _, complete, worst in runs), runs
+    for (_, previous_end, _, _), (start, _, _, _) in itertools.pairwise(runs):
+        assert start >= previous_end  # never overlapping
+        assert start - previous_end < every_s  # not waiting a period after an overrun
