@@ -237,9 +237,10 @@ def test_a_store_that_cannot_be_written_is_a_warning_and_its_rounds_wait(tmp_pat
     for run in rounds:
         writer.submit(run)  # never raises, never waits for the store
     assert not writer.flush(timeout_s=2.0)
-    assert writer.warning is not None
-    assert writer.warning.startswith("history: cannot ")
-    assert "\n" not in writer.warning
+    warning = writer.warning
+    assert warning is not None
+    assert warning.startswith("history: cannot ")
+    assert "\n" not in warning
     assert writer.written == 0
 
     blocker.unlink()
