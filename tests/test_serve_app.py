@@ -345,3 +345,17 @@ def test_serve_binds_loopback_unless_told_otherwise(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"serve\.listen.*expected an IP address or localhost"):
         load_config(path=str(config), environment="production")
+
+
+def test_serve_credentials_come_from_variables_and_are_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SERVE_TOKEN", SECRET)
+    config = tmp_path / "synthetic.toml"
+    config.write_text(
+        '[serve]\nbearer_token = "${SERVE_TOKEN}"\n\n'
+        '[environments.production]\nbase_url = "https://bff.example.com"\n'
+    )
+    loaded = load_config(path=str(config), environment="production")
+    assert loaded.serve.bearer_token == SECRET
+    assert loaded.masker.text(f"Authorization: Bearer {SECRET}") == "Authorization: Bearer ***"
