@@ -1,9 +1,10 @@
-"""The ``synthetic`` command: run, gate, watch, list, sandbox, demo, alerts, silence.
+"""The ``synthetic`` command: run, gate, watch, serve, list, sandbox, demo, alerts, silence.
 
 Each command builds pytest arguments and runs the pytest session: ``run``,
 ``gate`` and ``demo`` in a child process whose verdict decides their exit
 status (`synthetic.launcher`), ``list`` in-process, ``watch`` each round as a
-``synthetic run`` child process; any argument it does not know is passed to
+``synthetic run`` child process, ``serve`` each round in a process forked from a
+warm one (`synthetic.serve`); any argument it does not know is passed to
 pytest (``-n 2``, ``-k queue``, ``--alluredir DIR``), after ``--`` too.
 """
 
@@ -160,6 +161,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--rounds", type=_positive_int, help="stop after this many rounds (default: never)"
     )
 
+    server = sub.add_parser(
+        "serve",
+        allow_abbrev=False,
+        help="run the checks in rounds and serve a status page, /metrics and the history",
+        description="Run the checks every --every until Ctrl-C or SIGTERM (or --rounds), "
+        "serving a status page, Prometheus /metrics, /api/results and /api/history.",
+    )
+    _common(server)
+    _alerts_option(server, "default: as run: SYNTHETIC_ALERTS, ini synthetic_alerts, dry-run")
+    server.add_argument(
+        "--every",
+        type=_duration,
+        metavar="DURATION",
+        help="from the start of one round to the start of the next (default: [serve] every, "
+        "30s); a round that takes longer is followed at once, never overlapped",
+    )
+    server.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="where to serve (default: [serve] listen, 127.0.0.1:9464)",
+    )
+    server.add_argument(
+        "--rounds", type=_positive_int, help="stop after this many rounds (default: never)"
+    )
+
     lister = sub.add_parser(
         "list", help="print the check catalogue", description="List checks.", allow_abbrev=False
     )
@@ -247,6 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.run(args)
         if args.command == "watch":
             return _watch(args, passthrough)
+        if args.command == "serve":
+            from synthetic.serve.command import serve
+
+            return serve(args, _pytest_args(args, passthrough))
         if args.command == "generate":
             from synthetic.generate import command as generate
 

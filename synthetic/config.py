@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from synthetic.alerts.schema import AlertsModel, resolve_alerts
+from synthetic.alerts.schema import AlertsModel, Duration, resolve_alerts
 from synthetic.alerts.settings import AlertSettings, Receiver
 from synthetic.errors import SHOWN_CHARS, ConfigError, NotConfigured, excerpt
 from synthetic.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SERIES
@@ -28,6 +28,8 @@ from synthetic.logs.settings import LogsSettings
 from synthetic.options import find_config_file, parse_toml
 from synthetic.redact import Masker, is_sensitive_key
 from synthetic.selector import parse_selector
+from synthetic.serve.settings import ServeModel, ServeSettings, resolve_serve
+from synthetic.units import parse_duration
 
 SANDBOX = "sandbox"
 SANDBOX_URL_VAR = "SYNTHETIC_SANDBOX_URL"
@@ -38,7 +40,9 @@ DEFAULT_HEALTH_CHECKS = ("database", "cache")
 DEFAULT_INTEGRATIONS = ("database", "whmcs", "salesforce")
 
 # Keys whose value is a URL or DSN: only their password is a secret.
-_URL_KEYS = frozenset({"base_url", "metrics_url", "redis_url", "postgres_dsn", "state", "url"})
+_URL_KEYS = frozenset(
+    {"base_url", "metrics_url", "redis_url", "postgres_dsn", "state", "url", "history"}
+)
 _PLACEHOLDER = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
@@ -386,11 +390,37 @@ class ConfigModel(_Model):
     alerts: AlertsModel = Field(
         default_factory=AlertsModel, description="Receivers, routes, silences, policy."
     )
+    history: str | None = Field(
+        default=None,
+        description="Where every round's results are kept: a file path (SQLite) or a "
+        "postgresql:// URL; serve uses <results dir>/history.sqlite when unset.",
+    )
+    history_retention: Duration = Field(
+        default="30d", description="How long the history keeps a result ('30d')."
+    )
+    serve: ServeModel = Field(
+        default_factory=ServeModel, description="The long-lived runner (synthetic serve)."
+    )
 
     @field_validator("state")
     @classmethod
     def _state(cls, value: str | None) -> str | None:
         return _state_spec(value)
+
+    @field_validator("history")
+    @classmethod
+    def _history(cls, value: str | None) -> str | None:
+        if value and "://" in value and not value.startswith(("postgresql://", "postgres://")):
+            scheme = _printable(value.split("://", 1)[0] + "://")
+            raise ValueError(f"expected a file path or a postgresql:// URL (got {scheme})")
+        return value
+
+    @field_validator("history_retention")
+    @classmethod
+    def _retention(cls, value: Duration) -> Duration:
+        if parse_duration(value, where="history_retention") <= 0:
+            raise ValueError("must be more than 0 s")
+        return value
 
 
 @dataclass(frozen=True)
@@ -479,6 +509,9 @@ class Config:
     runbooks: Runbooks
     masker: Masker
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    history: str | None = None  # None: not configured (serve uses <results dir>/history.db)
+    history_retention_s: float = 30 * 86400.0
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     @property
     def source(self) -> str:
@@ -552,6 +585,12 @@ def load_config(
     masker.add_url(alerts.heartbeat_url)
     if state and "://" not in state:
         state = str(base / state)
+    history = model.history or None
+    masker.add_url(history)
+    if history and "://" not in history:
+        history = str(base / history)
+    serve = resolve_serve(model.serve)
+    masker.add(*serve.secrets)
     return Config(
         path=config_path,
         environment=_environment(
@@ -571,6 +610,9 @@ def load_config(
         ),
         masker=masker,
         alerts=alerts,
+        history=history,
+        history_retention_s=parse_duration(model.history_retention, where="history_retention"),
+        serve=serve,
     )
 
 

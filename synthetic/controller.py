@@ -76,6 +76,7 @@ class Controller:
         state.results_path = state.write_results(run)
         state.save_state(run)
         self.config.hook.pytest_synthetic_run_finished(run=run, config=self.config)
+        self._history(run)
         self._github_summary(run)
         self._allure(run)
         self._export(run)
@@ -83,6 +84,19 @@ class Controller:
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             failed = bool(state.errors) or fails(run.worst, state.fail_on)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
+
+    def _history(self, run: RunResult) -> None:
+        """Append to the history the config names (never in a round of `serve`,
+        whose runner writes it)."""
+        if self.state.config.history is None:
+            return
+        from synthetic.history.hook import SERVED_KEY, append_run
+
+        if self.config.stash.get(SERVED_KEY, False):
+            return
+        note = append_run(run, self.state.config, self.state.results_dir)
+        if note:
+            self.state.notes.append(note)
 
     def _export(self, run: RunResult) -> None:
         settings = self.state.config.environment.exporters

@@ -20,9 +20,11 @@ Every request is bounded, whatever the target does:
 
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
 import re
+import ssl
 import threading
 import time
 import zlib
@@ -125,6 +127,14 @@ class Snapshot:
         return self.json()
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context, made once per process: loading the CA bundle
+    costs more CPU than a round's plain-HTTP requests (`synthetic serve` makes it
+    before it forks its rounds)."""
+    return httpx.create_ssl_context()
+
+
 def _is_transient(exc: BaseException) -> bool:
     """A connection refused or reset may not happen again; a timeout has already
     had the whole deadline, and waiting again would multiply it."""
@@ -182,6 +192,7 @@ class HttpSession:
                 timeout=httpx.Timeout(environment.timeout_s),
                 follow_redirects=False,  # followed in `_exchange`, within the origin
                 event_hooks={"response": [_hold_location]},
+                verify=tls_context(),
             )
         )
         self._target = _origin(httpx.URL(target))

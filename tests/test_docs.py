@@ -308,6 +308,9 @@ RUNS: dict[str, Callable[[Shell, subprocess.CompletedProcess[str]], None]] = {
 # Parsed only: they reach a real service (PagerDuty, AWS) or name an id of the reader's.
 PARSED = {
     "synthetic alerts test --receiver pagerduty-oncall",
+    # Runs until stopped: tests/test_serve.py starts it against the sandbox and stops it.
+    "synthetic serve --env sandbox",
+    "synthetic serve --env production --every 30s --listen 127.0.0.1:9464",
     "synthetic silence remove s-3fa9c1",
     "synthetic generate cloudwatch --env production --out monitoring/production --apply --sns "
     "'pagerduty-oncall=arn:aws:sns:...:oncall' --sns 'slack-ops=arn:aws:sns:...:ops'",
