@@ -34,9 +34,9 @@ from typing import Any
 import allure_commons
 import pytest
 
+from synthetic.files import write_json_atomic
 from synthetic.redact import Masker
 from synthetic.results import CheckResult, RunResult, Severity
-from synthetic.state import write_json_atomic
 
 SEVERITY_BY_PRIORITY = {"P1": "blocker", "P2": "critical", "P3": "normal", "P4": "minor"}
 

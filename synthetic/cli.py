@@ -34,10 +34,9 @@ from synthetic.config import (
 from synthetic.errors import CatalogueError, ConfigError
 from synthetic.options import ALERT_MODES, BY_DEST
 from synthetic.outcome import one_line
-from synthetic.results import FAIL_ON_CHOICES, RunResult, Severity, fails
+from synthetic.results import FAIL_ON_CHOICES, RunResult, Severity
 from synthetic.run_state import SPEC_KEY, run_state
 from synthetic.spec import CheckSpec
-from synthetic.state import write_json_atomic
 from synthetic.watch import REPORT_OPTION
 
 # Checks are check_* functions in check_*.py files; test_* still works.
@@ -364,12 +363,12 @@ def _settling_gate(args: argparse.Namespace, passthrough: list[str]) -> int:
     results.json then holds the decision: the first run, each re-run check
     replaced by its last result.
     """
-    from synthetic.settle import describe, failing, gate_fails, settle
+    from synthetic.settle import describe, settle
     from synthetic.units import format_duration
 
     first = launcher.run(_pytest_args(args, passthrough, workers=True))
     # An incomplete run is not waited for: a crash or a bad threshold does not settle.
-    if first.run is None or not first.run.complete or not gate_fails(first.run, first.fail_on):
+    if first.run is None or not first.run.complete or not first.run.fails(first.fail_on):
         return _exit_code(first, first.run, gate=True)
 
     def rerun(ids: Sequence[str]) -> RunResult | None:
@@ -397,7 +396,7 @@ def _settling_gate(args: argparse.Namespace, passthrough: list[str]) -> int:
     if outcome.settled:
         say(f"settled after {format_duration(outcome.waited_s)}")
     else:
-        still = failing(run, first.fail_on)
+        still = run.failing(first.fail_on)
         why = describe(still) if still else "the last attempt is incomplete"
         say(f"not settled after {format_duration(outcome.waited_s)}: {why}")
     if first.results_path is not None:
@@ -406,11 +405,8 @@ def _settling_gate(args: argparse.Namespace, passthrough: list[str]) -> int:
 
 
 def _write_results(path: Path, run: RunResult) -> None:
-    document = run.to_json()
-    for check in document["checks"]:
-        check.pop("samples", None)  # as the plugin writes it: samples live in the state store
     try:
-        write_json_atomic(path, document, indent=2)
+        run.write(path)
     except OSError as exc:
         print(f"synthetic gate: cannot write {path}: {exc.strerror}", file=sys.stderr)
 
@@ -456,9 +452,7 @@ def _exit_code(session: launcher.Session, run: RunResult | None, *, gate: bool) 
             file=sys.stderr,
         )
     if gate:
-        failed = fails(run.worst, session.fail_on) or (
-            session.fail_on != "never" and not run.complete
-        )
+        failed = run.fails(session.fail_on)
         verdict = "FAILED" if failed else "PASSED"
         print(f"synthetic gate: {verdict} (worst: {run.worst.value}, fail-on: {session.fail_on})")
         return 1 if failed else 0

@@ -14,7 +14,7 @@ import pytest
 
 from synthetic.guard import RunGuard
 from synthetic.outcome import one_line
-from synthetic.results import CheckResult, RunResult, fails
+from synthetic.results import CheckResult, RunResult
 from synthetic.run_state import RunState
 from synthetic.summary import headline, table
 
@@ -82,7 +82,9 @@ class Controller:
         self._export(run)
         self._alert(run)
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-            failed = bool(state.errors) or fails(run.worst, state.fail_on)
+            # A failing ordinary test or a collection error fails pytest's status
+            # whatever --fail-on says; the rest is the run's one answer.
+            failed = bool(state.errors) or run.fails(state.fail_on)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
 
     def _history(self, run: RunResult) -> None:

@@ -16,7 +16,10 @@ import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+from synthetic.files import write_json_atomic
 
 SCHEMA = "synthetic.results/v1"
 
@@ -185,6 +188,16 @@ class RunResult:
             return Severity.worst((worst, Severity.UNKNOWN))
         return worst
 
+    def fails(self, fail_on: str) -> bool:
+        """Whether this run fails under ``--fail-on``: a check at ``fail_on`` or
+        worse, or (unless ``never``) a run that cannot vouch (incomplete). The
+        one answer for the gate, ``--settle`` and pytest's exit status."""
+        return fails(self.worst, fail_on) or (fail_on != "never" and not self.complete)
+
+    def failing(self, fail_on: str) -> list[CheckResult]:
+        """The checks at ``fail_on`` or worse, worst first."""
+        return [check for check in self.worst_first() if fails(check.severity, fail_on)]
+
     def worst_first(self) -> list[CheckResult]:
         """Checks ordered worst first, then by id, for summaries and tables."""
         return sorted(self.checks, key=lambda c: (-c.severity.rank, c.id))
@@ -208,6 +221,18 @@ class RunResult:
             errors=tuple(data["errors"]),
             interrupted=bool(data.get("interrupted", False)),
         )
+
+    def results_document(self) -> dict[str, Any]:
+        """The ``results.json`` document (also ``/api/results``): `to_json` without
+        the checks' samples, which live in the state store."""
+        document = self.to_json()
+        for check in document["checks"]:
+            check.pop("samples", None)
+        return document
+
+    def write(self, path: Path) -> None:
+        """Write ``results.json`` atomically (`synthetic.files`); `OSError` on failure."""
+        write_json_atomic(path, self.results_document(), indent=2)
 
     def to_json(self) -> dict[str, Any]:
         return {

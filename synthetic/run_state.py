@@ -22,14 +22,7 @@ from synthetic.options import BY_DEST
 from synthetic.outcome import Outcome, shown_reason
 from synthetic.results import CheckResult, RunResult, json_safe, masked_json
 from synthetic.spec import CheckSpec
-from synthetic.state import (
-    Samples,
-    StateStore,
-    empty_state,
-    merge_samples,
-    open_store,
-    write_json_atomic,
-)
+from synthetic.state import Samples, StateStore, empty_state, merge_samples, open_store
 from synthetic.text import iso_utc
 
 
@@ -142,7 +135,7 @@ class RunState:
         samples = item.stash.get(SAMPLES_KEY, None)
         masker = self.config.masker
         return CheckResult(
-            id=spec.id,
+            id=spec.node_id,
             metric=spec.metric,
             severity=outcome.severity,
             reason=shown_reason(outcome.reason, masker.text),
@@ -179,11 +172,8 @@ class RunState:
 
     def write_results(self, run: RunResult) -> Path | None:
         path = self.results_dir / "results.json"
-        document = run.to_json()
-        for check in document["checks"]:
-            check.pop("samples", None)
         try:
-            write_json_atomic(path, document, indent=2)
+            run.write(path)
         except OSError as exc:
             self.notes.append(f"results: cannot write {path}: {exc.strerror}")
             return None

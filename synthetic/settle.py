@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from synthetic.results import CheckResult, RunResult, fails
+from synthetic.results import CheckResult, RunResult
 from synthetic.units import format_duration
 
 # Re-runs the checks with these node ids; None when the run gave no result.
@@ -25,15 +25,6 @@ class Settled:
     run: RunResult  # the first run, each re-run check replaced by its last result
     settled: bool
     waited_s: float
-
-
-def gate_fails(run: RunResult, fail_on: str) -> bool:
-    """The gate's decision: a check at ``fail_on`` or worse, or a run that cannot vouch."""
-    return fails(run.worst, fail_on) or (fail_on != "never" and not run.complete)
-
-
-def failing(run: RunResult, fail_on: str) -> list[CheckResult]:
-    return [check for check in run.worst_first() if fails(check.severity, fail_on)]
 
 
 def merge(base: RunResult, latest: RunResult) -> RunResult:
@@ -69,8 +60,8 @@ def settle(
     run = first
     began = last_start = clock()
     deadline = began + settle_s
-    while gate_fails(run, fail_on):
-        waiting = failing(run, fail_on)
+    while run.fails(fail_on):
+        waiting = run.failing(fail_on)
         start_at = min(last_start + every_s, deadline)
         if not waiting or run.interrupted or start_at <= last_start:
             return Settled(run, settled=False, waited_s=clock() - began)

@@ -49,9 +49,13 @@ DEFAULT_PRIORITY = "P3"
 
 @dataclass(frozen=True)
 class CheckSpec:
-    """What a check measures and when it alerts, from its markers and the config."""
+    """What a check measures and when it alerts, from its markers and the config.
 
-    id: str
+    ``node_id`` is the pytest node id (``checks/check_queues.py::check_whmcs_queue_size``),
+    ``metric`` the metric's name (the ``metric`` marker's first argument).
+    """
+
+    node_id: str
     metric: str
     unit: str | None
     component: str | None
@@ -73,7 +77,7 @@ class CheckSpec:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id,
+            "id": self.node_id,
             "metric": self.metric,
             "unit": self.unit,
             "component": self.component,
@@ -180,7 +184,7 @@ def build_spec(
         )
 
     return CheckSpec(
-        id=item.nodeid,
+        node_id=item.nodeid,
         metric=metric_id,
         unit=unit,
         component=_optional_str(metric_kwargs.get("component"), "component", where),

@@ -119,7 +119,7 @@ def exported_run(catalogue: Catalogue) -> RunResult:
         )  # fmt: skip
         checks.append(
             CheckResult(
-                id=spec.id,
+                id=spec.node_id,
                 metric=spec.metric,
                 severity=Severity.OK,
                 reason="ok",

@@ -110,7 +110,7 @@ def spec_from_listing(entry: dict[str, Any]) -> CheckSpec:
     """A `CheckSpec` rebuilt from one entry of ``synthetic list --json``."""
     unit = entry["unit"]
     return CheckSpec(
-        id=entry["id"],
+        node_id=entry["id"],
         metric=entry["metric"],
         unit=unit,
         component=entry["component"],
@@ -151,10 +151,10 @@ def test_every_metric_of_the_guide_has_a_check(catalogue: dict[str, list[CheckSp
 def test_thresholds_follow_the_guide(catalogue: dict[str, list[CheckSpec]], metric: str) -> None:
     unit, table = CATALOGUE[metric]
     for spec in catalogue[metric]:
-        assert spec.unit == unit, spec.id
+        assert spec.unit == unit, spec.node_id
         for value, expected in table:
             outcome = evaluate(spec, value)
-            assert outcome.severity is expected, f"{spec.id}: {value!r} -> {outcome.reason}"
+            assert outcome.severity is expected, f"{spec.node_id}: {value!r} -> {outcome.reason}"
 
 
 def test_external_response_time_per_dependency(catalogue: dict[str, list[CheckSpec]]) -> None:
@@ -163,7 +163,7 @@ def test_external_response_time_per_dependency(catalogue: dict[str, list[CheckSp
     for spec in specs:
         assert spec.unit == "ms"
         for value, expected in EXTERNAL_P95[spec.labels["dependency"]]:
-            assert evaluate(spec, value).severity is expected, f"{spec.id}: {value!r}"
+            assert evaluate(spec, value).severity is expected, f"{spec.node_id}: {value!r}"
 
 
 def test_checks_carry_runbook_priority_and_component(
@@ -171,11 +171,11 @@ def test_checks_carry_runbook_priority_and_component(
 ) -> None:
     for specs in catalogue.values():
         for spec in specs:
-            assert spec.runbook is not None, spec.id
-            assert spec.runbook.rsplit("/", 1)[-1] in RUNBOOKS, spec.id
-            assert spec.priority in {"P1", "P2", "P3", "P4"}, spec.id
-            assert spec.component, spec.id
-            assert spec.description, spec.id
+            assert spec.runbook is not None, spec.node_id
+            assert spec.runbook.rsplit("/", 1)[-1] in RUNBOOKS, spec.node_id
+            assert spec.priority in {"P1", "P2", "P3", "P4"}, spec.node_id
+            assert spec.component, spec.node_id
+            assert spec.description, spec.node_id
 
 
 def test_endpoint_checks_cover_the_six_health_endpoints(

@@ -66,7 +66,7 @@ def test_every_check_is_on_a_dashboard_and_queries_name_exported_metrics(
                 assert metric in ("synthetic_check_value", "synthetic_check_severity")
                 assert f'environment="{environment}"' in target["expr"]
                 shown.update(_CHECK.findall(target["expr"]))
-    assert shown == {spec.id for spec in result.catalogue.checks}
+    assert shown == {spec.node_id for spec in result.catalogue.checks}
 
 
 def test_the_guides_panels(generated: dict[str, Generated]) -> None:
@@ -107,7 +107,7 @@ def test_panel_colours_are_the_checks_thresholds(
     generated: dict[str, Generated], environment: str
 ) -> None:
     result = generated[environment]
-    specs = {spec.id: spec for spec in result.catalogue.checks}
+    specs = {spec.node_id: spec for spec in result.catalogue.checks}
     tried = 0
     for board in boards(result).values():
         for panel in panels(board):
@@ -128,7 +128,7 @@ def test_panel_colours_are_the_checks_thresholds(
                 bounds = sorted(s["value"] for s in steps[1:])
                 points = [-1e9, 1e9] + [b + d for b in bounds for d in (-0.5, 0.5)]
                 for value in points:  # away from the bounds, where >= and > agree
-                    assert _colour(steps, value) == _expected(spec, value), (spec.id, value)
+                    assert _colour(steps, value) == _expected(spec, value), (spec.node_id, value)
                     tried += 1
     assert tried > 100
 

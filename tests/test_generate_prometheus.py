@@ -177,7 +177,7 @@ def test_every_check_has_rules_and_the_runs_have_a_dead_mans_switch(
                 by_check.setdefault(rule["labels"]["check"], set()).add(rule["labels"]["severity"])
     for spec in result.catalogue.checks:
         wanted = {"warning"} | ({"critical"} if spec.critical is not None else set())
-        assert wanted <= by_check[spec.id], spec.id
+        assert wanted <= by_check[spec.node_id], spec.node_id
     dead = [r for g in rules["groups"] for r in g["rules"] if r["alert"] == "SyntheticRunsStopped"]
     assert len(dead) == 1
     assert "synthetic_run_timestamp_seconds" in dead[0]["expr"]

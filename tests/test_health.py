@@ -61,7 +61,7 @@ def entry_failure(body: HealthBody, name: str) -> str:
 
 def spec(metric: str, labels: dict[str, str], critical: str, warning: str | None = None):
     return CheckSpec(
-        id=f"checks/check_x.py::check_x[{next(iter(labels.values()))}]",
+        node_id=f"checks/check_x.py::check_x[{next(iter(labels.values()))}]",
         metric=metric,
         unit=None,
         component="bff",

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from synthetic.errors import MeasurementError
+from synthetic.files import write_json_atomic
 from synthetic.logs import shared
-from synthetic.state import write_json_atomic
 
 
 def never() -> dict[str, Any]:

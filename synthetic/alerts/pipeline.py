@@ -35,9 +35,9 @@ from synthetic.alerts.store import (
 )
 from synthetic.config import Config
 from synthetic.errors import StateError
+from synthetic.files import write_json_atomic
 from synthetic.redact import Masker
 from synthetic.results import RunResult
-from synthetic.state import write_json_atomic
 
 # On top of the attempt chain and the time to record its outcome: one more
 # store call riding out a restart (Redis: about 4.4 s of retries), and drift.

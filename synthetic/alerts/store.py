@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from synthetic.errors import ConfigError, StateError
-from synthetic.state import REDIS_TIMEOUT_S, flock_within, read_json_file, write_json_file
+from synthetic.files import flock_within, read_json_file, write_json_file
+from synthetic.state import REDIS_TIMEOUT_S
 from synthetic.text import printable
 
 if TYPE_CHECKING:

@@ -49,7 +49,7 @@ def scope(spec: CheckSpec, catalogue: Catalogue, *, severity: bool = False) -> s
     siblings = {
         key
         for other in catalogue.checks
-        if other.metric == spec.metric and other.id != spec.id
+        if other.metric == spec.metric and other.node_id != spec.node_id
         for key in other.labels
     }
     tags += [f"!{key}:*" for key in sorted(siblings - set(spec.labels))]

@@ -37,7 +37,7 @@ class Catalogue:
         return cls(
             environment=environment.name,
             source=config.path.name if config.path else "the built-in defaults",
-            checks=tuple(sorted(specs, key=lambda spec: spec.id)),
+            checks=tuple(sorted(specs, key=lambda spec: spec.node_id)),
             alerts=config.alerts,
             exporters=environment.exporters,
             metrics_url=environment.metrics_url,
@@ -74,7 +74,7 @@ def attributes(spec: CheckSpec, severity: str, environment: str) -> dict[str, st
         "metric": spec.metric,
         "environment": environment,
         "priority": spec.priority,
-        "check": spec.id,
+        "check": spec.node_id,
     }
 
 

@@ -76,14 +76,14 @@ def series_labels(spec: CheckSpec, environment: str) -> dict[str, str]:
     Prometheus does not tell them from absent ones)."""
     return {
         "environment": environment,
-        "check": spec.id,
+        "check": spec.node_id,
         "metric": spec.metric,
         **{k: v for k, v in prometheus_labels(spec.labels).items() if v != ""},
     }
 
 
 def selector(name: str, spec: CheckSpec, environment: str) -> str:
-    matchers = f"environment={promql_string(environment)},check={promql_string(spec.id)}"
+    matchers = f"environment={promql_string(environment)},check={promql_string(spec.node_id)}"
     return f"{name}{{{matchers}}}"
 
 
@@ -134,7 +134,7 @@ def rules_for(spec: CheckSpec, catalogue: Catalogue, generated: Generated) -> li
             "severity": level,
             "priority": spec.priority,
             "environment": env,
-            "check": spec.id,
+            "check": spec.node_id,
         }
         if spec.component:
             labels["component"] = spec.component
@@ -216,9 +216,11 @@ def unit_tests(catalogue: Catalogue, rules: list[Rule], stale_after_s: float) ->
     interval = math.gcd(60, *(round(s) for s in delays if s > 0))
     by_check: dict[str, list[Rule]] = {}
     for rule in rules:
-        by_check.setdefault(rule.spec.id, []).append(rule)
+        by_check.setdefault(rule.spec.node_id, []).append(rule)
     env = catalogue.environment
-    cases = {spec.id: list(_cases(spec)) for spec in catalogue.checks if spec.id in by_check}
+    cases = {
+        spec.node_id: list(_cases(spec)) for spec in catalogue.checks if spec.node_id in by_check
+    }
     rounds = max((len(found) for found in cases.values()), default=0)
     groups = [
         _round(
@@ -259,7 +261,7 @@ def _round(
         times.update((for_s, for_s - interval) if for_s > 0 else (for_s,))
     # One object per rule, written once and referred to after (YAML aliases).
     alerts = {
-        (rule.spec.id, rule.level): {
+        (rule.spec.node_id, rule.level): {
             "exp_labels": {**series_labels(rule.spec, environment), **rule.labels},
             "exp_annotations": rule.annotations,
         }
@@ -270,7 +272,7 @@ def _round(
     for alert in sorted({rules[0].alert for rules, _ in members}):
         for at in sorted(times):
             expected = [
-                alerts[rule.spec.id, rule.level]
+                alerts[rule.spec.node_id, rule.level]
                 for rules, (_, _, levels) in members
                 if rules[0].alert == alert and at >= round(rules[0].for_s)
                 for rule in rules

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from synthetic.errors import MeasurementError
-from synthetic.state import flock_within, write_json_atomic
+from synthetic.files import flock_within, write_json_atomic
 
 DIRECTORY = ".logs"
 POLL_S = 0.05

@@ -100,10 +100,7 @@ def create_app(sources: Sources, settings: ServeSettings) -> ASGIApp:
         run = sources.board.snapshot().run
         if run is None:
             return _json(503, {"error": "no round has finished yet"}, sources.masker)
-        document = run.to_json()
-        for entry in document["checks"]:
-            entry.pop("samples", None)  # as results.json: samples live in the state store
-        return _json(200, document, sources.masker)
+        return _json(200, run.results_document(), sources.masker)
 
     def history(request: Request) -> Response:
         if sources.history is None:

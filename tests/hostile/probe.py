@@ -65,7 +65,7 @@ def spec_of(function: Callable[..., Any]) -> CheckSpec:
         return parse_threshold(mark.args[0], unit=unit) if mark else None
 
     return CheckSpec(
-        id=function.__name__,
+        node_id=function.__name__,
         metric=metric.args[0],
         unit=unit,
         component=None,
