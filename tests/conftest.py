@@ -11,10 +11,11 @@ import os
 import httpcore._sync.connection_pool  # noqa: F401
 import pytest
 
-from tests.generate_helpers import generated  # noqa: F401 - generate's artifacts, once
-from tests.node_apps import express_bff, fastify_bff, nest_bff  # noqa: F401
-from tests.postgres_fixtures import postgres_server  # noqa: F401 - fixtures for every module
-from tests.servers import redis_url, refused_port  # noqa: F401
+from tests.support.cli_runs import project  # noqa: F401 - a tiny project of checks
+from tests.support.generate_helpers import generated  # noqa: F401 - generate's artifacts, once
+from tests.support.node_apps import express_bff, fastify_bff, nest_bff  # noqa: F401
+from tests.support.postgres_fixtures import postgres_server  # noqa: F401 - fixtures for every module
+from tests.support.servers import redis_url, refused_port  # noqa: F401
 
 # A `synthetic` run given a path under tests/ loads this conftest: it must
 # import without the test-only packages, which a `pip install -e .` does not bring.

@@ -23,7 +23,7 @@ from synthetic.alerts.payloads import Rendered, email, pagerduty, render, slack,
 from synthetic.alerts.settings import Receiver
 from synthetic.redact import Masker
 from synthetic.sandbox.processes import LOOPBACK, free_port
-from tests.alert_receivers import (
+from tests.support.alert_receivers import (
     Answer,
     Fault,
     Mailbox,

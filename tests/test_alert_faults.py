@@ -44,7 +44,7 @@ from synthetic.config import Config, load_config
 from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.sandbox.processes import LOOPBACK
 from synthetic.sandbox.redis_server import RedisServer
-from tests.alert_receivers import (
+from tests.support.alert_receivers import (
     AlertmanagerStandIn,
     Fault,
     Mailbox,
@@ -62,7 +62,7 @@ from tests.alert_receivers import (
     smtp_server,
     throttle,
 )
-from tests.spawn import run_at_once
+from tests.support.spawn import run_at_once
 
 # redis_url (a session-wide redis-server) and refused_port come from tests/conftest.py.
 

@@ -10,7 +10,7 @@ from synthetic.alerts import pipeline
 from synthetic.alerts.store import NewEntry, open_alert_store
 from synthetic.config import Config, load_config
 from synthetic.results import CheckResult, RunResult, Severity
-from tests.alert_receivers import WebhookStandIn, make_alert
+from tests.support.alert_receivers import WebhookStandIn, make_alert
 
 T0 = 1_764_000_000.0
 

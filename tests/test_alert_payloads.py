@@ -23,7 +23,7 @@ from synthetic.alerts.payloads import (
     truncate,
     webhook,
 )
-from tests.alert_receivers import make_alert as make
+from tests.support.alert_receivers import make_alert as make
 
 ROUTING_KEY = "R" * 32
 MAX_EXAMPLES = 60

@@ -29,7 +29,7 @@ from synthetic import cli
 from synthetic.redact import MASK
 from synthetic.sandbox import Sandbox
 from synthetic.sandbox.processes import LOOPBACK
-from tests.alert_receivers import (
+from tests.support.alert_receivers import (
     Answer,
     Mailbox,
     PagerDutyStandIn,
@@ -37,8 +37,8 @@ from tests.alert_receivers import (
     WebhookStandIn,
     smtp_server,
 )
-from tests.alertmanager_server import start_alertmanager_or_fail
-from tests.catalogue_runs import CHECKS, run_check_file
+from tests.support.alertmanager_server import start_alertmanager_or_fail
+from tests.support.catalogue_runs import CHECKS, run_check_file
 
 ROUTING_KEY = "pdRoutingKey0123456789abcdefABCD"
 SMTP_PASSWORD = "smtp-s3cret-pass"

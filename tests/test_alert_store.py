@@ -30,7 +30,7 @@ from synthetic.alerts.store import (
 )
 from synthetic.errors import ConfigError, StateError
 from synthetic.sandbox.redis_server import RedisServer, RedisServerError
-from tests.spawn import run_at_once
+from tests.support.spawn import run_at_once
 
 # redis_url (a real redis-server) and refused_port come from tests/conftest.py.
 

@@ -19,8 +19,8 @@ from synthetic.alerts.delivery import Deliverer
 from synthetic.alerts.model import Alert
 from synthetic.alerts.settings import Receiver
 from synthetic.redact import Masker
-from tests.alert_receivers import WebhookStandIn
-from tests.alertmanager_server import Alertmanager, start_alertmanager_or_fail
+from tests.support.alert_receivers import WebhookStandIn
+from tests.support.alertmanager_server import Alertmanager, start_alertmanager_or_fail
 
 pytestmark = pytest.mark.slow
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,8 @@ from typing import Any
 import httpcore  # noqa: F401
 import pytest
 
-from tests.servers import http_ready, server_process
+from tests.support.chromium import CHROMIUM_FLAGS, chromium, png_pixels
+from tests.support.servers import http_ready, server_process
 
 pytestmark = pytest.mark.slow
 
@@ -85,22 +84,6 @@ CATEGORY_OF = {
 }
 
 
-# Headless, no sandbox (CI runs as root), nothing fetched beyond loopback; the
-# virtual time budget lets the report's scripts load its data and render.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--hide-scrollbars",
-    "--window-size=1400,1000",
-    "--virtual-time-budget=15000",
-)
-
-
 def tool(path: Path, what: str) -> Path:
     if not path.is_file() or shutil.which("node") is None:
         message = f"{what} not installed ({path.relative_to(REPO)} or node missing)"
@@ -108,16 +91,6 @@ def tool(path: Path, what: str) -> Path:
             pytest.fail(f"{message}: `bash .ci/run` installs it")
         pytest.skip(f"{message}; `bash .ci/run` installs it")
     return path
-
-
-def chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None:
-        message = "chromium is not installed (Debian package `chromium`)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}: `bash .ci/run` installs it")
-        pytest.skip(message)
-    return found
 
 
 @pytest.fixture
@@ -287,23 +260,3 @@ def test_history_carries_the_trend_across_scheduled_runs(
     # history holds the first run's failure.
     assert [entry["status"] for entry in queue["history"]] == ["failed"]
     assert len(history.read_text(encoding="utf-8").splitlines()) == 2
-
-
-def png_pixels(path: Path) -> tuple[int, int, bytes]:
-    """Width, height and the raw (filtered) scanlines of a PNG; enough to see it is not blank."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    offset, idat, width, height = 8, b"", 0, 0
-    while offset < len(data):
-        (length,) = struct.unpack(">I", data[offset : offset + 4])
-        kind = data[offset + 4 : offset + 8]
-        body = data[offset + 8 : offset + 8 + length]
-        if kind == b"IHDR":
-            width, height = struct.unpack(">II", body[:8])
-        elif kind == b"IDAT":
-            idat += body
-        offset += 12 + length
-    raw = zlib.decompress(idat)
-    stride = len(raw) // height
-    pixels = b"".join(raw[row * stride + 1 : (row + 1) * stride] for row in range(0, height, 50))
-    return width, height, pixels

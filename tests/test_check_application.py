@@ -28,9 +28,8 @@ from synthetic.errors import MeasurementError
 from synthetic.prometheus_reader import fetch_samples, gauge_value, parse
 from synthetic.sandbox import SCENARIOS, SPECS, Sandbox
 from synthetic.sandbox.app import Bff
-from tests.catalogue_runs import run_check_file
-from tests.node_apps import node_program
-from tests.test_check_cache import toml_value
+from tests.support.catalogue_runs import run_check_file, toml_value
+from tests.support.node_apps import node_program
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKS = REPO / "checks" / "check_application.py"

@@ -25,9 +25,9 @@ from redis.retry import Retry
 from synthetic import MeasurementError
 from synthetic.bullmq import QueueListing, find_queues, job_counts, missing_queue
 from synthetic.sandbox.redis_server import seed_bullmq
-from tests.node_apps import node_program
-from tests.servers import start_redis_or_fail
-from tests.test_check_cache import client_for, run_checks, write_config
+from tests.support.catalogue_runs import client_for, run_checks, write_config
+from tests.support.node_apps import node_program
+from tests.support.servers import start_redis_or_fail
 
 REPO = Path(__file__).resolve().parent.parent
 QUEUE_CHECKS = REPO / "checks" / "check_queues.py"

@@ -10,7 +10,6 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,41 +22,14 @@ import redis
 from checks import check_cache as cache
 from synthetic import Environment, MeasurementError, Samples
 from synthetic.sandbox.redis_server import RedisServer, RedisServerError, find_redis_server
-from tests.catalogue_runs import run_check_file
-from tests.servers import start_redis_or_fail
+from tests.support.catalogue_runs import client_for, run_checks, write_config
+from tests.support.servers import start_redis_or_fail
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE_CHECKS = REPO / "checks" / "check_cache.py"
 MEMORY, HIT_RATE = "check_redis_memory", "check_cache_hit_rate"
 LATENCY, EVICTIONS = "check_redis_latency", "check_redis_evictions"
 REDIS_CHECKS = (MEMORY, HIT_RATE, LATENCY, EVICTIONS)
-
-# -- helpers (test_check_bullmq.py uses them too) ---------------------------------------------
-
-
-def toml_value(value: Any) -> str:
-    """Strings, numbers, lists and flat tables, as TOML spells them."""
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
-    return json.dumps(value)
-
-
-def write_config(pytester: pytest.Pytester, redis_url: str | None, **keys: Any) -> Path:
-    """``synthetic.toml`` with one environment, ``test``; a key set to None is left out."""
-    settings: dict[str, Any] = {"redis_url": redis_url, "timeout_s": 3}
-    settings.update(keys)
-    lines = ["[environments.test]"]
-    lines += [f"{key} = {toml_value(v)}" for key, v in settings.items() if v is not None]
-    path = pytester.path / "synthetic.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def run_checks(
-    pytester: pytest.Pytester, config: Path, checks: Path = CACHE_CHECKS, *args: str
-) -> dict[str, dict[str, Any]]:
-    """Run a check file as a user does; results.json's checks by test name (with params)."""
-    return run_check_file(pytester, checks, config, *args)[0]
 
 
 def age_state(pytester: pytest.Pytester, seconds: float, metric: str) -> None:
@@ -70,10 +42,6 @@ def age_state(pytester: pytest.Pytester, seconds: float, metric: str) -> None:
         for sample in entry.values():
             sample["at"] -= seconds
     path.write_text(json.dumps(state))
-
-
-def client_for(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ from checks.check_database import STATEMENTS_KEPT_PER_RANKING, statement_deltas
 from synthetic import Samples
 from synthetic.sandbox import postgres_server as postgres_server_module
 from synthetic.sandbox.postgres_server import PostgresServer, PostgresServerError, find_postgres_bin
-from tests.catalogue_runs import run_check_file
-from tests.postgres_fixtures import MAX_CONNECTIONS
+from tests.support.catalogue_runs import run_check_file
+from tests.support.postgres_fixtures import MAX_CONNECTIONS
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKS = REPO / "checks" / "check_database.py"

@@ -2,7 +2,7 @@
 checks/check_external.py) run as a user runs them: against the sandbox, which
 serves the guide's bodies, and against a real NestJS BFF whose health
 endpoints are @nestjs/terminus's own (tests/node/nest_bff.js, the fixture
-``nest_bff`` of tests/node_apps.py).
+``nest_bff`` of tests/support/node_apps.py).
 
 The NestJS app needs Node and the npm packages `.ci/run` pins into
 `.ci/tools`; without them its tests are skipped, or fail when `CI` is set.
@@ -22,8 +22,8 @@ import pytest
 
 from synthetic.results import metric_key
 from synthetic.sandbox import Sandbox
-from tests.catalogue_runs import CHECKS, run_check_file
-from tests.node_apps import NodeApp
+from tests.support.catalogue_runs import CHECKS, run_check_file
+from tests.support.node_apps import NodeApp
 
 HEALTH_METRICS = ("health.status", "health.check", "integration.health")
 

@@ -2,7 +2,7 @@
 
 In-process (`synthetic.cli.main`) in a project directory with a
 ``synthetic.toml``; ``alerts test`` talks to the loopback stand-ins of
-tests/alert_receivers.py over real sockets.
+tests/support/alert_receivers.py over real sockets.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 
 from synthetic import cli
 from synthetic.alerts.store import FileAlertStore, NewEntry
-from tests.alert_receivers import (
+from tests.support.alert_receivers import (
     Answer,
     Fault,
     PagerDutyStandIn,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from synthetic.sandbox import Sandbox
-from tests.test_cli import REPO, load_results, synthetic_cmd
+from tests.support.cli_runs import REPO, load_results, synthetic_cmd
 
 pytestmark = pytest.mark.slow  # a sandbox server and `synthetic` processes
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import load_results, synthetic_cmd
+from tests.support.cli_runs import load_results, synthetic_cmd
 
 # `warming` is critical until the time written in ready_at; every run of a
 # check appends a line to <check>.runs, so the test counts the re-runs.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import SYNTHETIC, load_results, synthetic_cmd
+from tests.support.cli_runs import SYNTHETIC, load_results, synthetic_cmd
 
 # Each round appends "start end" to rounds.txt; the round number picks the
 # value (OK, CRITICAL, WARNING: the last round's code is 1, the worst's 2) and

@@ -18,7 +18,7 @@ from synthetic.exporters.cloudwatch import (
     validate,
 )
 from synthetic.results import CheckResult, RunResult, Severity
-from tests.moto_server import MotoServer, cloudwatch_client, start_moto_or_fail
+from tests.support.moto_server import MotoServer, cloudwatch_client, start_moto_or_fail
 
 NOW = datetime(2025, 12, 1, 12, 0, tzinfo=UTC)
 

@@ -20,7 +20,7 @@ from synthetic.exporters.prometheus import prometheus_labels, push, registry, wr
 from synthetic.prometheus_reader import fetch_samples, gauge_value, parse
 from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.sandbox.processes import LOOPBACK
-from tests.pushgateway_server import Pushgateway, start_pushgateway_or_fail
+from tests.support.pushgateway_server import Pushgateway, start_pushgateway_or_fail
 
 FINISHED_AT = "2024-05-01T12:00:01.500Z"
 FINISHED_EPOCH = 1714564801.5

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from synthetic.sandbox.processes import LOOPBACK
-from tests.moto_server import cloudwatch_client, start_moto_or_fail
+from tests.support.moto_server import cloudwatch_client, start_moto_or_fail
 
 INI = """
 [pytest]

@@ -9,7 +9,7 @@ import pytest
 
 from synthetic.formats import github_summary, junit_properties, nagios, perfdata
 from synthetic.results import CheckResult, RunResult, Severity
-from tests.test_cli import project, synthetic_cmd  # noqa: F401 - the fixture is used
+from tests.support.cli_runs import synthetic_cmd
 
 
 def result(
@@ -105,7 +105,7 @@ def test_the_github_summary_is_a_table_worst_first() -> None:
 
 
 def test_synthetic_run_format_nagios_prints_one_line_and_exits_with_its_code(
-    project: Path,  # noqa: F811
+    project: Path,
 ) -> None:
     done = synthetic_cmd("run", "--format", "nagios", cwd=project, env={"QUEUE": "57"})
     assert done.returncode == 2, done.stderr
@@ -114,7 +114,7 @@ def test_synthetic_run_format_nagios_prints_one_line_and_exits_with_its_code(
     assert done.stdout.rstrip("\n").endswith("| 'queue'=57;~:10;~:50;; 'other'=1;;~:5;;")
 
 
-def test_a_run_in_github_actions_writes_the_job_summary(project: Path) -> None:  # noqa: F811
+def test_a_run_in_github_actions_writes_the_job_summary(project: Path) -> None:
     summary = project / "summary.md"
     summary.write_text("earlier step\n", encoding="utf-8")
     done = synthetic_cmd(

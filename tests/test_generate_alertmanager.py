@@ -15,7 +15,7 @@ import yaml
 from synthetic.alerts.settings import AlertSettings, Receiver, Route
 from synthetic.generate.alertmanager import UNROUTED, generate
 from synthetic.generate.model import Catalogue, attributes
-from tests.generate_helpers import ENVIRONMENTS, SECRETS, Generated
+from tests.support.generate_helpers import ENVIRONMENTS, SECRETS, Generated
 
 pytestmark = pytest.mark.slow
 FILE = "alertmanager/alertmanager.yml"

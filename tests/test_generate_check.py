@@ -11,7 +11,7 @@ import pytest
 
 from synthetic.generate.conditions import boundary_points, numeric, status_condition
 from synthetic.thresholds import parse_threshold
-from tests.generate_helpers import REPO, Generated, synthetic
+from tests.support.generate_helpers import REPO, Generated, synthetic
 
 CONFIG = f"""\
 checks = ["{REPO / "checks"}"]

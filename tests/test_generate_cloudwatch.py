@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from synthetic.exporters import cloudwatch as exporter
-from tests.generate_helpers import ENVIRONMENTS, Generated, exported_run, synthetic
-from tests.moto_server import cloudwatch_client, start_moto_or_fail
+from tests.support.generate_helpers import ENVIRONMENTS, Generated, exported_run, synthetic
+from tests.support.moto_server import cloudwatch_client, start_moto_or_fail
 
 FILE = "cloudwatch/alarms.yml"
 

@@ -13,7 +13,7 @@ from datadog_api_client.model_utils import ModelNormal
 from datadog_api_client.v1.model.monitor import Monitor
 
 from synthetic.exporters import dogstatsd as exporter
-from tests.generate_helpers import ENVIRONMENTS, Generated, exported_run
+from tests.support.generate_helpers import ENVIRONMENTS, Generated, exported_run
 
 FILE = "datadog/monitors.json"
 _QUERY = re.compile(r"^(min|max)\(last_(\d+)m\):(min|max):([\w.]+)\{([^}]*)\} (>=|<=|>|<) (\S+)$")

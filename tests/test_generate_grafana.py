@@ -13,7 +13,7 @@ import pytest
 from synthetic.generate import grafana  # first: its import silences the SDK's own warning
 from synthetic.generate.grafana import GREEN, RED, YELLOW
 from synthetic.spec import CheckSpec
-from tests.generate_helpers import ENVIRONMENTS, Generated
+from tests.support.generate_helpers import ENVIRONMENTS, Generated
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder  # isort: skip
 from grafana_foundation_sdk.cog.plugins import register_default_plugins  # isort: skip

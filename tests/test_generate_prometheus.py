@@ -18,7 +18,7 @@ from synthetic.config import ExportersModel
 from synthetic.exporters import prometheus as exporter
 from synthetic.generate.model import Catalogue
 from synthetic.generate.prometheus_scrape import generate as scrape
-from tests.generate_helpers import ENVIRONMENTS, SECRETS, Generated, exported_run
+from tests.support.generate_helpers import ENVIRONMENTS, SECRETS, Generated, exported_run
 
 pytestmark = pytest.mark.slow
 _SELECTOR = re.compile(r"(synthetic_[a-z_]+)\{([^}]*)\}")

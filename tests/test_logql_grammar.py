@@ -18,7 +18,7 @@ import pytest
 from synthetic.logs.settings import PRESETS, LogsSettings
 from synthetic.logs.shapes import resolve
 from synthetic.logs.sources.logql import LogQL
-from tests.node_apps import NODE_APPS_DIR, NODE_MODULES, require_node
+from tests.support.node_apps import NODE_APPS_DIR, NODE_MODULES, require_node
 
 PACKAGES = ("@grafana/lezer-logql", "@lezer/lr")
 NOW_MS = 1_736_937_012_345

@@ -13,7 +13,7 @@ from synthetic.logs.aggregate import RELATIVE_ACCURACY
 from synthetic.logs.analysis import analyse
 from synthetic.logs.metrics import LogMetrics
 from synthetic.logs.settings import LogsSettings
-from tests.logs_helpers import NOW_MS, Line, generate, in_window, rank_value, write
+from tests.support.logs_helpers import NOW_MS, Line, generate, in_window, rank_value, write
 
 SETTINGS = LogsSettings()
 

@@ -11,8 +11,8 @@ import pytest
 
 from synthetic.config import load_config
 from synthetic.errors import ConfigError
-from tests.catalogue_runs import CHECKS
-from tests.logs_helpers import generate
+from tests.support.catalogue_runs import CHECKS
+from tests.support.logs_helpers import generate
 
 LOG_CHECKS = ("check_logs.py", "check_external.py", "check_application.py")
 

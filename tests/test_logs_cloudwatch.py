@@ -6,7 +6,7 @@ only ``fields``, ``sort`` and ``limit``: it ignores ``filter`` and ``stats``,
 so it answers every query with the raw events. It shows the calls are made as
 the API wants them (and the detection sample, a plain ``fields`` query, is
 read for real), not that the numbers are right; the stand-in of
-tests/logs_insights_standin.py replays what Logs Insights answers instead.
+tests/support/logs_insights_standin.py replays what Logs Insights answers instead.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from synthetic.logs.sources.client import Deadline
 from synthetic.logs.sources.cloudwatch import Query, Runner, read
 from synthetic.logs.sources.insights import SAMPLE
 from synthetic.logs.sources.read import read_backend, readings
-from tests.logs_insights_standin import InsightsStandIn, Rows, insights_standin
-from tests.moto_server import REGION, start_moto_or_fail
+from tests.support.logs_insights_standin import InsightsStandIn, Rows, insights_standin
+from tests.support.moto_server import REGION, start_moto_or_fail
 
 GROUP = "/ecs/customer-portal-bff"
 AT_MS = 1_736_937_012_345  # 2025-01-15T10:30:12.345Z

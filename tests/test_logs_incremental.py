@@ -12,7 +12,7 @@ import pytest
 from synthetic.logs.analysis import analyse
 from synthetic.logs.metrics import LogMetrics
 from synthetic.logs.settings import LogsSettings
-from tests.logs_helpers import NOW_MS, Line, generate
+from tests.support.logs_helpers import NOW_MS, Line, generate
 
 SETTINGS = LogsSettings()
 

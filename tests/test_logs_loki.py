@@ -1,6 +1,6 @@
 """The Loki source against a loopback stand-in that answers from the same lines.
 
-The stand-in (tests/loki_standin.py) evaluates the LogQL it is sent with its
+The stand-in (tests/support/loki_standin.py) evaluates the LogQL it is sent with its
 own reading of Loki's semantics, in Loki's documented answer format, and can
 answer as a failing Loki does (an error, a partial result, 429, 503, down).
 Counts must equal the files' analysis of the same lines exactly; a p95 must
@@ -25,10 +25,10 @@ from synthetic.logs.metrics import LogMetrics
 from synthetic.logs.sources.client import Deadline, JsonClient
 from synthetic.logs.sources.read import read_backend, readings
 from synthetic.results import CheckResult
-from tests.catalogue_runs import CHECKS
-from tests.logs_helpers import NOW_MS, Line, generate, in_window, rank_value, write
-from tests.loki_standin import LokiStandIn, loki_standin
-from tests.test_alert_decide import Runs, guide_settings
+from tests.support.alert_runs import Runs, guide_settings
+from tests.support.catalogue_runs import CHECKS
+from tests.support.logs_helpers import NOW_MS, Line, generate, in_window, rank_value, write
+from tests.support.loki_standin import LokiStandIn, loki_standin
 
 DEPENDENCIES = ("whmcs", "salesforce", "freebit")
 LOG_CHECKS = ("check_logs.py", "check_external.py", "check_application.py")

@@ -7,7 +7,7 @@ The express BFF (tests/node/express_bff.js) logs with pino-http and exports
 listener every second. The readings are taken at the time of a scrape made
 after all the traffic (so ``increase`` has nothing to extrapolate: the series
 start at 0 and end at that scrape), and compared with the truth: the statuses
-the client received, and the files' lines (tests/node_truth.py).
+the client received, and the files' lines (tests/support/node_truth.py).
 
 Accuracy, honestly: counts and rates are exact from all three. A p95 is
 exact from Loki (the true rank value), within 1 % from the files (DDSketch),
@@ -36,11 +36,11 @@ from synthetic.logs.analysis import analyse
 from synthetic.logs.metrics import LogMetrics
 from synthetic.logs.readings import LogReadings
 from synthetic.logs.sources.read import read_backend, readings
-from tests.loki_standin import loki_standin
-from tests.node_apps import Calls, Driven, NodeApp, Orders, drive, node_app, require_node
-from tests.node_truth import DEPENDENCIES, Truth, ground_truth
-from tests.prometheus_server import Prometheus, start_prometheus_or_fail
-from tests.servers import fail_on_server_error
+from tests.support.loki_standin import loki_standin
+from tests.support.node_apps import Calls, Driven, NodeApp, Orders, drive, node_app, require_node
+from tests.support.node_truth import DEPENDENCIES, Truth, ground_truth
+from tests.support.prometheus_server import Prometheus, start_prometheus_or_fail
+from tests.support.servers import fail_on_server_error
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,5 @@
 """The log checks against real Node BFFs (tests/node/): every metric equals the
-ground truth computed from the files the app wrote (tests/node_truth.py).
+ground truth computed from the files the app wrote (tests/support/node_truth.py).
 
 Each app gets the same mix: plain requests, 5xx answers, slow ones, calls to
 WHMCS, Salesforce and Freebit that fail or not, a handler that throws, and
@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.catalogue_runs import CHECKS
-from tests.loki_standin import loki_standin
-from tests.node_apps import Calls, NodeApp, Orders, drive
-from tests.node_truth import Truth, ground_truth
+from tests.support.catalogue_runs import CHECKS
+from tests.support.loki_standin import loki_standin
+from tests.support.node_apps import Calls, NodeApp, Orders, drive
+from tests.support.node_truth import Truth, ground_truth
 
 LOG_CHECKS = ("check_logs.py", "check_external.py", "check_application.py")
 PRESETS = {"express": "pino-http", "nest": "nestjs-pino", "fastify": "fastify"}
@@ -190,7 +190,7 @@ def test_the_guide_mapping_on_pino_http_lines_says_why_it_reads_nothing(
 def test_every_log_metric_from_loki_equals_the_ground_truth(
     pytester: pytest.Pytester, driven_app: tuple[str, NodeApp]
 ) -> None:
-    """The same checks with ``source = "loki"``: a Loki stand-in (tests/loki_standin.py)
+    """The same checks with ``source = "loki"``: a Loki stand-in (tests/support/loki_standin.py)
     serves the app's combined.log (what an agent would ship) and evaluates the LogQL
     the checks send. The monitor's own lines are left out by their correlation id
     and User-Agent, which every line of these stacks' own requests carries."""

@@ -18,7 +18,7 @@ from synthetic.logs.analysis import analyse
 from synthetic.logs.metrics import LogMetrics
 from synthetic.logs.settings import LogsSettings, split_path
 from synthetic.logs.shapes import detect, resolve
-from tests.logs_helpers import NOW_MS, rank_value
+from tests.support.logs_helpers import NOW_MS, rank_value
 
 
 def run(tmp_path: Path, rows: list[Any], logs: dict[str, Any] | None = None) -> LogMetrics:

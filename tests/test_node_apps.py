@@ -1,5 +1,5 @@
 """The real Node BFFs of tests/node/: they start, answer, log the shapes their
-libraries really write, and the ground truth (tests/node_truth.py) counts a mix
+libraries really write, and the ground truth (tests/support/node_truth.py) counts a mix
 of traffic small enough to count by hand."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests import node_apps
-from tests.node_apps import Calls, Driven, NodeApp, Orders, drive, require_node
-from tests.node_truth import STACKS, ground_truth, parse, read_lines
+from tests.support import node_apps
+from tests.support.node_apps import Calls, Driven, NodeApp, Orders, drive, require_node
+from tests.support.node_truth import STACKS, ground_truth, parse, read_lines
 
 WAIT_S = 10.0
 

@@ -22,7 +22,7 @@ import pytest
 
 from synthetic.sandbox import SPECS, Sandbox
 from synthetic.sandbox.postgres_server import PostgresServer
-from tests.serve_helpers import REPO, alive, repo_config, serving
+from tests.support.serve_helpers import REPO, alive, repo_config, serving
 
 pytestmark = pytest.mark.slow
 

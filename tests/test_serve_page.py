@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from synthetic.sandbox import Sandbox
-from tests.prometheus_server import start_prometheus_or_fail
-from tests.serve_helpers import Serving, repo_config, serving
-from tests.test_allure_html import CHROMIUM_FLAGS, chromium, png_pixels
+from tests.support.chromium import CHROMIUM_FLAGS, chromium, png_pixels
+from tests.support.prometheus_server import start_prometheus_or_fail
+from tests.support.serve_helpers import Serving, repo_config, serving
 
 pytestmark = pytest.mark.slow
 

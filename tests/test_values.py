@@ -23,8 +23,8 @@ from synthetic.logs.analysis import analyse
 from synthetic.logs.metrics import LogMetrics
 from synthetic.logs.settings import LogsSettings
 from synthetic.state import Samples
-from tests.catalogue_runs import CHECKS, run_check_file
-from tests.logs_helpers import NOW_MS
+from tests.support.catalogue_runs import CHECKS, run_check_file
+from tests.support.logs_helpers import NOW_MS
 
 SETTINGS = LogsSettings()
 INI = """

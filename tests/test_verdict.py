@@ -20,8 +20,8 @@ import pytest
 
 from synthetic import waits
 from synthetic.deadline import default_run_timeout
-from tests.hanging import silent_port
-from tests.test_cli import load_results, synthetic_cmd
+from tests.support.cli_runs import load_results, synthetic_cmd
+from tests.support.hanging import silent_port
 
 # A bound far above what a run here takes, far below what it took before
 # (a hung run, or one held by a thread sleeping 10 minutes).

@@ -30,7 +30,7 @@ from urllib.parse import quote, unquote, unquote_plus
 import pytest
 import redis
 
-from tests.servers import http_ready, server_process, start_redis_or_fail
+from tests.support.servers import http_ready, server_process, start_redis_or_fail
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKS = REPO / "checks"

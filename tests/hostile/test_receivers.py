@@ -1,6 +1,6 @@
 """Hostile receivers: answers that drip, never end, or accept and then hang.
 
-Each is a real server on loopback (`tests.alert_receivers`). The bound under
+Each is a real server on loopback (`tests.support.alert_receivers`). The bound under
 test is the receiver's ``budget_s``: a hard deadline for its whole attempt
 chain, answers included, after which the alert waits in the outbox saying
 so; and the outbox lease, which outlives that chain, so a second runner
@@ -29,7 +29,7 @@ from synthetic.alerts.store import RedisAlertStore, open_alert_store
 from synthetic.config import Config, load_config
 from synthetic.redact import Masker
 from synthetic.results import CheckResult, RunResult, Severity
-from tests.alert_receivers import (
+from tests.support.alert_receivers import (
     Answer,
     DripSMTP,
     Fault,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hanging import silent_port
-from tests.test_cli import load_results, synthetic_cmd
+from tests.support.cli_runs import load_results, synthetic_cmd
+from tests.support.hanging import silent_port
 
 RUN_TIMEOUT_S = 14.0
 # The command's own start (imports, before the run's clock starts) and exit.

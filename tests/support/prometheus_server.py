@@ -20,7 +20,13 @@ from typing import Any
 
 import httpx
 
-from tests.servers import LOOPBACK, ServerError, fail_on_server_error, http_ready, server_process
+from tests.support.servers import (
+    LOOPBACK,
+    ServerError,
+    fail_on_server_error,
+    http_ready,
+    server_process,
+)
 
 SCRAPE_INTERVAL = "1s"
 START_TIMEOUT_S = 20.0

@@ -2,7 +2,7 @@
 
 From a test module::
 
-    from tests.postgres_fixtures import postgres_server  # noqa: F401
+    from tests.support.postgres_fixtures import postgres_server  # noqa: F401
 
 Missing binaries fail the test with how to install them: CI installs
 PostgreSQL, so a silent skip would hide lost coverage.

@@ -9,7 +9,7 @@ test module that uses it.
 
 `drive` sends a known mix of traffic (`Orders`, `Calls`, some of it with the
 monitor's own identity) and waits until the app has logged it;
-``tests/node_truth.py`` computes the metrics' ground truth from the files.
+``tests/support/node_truth.py`` computes the metrics' ground truth from the files.
 Without node or the packages the tests skip with why, except under CI, where
 they fail: CI installs them, so a skip would hide lost coverage.
 """
@@ -34,10 +34,10 @@ import pytest
 
 from synthetic import __version__
 from synthetic.sandbox.processes import log_tail
-from tests.node_truth import is_request, parse, read_lines
-from tests.servers import LOOPBACK, ServerError, fail_on_server_error, stop_process
+from tests.support.node_truth import is_request, parse, read_lines
+from tests.support.servers import LOOPBACK, ServerError, fail_on_server_error, stop_process
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NODE_APPS_DIR = REPO / "tests" / "node"
 NODE_MODULES = REPO / ".ci" / "tools" / "node_modules"
 APPS = {"express": "express_bff.js", "nest": "nest_bff.js", "fastify": "fastify_bff.js"}
@@ -92,7 +92,7 @@ def require_node(packages: Sequence[str] = PACKAGES) -> None:
 class NodeApp:
     """A running app: where it listens and where it logs."""
 
-    stack: str  # express | nest | fastify (tests/node_truth.py knows each one's lines)
+    stack: str  # express | nest | fastify (tests/support/node_truth.py knows each one's lines)
     pid: int
     port: int
     admin_port: int | None

@@ -1,7 +1,7 @@
 """A real ``prometheus-alertmanager`` on loopback for tests, stopped by PID.
 
 Its one route sends every alert, alone in its group, to a webhook (a
-`tests.alert_receivers.WebhookStandIn`) with ``send_resolved: true``; group
+`tests.support.alert_receivers.WebhookStandIn`) with ``send_resolved: true``; group
 wait and interval are short so a test sees firing, then resolved, in well
 under a second::
 
@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from synthetic.sandbox.processes import LOOPBACK
-from tests.servers import ServerError, fail_on_server_error, http_ready, server_process
+from tests.support.servers import ServerError, fail_on_server_error, http_ready, server_process
 
 __all__ = ["Alertmanager", "alertmanager_server", "find_alertmanager", "start_alertmanager_or_fail"]
 

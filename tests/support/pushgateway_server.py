@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from synthetic.sandbox.processes import LOOPBACK
-from tests.servers import ServerError, fail_on_server_error, http_ready, server_process
+from tests.support.servers import ServerError, fail_on_server_error, http_ready, server_process
 
 __all__ = ["Pushgateway", "find_pushgateway", "pushgateway_server", "start_pushgateway_or_fail"]
 

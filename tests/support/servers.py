@@ -1,9 +1,9 @@
 """Real servers on loopback for tests: started on a free port, stopped by PID.
 
 Use the context managers directly, or the fixtures: from a test module with
-``pytest_plugins = ["tests.servers"]``, from ``tests/conftest.py`` with::
+``pytest_plugins = ["tests.support.servers"]``, from ``tests/conftest.py`` with::
 
-    from tests.servers import redis_url, refused_port  # noqa: F401
+    from tests.support.servers import redis_url, refused_port  # noqa: F401
 
 A missing server binary fails the test with how to install it: CI installs
 the servers, so a silent skip would hide lost coverage.

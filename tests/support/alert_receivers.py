@@ -18,7 +18,7 @@ scripts a hostile answer that never completes (its status line, its headers
 or its body a byte at a time); `DripSMTP` is an SMTP server that does the
 same with its greeting or with its answer to the mail. The
 fixtures ``pagerduty_stand_in``, ``slack_stand_in`` and ``webhook_stand_in``
-give a fresh one per test (``pytest_plugins = ["tests.alert_receivers"]``).
+give a fresh one per test (``pytest_plugins = ["tests.support.alert_receivers"]``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import pytest
 from synthetic.generate.model import Catalogue
 from synthetic.results import CheckResult, RunResult, Severity
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SYNTHETIC = str(Path(sys.executable).parent / "synthetic")
 ENVIRONMENTS = ("sandbox", "staging", "production")
 SECRETS = {

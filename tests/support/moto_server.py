@@ -28,7 +28,7 @@ import httpx
 from botocore.config import Config
 
 from synthetic.sandbox.processes import LOOPBACK
-from tests.servers import ServerError, fail_on_server_error, server_process
+from tests.support.servers import ServerError, fail_on_server_error, server_process
 
 __all__ = [
     "MotoServer",

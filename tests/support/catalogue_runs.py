@@ -1,0 +1,61 @@
+"""Running a file of the catalogue the way a user does, for the check tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+REPO = Path(__file__).resolve().parents[2]
+CHECKS = REPO / "checks"
+
+
+def run_check_file(
+    pytester: pytest.Pytester, checks: Path, config: Path, *args: str
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Run ``checks`` with environment ``test`` of ``config``.
+
+    Returns results.json's checks by test name (with parameters), and the
+    whole document. results.json is removed after reading, so a later run
+    that writes none cannot be mistaken for this one.
+    """
+    out = pytester.path / "out"
+    pytester.runpytest(
+        str(checks), "--env", "test", "--synthetic-config", str(config),
+        "--results-dir", str(out), "-p", "no:cacheprovider", *args,
+    )  # fmt: skip
+    document: dict[str, Any] = json.loads((out / "results.json").read_text())
+    (out / "results.json").unlink()
+    return {check["id"].split("::", 1)[1]: check for check in document["checks"]}, document
+
+
+def toml_value(value: Any) -> str:
+    """Strings, numbers, lists and flat tables, as TOML spells them."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
+def write_config(pytester: pytest.Pytester, redis_url: str | None, **keys: Any) -> Path:
+    """``synthetic.toml`` with one environment, ``test``; a key set to None is left out."""
+    settings: dict[str, Any] = {"redis_url": redis_url, "timeout_s": 3}
+    settings.update(keys)
+    lines = ["[environments.test]"]
+    lines += [f"{key} = {toml_value(v)}" for key, v in settings.items() if v is not None]
+    path = pytester.path / "synthetic.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_checks(
+    pytester: pytest.Pytester, config: Path, checks: Path = CHECKS / "check_cache.py", *args: str
+) -> dict[str, dict[str, Any]]:
+    """Run a check file as a user does; results.json's checks by test name (with params)."""
+    return run_check_file(pytester, checks, config, *args)[0]
+
+
+def client_for(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
