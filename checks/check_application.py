@@ -23,12 +23,14 @@ from typing import Any
 
 import pytest
 
+from checks.settings import PortalSettings
 from synthetic import (
     BFFClient,
     Environment,
     LogReadings,
     Measurement,
     MeasurementError,
+    NotConfigured,
     format_series,
     parse_selector,
     select_series,
@@ -113,7 +115,7 @@ def _stats(times: list[float], statuses: Counter[int]) -> dict[str, Any]:
 @pytest.mark.metric("app.response_time_p95", unit="ms", priority="P3", sustain="5m")
 @pytest.mark.warning("> 2s")
 @pytest.mark.critical("> 5s")
-def check_response_time_p95(bff: BFFClient, synthetic_env: Environment) -> Measurement:
+def check_response_time_p95(bff: BFFClient, portal: PortalSettings) -> Measurement:
     """95th percentile response time of a burst of GETs over p95_paths (nearest rank).
 
     ``p95_sample_size`` requests, round robin over ``p95_paths``, each a real
@@ -122,8 +124,8 @@ def check_response_time_p95(bff: BFFClient, synthetic_env: Environment) -> Measu
     counts its time and shows in the evidence's status counts; a transport
     error makes the check unreachable.
     """
-    paths = tuple(synthetic_env.p95_paths)
-    size = synthetic_env.p95_sample_size
+    paths = tuple(portal.p95_paths)
+    size = portal.p95_sample_size
     if not paths or size < 1:
         raise MeasurementError("p95_paths and p95_sample_size must name at least one request")
     results = _burst(bff, paths, size)
@@ -153,7 +155,9 @@ def check_response_time_p95(bff: BFFClient, synthetic_env: Environment) -> Measu
 @pytest.mark.metric("app.active_connections", unit="%", priority="P2")
 @pytest.mark.warning("> 80%")
 @pytest.mark.critical("> 95%")
-def check_active_connections(http_client: BFFClient, synthetic_env: Environment) -> Measurement:
+def check_active_connections(
+    http_client: BFFClient, synthetic_env: Environment, portal: PortalSettings
+) -> Measurement:
     """Open HTTP connections of the BFF as a share of connection_capacity.
 
     The series selected by ``connections_metric`` (default
@@ -164,8 +168,10 @@ def check_active_connections(http_client: BFFClient, synthetic_env: Environment)
     ``metrics_url`` or ``connection_capacity`` is not configured.
     """
     metrics_url: str = synthetic_env.require("metrics_url")
-    capacity: int = synthetic_env.require("connection_capacity")
-    selector = parse_selector(synthetic_env.connections_metric)
+    capacity = portal.connection_capacity
+    if capacity is None:
+        raise NotConfigured("params.connection_capacity", synthetic_env.name)
+    selector = parse_selector(portal.connections_metric)
     snapshot = http_client.snapshot(metrics_url)
     if not 200 <= snapshot.status_code < 300:
         raise MeasurementError(f"GET {metrics_url} returned HTTP {snapshot.status_code}")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from checks.settings import PortalSettings
 from synthetic import Environment, Measurement, MeasurementError, NotConfigured, Samples
 
 pytestmark = pytest.mark.metric(component="database", runbook="database-operations", priority="P2")
@@ -97,13 +98,11 @@ def fetch(postgres: Any, sql: str, params: dict[str, Any] | None = None) -> list
 
 
 @pytest.fixture(scope="session")
-def disk_capacity(synthetic_env: Environment) -> int:
-    """``database_disk_bytes``; the check skips (before connecting) when it is unset."""
-    try:
-        capacity: int = synthetic_env.require("database_disk_bytes")
-    except NotConfigured as exc:
-        pytest.skip(str(exc))
-    return capacity
+def disk_capacity(synthetic_env: Environment, portal: PortalSettings) -> int:
+    """``params.database_disk_bytes``; the check skips (before connecting) when it is unset."""
+    if portal.database_disk_bytes is None:
+        pytest.skip(str(NotConfigured("params.database_disk_bytes", synthetic_env.name)))
+    return portal.database_disk_bytes
 
 
 @pytest.mark.metric("db.connection_pool_usage", unit="%", priority="P1")
@@ -206,9 +205,9 @@ def check_size(disk_capacity: int, postgres: Any) -> Measurement:
 @pytest.mark.metric("db.dead_tuples", unit="%", priority="P3")
 @pytest.mark.warning("> 10%")
 @pytest.mark.critical("> 25%")
-def check_dead_tuples(postgres: Any, synthetic_env: Environment) -> Measurement:
+def check_dead_tuples(postgres: Any, portal: PortalSettings) -> Measurement:
     """The worst table's dead tuples, among tables of at least ``dead_tuples_min_rows``."""
-    min_rows = synthetic_env.dead_tuples_min_rows
+    min_rows = portal.dead_tuples_min_rows
     tables = fetch(postgres, DEAD_TUPLES_SQL, {"min_rows": min_rows})
     value = float(tables[0]["dead_pct"]) if tables else 0.0
     return Measurement(value, evidence={"min_rows": min_rows, "worst_tables": tables})

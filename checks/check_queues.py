@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from checks.settings import PortalSettings
 from synthetic import (
     BFFClient,
-    Environment,
     Measurement,
     MeasurementError,
     Samples,
@@ -102,7 +102,7 @@ def check_salesforce_daily_api_usage(queues: Any) -> float:
 
 @pytest.fixture(scope="session")
 def bullmq_counts(
-    redis_client: redis.Redis, synthetic_env: Environment
+    redis_client: redis.Redis, portal: PortalSettings
 ) -> Callable[[str], dict[str, int]]:
     """A queue's job counts (`synthetic.bullmq.job_counts`), read once per process and run
     and shared by the queue's checks; an error is shared the same way. A queue that does
@@ -113,7 +113,7 @@ def bullmq_counts(
     def counts(queue: str) -> dict[str, int]:
         if queue not in read:
             try:
-                prefix = synthetic_env.bullmq_prefix
+                prefix = portal.bullmq_prefix
                 read[queue] = job_counts(redis_client, prefix, queue, listing=listing)
             except Exception as exc:
                 read[queue] = exc

@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from synthetic import BFFClient, Environment, HealthBody, read_snapshot, selected_environment
+from checks.settings import PortalSettings, portal_settings
+from synthetic import (
+    BFFClient,
+    Config,
+    HealthBody,
+    read_snapshot,
+    selected_config,
+    selected_environment,
+)
 
 HEALTH_ENDPOINTS = (
     "/health",
@@ -23,7 +31,7 @@ HEALTH_ENDPOINTS = (
 )
 
 
-# Checks repeated for each name in a list of the environment: argument -> key.
+# Checks repeated for each name in a list of the portal's settings: argument -> key.
 CONFIGURED_LABELS = {
     "queue": "bullmq_queues",  # one check per BullMQ queue
     "name": "health_checks",  # one per entry of GET /health
@@ -48,12 +56,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for argument, key in CONFIGURED_LABELS.items():
         if argument not in metafunc.fixturenames or argument in own:
             continue
-        environment = selected_environment(metafunc.config)
-        names = getattr(environment, key)
+        config = selected_config(metafunc.config)
+        names = getattr(portal_settings(config), key)
         if names:
             metafunc.parametrize(argument, names)
         else:
-            reason = f"{key} is not configured for environment '{environment.name}'"
+            reason = f"params.{key} is not configured for environment '{config.environment.name}'"
             metafunc.parametrize(argument, [pytest.param(None, marks=pytest.mark.skip(reason))])
 
 
@@ -90,6 +98,12 @@ def _parametrized(metafunc: pytest.Metafunc) -> set[str]:
     return names
 
 
+@pytest.fixture(scope="session")
+def portal(synthetic_config: Config) -> PortalSettings:
+    """The portal's settings (``params``) of the selected environment (checks/settings.py)."""
+    return portal_settings(synthetic_config)
+
+
 @pytest.fixture
 def health(bff: BFFClient) -> Any:
     """GET /health as JSON. A 503 with a JSON body is an answer, not an error."""
@@ -109,13 +123,13 @@ def auth_health(bff: BFFClient) -> Any:
 
 
 @pytest.fixture
-def health_body(bff: BFFClient, synthetic_env: Environment) -> HealthBody:
+def health_body(bff: BFFClient, portal: PortalSettings) -> HealthBody:
     """GET /health read as named entries, whatever its shape (a 5xx body too)."""
-    return read_snapshot(bff.snapshot("/health"), path=synthetic_env.health_entries.get("/health"))
+    return read_snapshot(bff.snapshot("/health"), path=portal.health_entries.get("/health"))
 
 
 @pytest.fixture
-def auth_health_body(bff: BFFClient, synthetic_env: Environment) -> HealthBody:
+def auth_health_body(bff: BFFClient, portal: PortalSettings) -> HealthBody:
     """GET /auth/health-check read as named entries, whatever its shape (a 5xx body too)."""
-    path = synthetic_env.health_entries.get("/auth/health-check")
+    path = portal.health_entries.get("/auth/health-check")
     return read_snapshot(bff.snapshot("/auth/health-check"), path=path)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the names below, for type checkers (`X as X`: re-exported)
     from synthetic.bullmq import job_counts as job_counts
     from synthetic.config import Config as Config
     from synthetic.config import Environment as Environment
+    from synthetic.config import validate_params as validate_params
     from synthetic.errors import CheckStopped as CheckStopped
     from synthetic.errors import ConfigError as ConfigError
     from synthetic.errors import ExportError as ExportError
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # the names below, for type checkers (`X as X`: re-exported)
     from synthetic.results import Measurement as Measurement
     from synthetic.results import RunResult as RunResult
     from synthetic.results import Severity as Severity
+    from synthetic.run_state import selected_config as selected_config
     from synthetic.run_state import selected_environment as selected_environment
     from synthetic.selector import SeriesSelector as SeriesSelector
     from synthetic.selector import format_series as format_series
@@ -85,7 +87,7 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(["Rendered"], "synthetic.alerts.payloads"),
     **dict.fromkeys(["Receiver"], "synthetic.alerts.settings"),
     **dict.fromkeys(["find_queues", "job_counts"], "synthetic.bullmq"),
-    **dict.fromkeys(["Config", "Environment"], "synthetic.config"),
+    **dict.fromkeys(["Config", "Environment", "validate_params"], "synthetic.config"),
     **dict.fromkeys(
         [
             "CheckStopped",
@@ -121,7 +123,7 @@ _HOMES: dict[str, str] = {
         "synthetic.reading",
     ),
     **dict.fromkeys(["CheckResult", "Measurement", "RunResult", "Severity"], "synthetic.results"),
-    **dict.fromkeys(["selected_environment"], "synthetic.run_state"),
+    **dict.fromkeys(["selected_config", "selected_environment"], "synthetic.run_state"),
     **dict.fromkeys(["SeriesSelector", "format_series", "parse_selector"], "synthetic.selector"),
     **dict.fromkeys(["Samples"], "synthetic.state"),
 }
@@ -175,8 +177,10 @@ __all__ = [
     "rate_since_last_run",
     "read_snapshot",
     "select_series",
+    "selected_config",
     "selected_environment",
     "series_value",
+    "validate_params",
 ]
 
 

@@ -550,8 +550,10 @@ def _start_services(stack: contextlib.ExitStack, config_path: str | None) -> dic
     from synthetic.sandbox import postgres_server, redis_server
 
     try:
-        environment = load_config(path=config_path, environment=SANDBOX).environment
-        queues, prefix = environment.bullmq_queues, environment.bullmq_prefix
+        # The portal catalogue's settings (its params table): the demo seeds its queues.
+        params = load_config(path=config_path, environment=SANDBOX).environment.params
+        queues = tuple(str(q) for q in params.get("bullmq_queues", ()))
+        prefix = str(params.get("bullmq_prefix", "bull"))
     except ConfigError:
         queues, prefix = (), "bull"
     variables: dict[str, str] = {}

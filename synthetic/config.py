@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -27,17 +27,16 @@ from synthetic.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SERIES
 from synthetic.logs.settings import LogsSettings
 from synthetic.options import find_config_file, parse_toml
 from synthetic.redact import Masker, is_sensitive_key
-from synthetic.selector import parse_selector
 from synthetic.serve.settings import ServeModel, ServeSettings, resolve_serve
 from synthetic.units import parse_duration
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 SANDBOX = "sandbox"
 SANDBOX_URL_VAR = "SYNTHETIC_SANDBOX_URL"
 SANDBOX_DEFAULT_PORT = 4000
 DEFAULT_ENVIRONMENT = SANDBOX
 # The monitoring guide's entries of GET /health and GET /auth/health-check.
-DEFAULT_HEALTH_CHECKS = ("database", "cache")
-DEFAULT_INTEGRATIONS = ("database", "whmcs", "salesforce")
 
 # Keys whose value is a URL or DSN: only their password is a secret.
 _URL_KEYS = frozenset(
@@ -215,55 +214,6 @@ class EnvironmentModel(_Model):
     runbook_base_url: str | None = Field(
         default=None, description="Overrides [runbooks] base_url in this environment."
     )
-    bullmq_queues: list[str] = Field(
-        default_factory=list,
-        description="BullMQ queues with a bullmq.waiting and a bullmq.failed check each.",
-    )
-    bullmq_prefix: str = Field(default="bull", min_length=1, description="BullMQ's key prefix.")
-    # The entries of the health bodies the catalogue checks (synthetic.health).
-    health_checks: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_HEALTH_CHECKS),
-        description="Entries of GET /health with a health.check each; empty: none.",
-    )
-    integrations: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_INTEGRATIONS),
-        description="Entries of GET /auth/health-check with an integration.health each.",
-    )
-    health_entries: dict[str, str] = Field(
-        default_factory=dict,
-        description="For a health body of no known shape: endpoint path -> dotted path to its "
-        'table of entries, e.g. { "/auth/health-check" = "data.integrations" }.',
-    )
-    connections_metric: str = Field(
-        default="bff_http_active_connections",
-        description="A PromQL-style series selector at metrics_url for app.active_connections, "
-        'e.g. sum(name{server="public"}).',
-    )
-    connection_capacity: int | None = Field(
-        default=None,
-        gt=0,
-        description="The connections app.active_connections is a percentage of; unset: skipped.",
-    )
-    database_disk_bytes: int | None = Field(
-        default=None,
-        gt=0,
-        description="The database disk's size, which db.size is a percentage of (SQL cannot "
-        "see it); unset: skipped.",
-    )
-    dead_tuples_min_rows: int = Field(
-        default=1000, ge=0, description="db.dead_tuples ignores tables with fewer rows."
-    )
-    p95_sample_size: int = Field(
-        default=20,
-        ge=1,
-        le=1000,
-        description="Requests in the app.response_time_p95 burst.",
-    )
-    p95_paths: list[str] = Field(
-        default_factory=lambda: ["/health"],
-        min_length=1,
-        description="Paths the p95 burst requests, round robin.",
-    )
     evictions_critical_per_min: float | None = Field(
         default=None,
         ge=0,
@@ -276,8 +226,8 @@ class EnvironmentModel(_Model):
     )
     params: dict[str, Any] = Field(
         default_factory=dict,
-        description="Free-form values for checks (environment.params, "
-        "synthetic_env.require(name)), e.g. cache_hit_rate_min_lookups.",
+        description="The catalogue's own settings (the framework does not read them): "
+        "environment.params, synthetic_env.require(name); over the top-level params.",
     )
     exporters: ExportersModel = Field(
         default_factory=ExportersModel, description="Where the run's results go as metrics."
@@ -287,36 +237,6 @@ class EnvironmentModel(_Model):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         return _check_scheme(value, ("http://", "https://"), "an http:// or https:// URL")
-
-    @field_validator("health_checks", "integrations")
-    @classmethod
-    def _entry_names(cls, names: list[str]) -> list[str]:
-        for name in names:
-            if not name.strip():
-                raise ValueError("an entry name is empty")
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"entry names listed twice: {', '.join(map(excerpt, repeated[:5]))}")
-        return names
-
-    @field_validator("health_entries")
-    @classmethod
-    def _entry_paths(cls, paths: dict[str, str]) -> dict[str, str]:
-        for endpoint, path in paths.items():
-            if not endpoint.startswith("/"):
-                raise ValueError(f"{excerpt(endpoint)}: expected an endpoint path like /health")
-            if not path or any(not part for part in path.split(".")):
-                raise ValueError(
-                    f"{_printable(endpoint)}: expected a dotted path to the table of entries, "
-                    'like "data.integrations"'
-                )
-        return paths
-
-    @field_validator("connections_metric")
-    @classmethod
-    def _selector(cls, value: str) -> str:
-        parse_selector(value)  # a malformed selector stops the run here, naming the key
-        return value
 
     @field_validator("redis_url")
     @classmethod
@@ -390,6 +310,11 @@ class ConfigModel(_Model):
     alerts: AlertsModel = Field(
         default_factory=AlertsModel, description="Receivers, routes, silences, policy."
     )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The catalogue's own settings for every environment; an environment's "
+        "params override them key by key.",
+    )
     history: str | None = Field(
         default=None,
         description="Where every round's results are kept: a file path (SQLite) or a "
@@ -444,17 +369,6 @@ class Environment:
     log_files: tuple[str, ...] = ()
     logs: LogsSettings = field(default_factory=LogsSettings)
     state: str | None = None
-    bullmq_queues: tuple[str, ...] = ()
-    bullmq_prefix: str = "bull"
-    health_checks: tuple[str, ...] = DEFAULT_HEALTH_CHECKS
-    integrations: tuple[str, ...] = DEFAULT_INTEGRATIONS
-    health_entries: Mapping[str, str] = field(default_factory=dict)
-    connections_metric: str = "bff_http_active_connections"
-    connection_capacity: int | None = None
-    database_disk_bytes: int | None = None
-    dead_tuples_min_rows: int = 1000
-    p95_sample_size: int = 20
-    p95_paths: tuple[str, ...] = ("/health",)
     thresholds: Mapping[str, ThresholdOverride] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
     exporters: ExportersModel = field(default_factory=ExportersModel)
@@ -552,7 +466,9 @@ def load_config(
     try:
         model = ConfigModel.model_validate(resolved)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {_describe(exc, prefix=_prefix(config_path))}") from None
+        raise ConfigError(
+            f"{where}: {describe_validation(exc, prefix=_prefix(config_path))}"
+        ) from None
 
     environments = dict(model.environments)
     if SANDBOX not in environments:
@@ -600,6 +516,7 @@ def load_config(
             exporters=_exporters(chosen.exporters, base),
             state=state,
             thresholds=_thresholds(chosen),
+            params={**model.params, **chosen.params},
         ),
         environments=tuple(sorted(environments)),
         checks=_check_paths(base, model.checks),
@@ -651,7 +568,9 @@ def configured_checks(
     try:
         model = ConfigModel.model_validate(checks)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {_describe(exc, prefix=_prefix(config_path))}") from None
+        raise ConfigError(
+            f"{where}: {describe_validation(exc, prefix=_prefix(config_path))}"
+        ) from None
     base = config_path.parent if config_path else (search_from or Path.cwd()).resolve()
     return _check_paths(base, model.checks)
 
@@ -792,12 +711,27 @@ def _prefix(path: Path | None) -> str:
     return "tool.synthetic." if path is not None and path.name == "pyproject.toml" else ""
 
 
-def _describe(exc: ValidationError, *, prefix: str) -> str:
+def validate_params(environment: Environment, model: type[ModelT], *, source: str) -> ModelT:
+    """The catalogue's own settings: ``environment.params`` validated by its
+    ``model`` (a pydantic model the checks define); a `ConfigError` naming the
+    key (``environments.production.params.p95_paths: ...``) when one is wrong."""
+    try:
+        return model.model_validate(dict(environment.params))
+    except ValidationError as exc:
+        prefix = f"environments.{_printable(environment.name)}.params."
+        raise ConfigError(f"{source}: {describe_validation(exc, prefix=prefix)}") from None
+
+
+def describe_validation(exc: ValidationError, *, prefix: str) -> str:
+    """A pydantic error as one line per problem (at most five), each naming its key."""
     problems = []
     for error in exc.errors():
         key = prefix + ".".join(_printable(str(part)) for part in error["loc"])
         kind = error["type"]
-        if kind == "extra_forbidden":
+        if kind == "extra_forbidden" and error["loc"][-1] in MOVED_TO_PARAMS:
+            moved = _printable(str(error["loc"][-1]))
+            message = f"moved to params.{moved}: a setting of the catalogue, not of the framework"
+        elif kind == "extra_forbidden":
             message = "unknown key"
         elif kind == "missing":
             message = "required key is missing"
@@ -816,6 +750,24 @@ def _describe(exc: ValidationError, *, prefix: str) -> str:
 
 MAX_MESSAGE = 300
 MAX_PROBLEMS = 5
+# The Customer Portal catalogue's settings that were environment keys before
+# they moved to its own table (`params`, read by checks/settings.py): named
+# when an old config still has them at the environment's level.
+MOVED_TO_PARAMS = frozenset(
+    {
+        "bullmq_queues",
+        "bullmq_prefix",
+        "health_checks",
+        "integrations",
+        "health_entries",
+        "connections_metric",
+        "connection_capacity",
+        "database_disk_bytes",
+        "dead_tuples_min_rows",
+        "p95_sample_size",
+        "p95_paths",
+    }
+)
 
 
 def _shape(value: Any) -> str:

@@ -223,3 +223,9 @@ def selected_environment(config: pytest.Config) -> Environment:
     config's default), with its settings: for a conftest's hooks, such as
     ``pytest_generate_tests`` repeating a check for each configured queue."""
     return run_state(config).config.environment
+
+
+def selected_config(config: pytest.Config) -> Config:
+    """The run's whole config (its file as ``source``, the selected environment,
+    the alerts): for a conftest's hooks, e.g. validating the catalogue's ``params``."""
+    return run_state(config).config

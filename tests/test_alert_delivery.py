@@ -387,9 +387,13 @@ def test_dropped_connections_are_retried_until_the_budget_is_spent(
     assert result.attempts >= 2
     assert result.attempts == len(hook.requests)
     assert result.detail.startswith("connection dropped without an answer; ")
-    assert result.detail.endswith(
-        f"{result.attempts} attempts in {took:.1f} s, the 1 s budget ran out"
+    said = re.fullmatch(
+        rf".*; {result.attempts} attempts in ([0-9.]+) s, the 1 s budget ran out", result.detail
     )
+    assert said is not None, result.detail
+    # Its own clock, read inside the call: at most what the test saw around it
+    # (each is rounded to a tenth, so they may differ by one).
+    assert float(said.group(1)) <= round(took, 1) + 0.05
     assert took <= 1.0 + delivery.MIN_TIMEOUT_S + 0.2
 
 

@@ -202,8 +202,8 @@ def test_one_request_per_endpoint_per_run(pytester: pytest.Pytester) -> None:
         config = pytester.path / "synthetic.toml"
         config.write_text(
             f'[environments.test]\nbase_url = "{sandbox.url}"\n'
-            f'metrics_url = "{sandbox.url}/metrics"\nconnection_capacity = 200\n'
-            'p95_sample_size = 4\np95_paths = ["/health"]\n',
+            f'metrics_url = "{sandbox.url}/metrics"\n[environments.test.params]\n'
+            'connection_capacity = 200\np95_sample_size = 4\np95_paths = ["/health"]\n',
             encoding="utf-8",
         )
         result = pytester.runpytest(
@@ -265,3 +265,17 @@ def test_dependencies_and_their_thresholds_are_configuration(tmp_path: Path) -> 
         ("external.error_rate", "whmcs"): ("> 1%", "> 10%"),
         ("external.error_rate", "stripe"): ("> 1%", "> 10%"),
     }
+
+
+def test_the_catalogues_settings_are_documented() -> None:
+    """Every key of the portal's `params` table (checks/settings.py) has its row in
+    docs/catalogue.md, with its default as the model has it."""
+    import json
+
+    from checks.settings import PortalSettings
+
+    page = (REPO / "docs" / "catalogue.md").read_text(encoding="utf-8")
+    for name, field in PortalSettings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "unset" if default is None else f"`{json.dumps(default)}`"
+        assert f"| `{name}` | {shown} |" in page, name

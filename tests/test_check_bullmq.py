@@ -262,7 +262,7 @@ def test_without_queues_or_redis_the_checks_are_skipped(
     assert {r["severity"] for r in results.values()} == {"skipped"}
     assert len(results) == 2
     for result in results.values():
-        assert "bullmq_queues is not configured for environment 'test'" in result["reason"]
+        assert "params.bullmq_queues is not configured for environment 'test'" in result["reason"]
 
     results = run_bullmq(pytester, write_config(pytester, None, bullmq_queues=["email"]))
     assert len(results) == 2

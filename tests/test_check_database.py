@@ -24,6 +24,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from checks.check_database import STATEMENTS_KEPT_PER_RANKING, statement_deltas
 from synthetic import Samples
+from synthetic.config import MOVED_TO_PARAMS
 from synthetic.sandbox import postgres_server as postgres_server_module
 from synthetic.sandbox.postgres_server import PostgresServer, PostgresServerError, find_postgres_bin
 from tests.support.catalogue_runs import run_check_file
@@ -49,8 +50,11 @@ def write_config(pytester: pytest.Pytester, **keys: Any) -> Path:
     """``synthetic.toml`` with one environment, ``test``; a key set to None is left out."""
     settings: dict[str, Any] = {"timeout_s": 3, "database_disk_bytes": 10**12}
     settings.update(keys)
+    params = {k: settings.pop(k) for k in list(settings) if k in MOVED_TO_PARAMS}
     lines = ["[environments.test]"]
     lines += [f"{key} = {json.dumps(v)}" for key, v in settings.items() if v is not None]
+    lines += ["[environments.test.params]"]
+    lines += [f"{key} = {json.dumps(v)}" for key, v in params.items() if v is not None]
     path = pytester.path / "synthetic.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -487,7 +491,7 @@ def test_size_against_the_configured_disk_capacity(
     config = write_config(pytester, postgres_dsn=db.monitor_dsn, database_disk_bytes=None)
     result = run_check(pytester, config, "check_size")
     assert result["severity"] == "skipped"
-    assert "database_disk_bytes is not configured for environment 'test'" in result["reason"]
+    assert "params.database_disk_bytes is not configured for environment 'test'" in result["reason"]
 
 
 # -- db.dead_tuples -----------------------------------------------------------------------------

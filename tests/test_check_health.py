@@ -20,6 +20,7 @@ import httpcore  # noqa: F401
 import httpx
 import pytest
 
+from synthetic.config import MOVED_TO_PARAMS
 from synthetic.results import metric_key
 from synthetic.sandbox import Sandbox
 from tests.support.catalogue_runs import CHECKS, run_check_file
@@ -30,7 +31,9 @@ HEALTH_METRICS = ("health.status", "health.check", "integration.health")
 
 def write_config(pytester: pytest.Pytester, base_url: str, **keys: Any) -> Path:
     lines = ["[environments.test]", f'base_url = "{base_url}"', "timeout_s = 5", "retries = 0"]
-    lines += [f"{key} = {json.dumps(value)}" for key, value in keys.items()]
+    lines += [f"{key} = {json.dumps(v)}" for key, v in keys.items() if key not in MOVED_TO_PARAMS]
+    lines += ["[environments.test.params]"]
+    lines += [f"{key} = {json.dumps(v)}" for key, v in keys.items() if key in MOVED_TO_PARAMS]
     path = pytester.path / "synthetic.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -119,7 +122,7 @@ def test_configured_entries_absent_from_the_body_are_unknown_naming_them(
     )
     [integrations] = [c for c in results.values() if c["metric"] == "integration.health"]
     assert integrations["severity"] == "skipped"
-    assert "integrations is not configured for environment 'test'" in integrations["reason"]
+    assert "params.integrations is not configured for environment 'test'" in integrations["reason"]
 
 
 def test_a_check_that_parametrizes_its_own_name_is_left_alone(pytester: pytest.Pytester) -> None:

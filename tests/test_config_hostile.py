@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from checks.settings import portal_settings
 from synthetic.config import load_config
 from synthetic.errors import ConfigError
 from synthetic.options import find_config_file
@@ -33,8 +34,14 @@ DEEP_FORMS = {
 
 
 def config_error(path: Path, **options: object) -> str:
+    """The one-line error of loading ``path``, or of reading the portal catalogue's
+    settings (its ``params``, read when its checks are collected)."""
+
+    def load() -> None:
+        portal_settings(load_config(path=path, environ={}, **options))  # type: ignore[arg-type]
+
     with pytest.raises(ConfigError) as caught:
-        load_config(path=path, environ={}, **options)  # type: ignore[arg-type]
+        load()
     message = str(caught.value)
     assert "\n" not in message
     assert len(message) <= LONGEST_MESSAGE, message[:300]
@@ -82,8 +89,8 @@ def test_deep_nesting_in_pyproject_is_one_line_and_never_crashes_the_search(
             "hhhh",
         ),
         (
-            f'[environments.sandbox.health_entries]\n"{"e" * MB}" = "a.b"\n',
-            "environments.sandbox.health_entries",
+            f'[environments.sandbox.params.health_entries]\n"{"e" * MB}" = "a.b"\n',
+            "environments.sandbox.params.health_entries",
             "eeee",
         ),
         (
@@ -92,8 +99,8 @@ def test_deep_nesting_in_pyproject_is_one_line_and_never_crashes_the_search(
             "VVVV",
         ),
         (
-            f'[environments.sandbox]\nhealth_checks = ["{"d" * MB}", "{"d" * MB}"]\n',
-            "environments.sandbox.health_checks",
+            f'[environments.sandbox.params]\nhealth_checks = ["{"d" * MB}", "{"d" * MB}"]\n',
+            "environments.sandbox.params.health_checks",
             "dddd",
         ),
     ],

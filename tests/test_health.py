@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from checks.settings import PortalSettings, portal_settings
 from synthetic.config import load_config
 from synthetic.errors import ConfigError, MeasurementError
 from synthetic.health import HealthBody, read_health, read_snapshot
@@ -401,10 +402,11 @@ def test_the_configured_path_is_used_for_a_snapshot() -> None:
 # -- configuration ---------------------------------------------------------------------------
 
 
-def config(tmp_path: Path, text: str):
+def config(tmp_path: Path, text: str) -> PortalSettings:
+    """The portal catalogue's settings (its ``params``) of environment staging."""
     path = tmp_path / "synthetic.toml"
     path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return load_config(path=path, environment="staging", environ={})
+    return portal_settings(load_config(path=path, environment="staging", environ={}))
 
 
 def config_error(tmp_path: Path, text: str) -> str:
@@ -416,10 +418,10 @@ def config_error(tmp_path: Path, text: str) -> str:
 
 
 def test_the_guides_entries_are_the_defaults(tmp_path: Path) -> None:
-    environment = config(tmp_path, '[environments.staging]\nbase_url = "http://127.0.0.1:9"\n')
-    assert environment.environment.health_checks == ("database", "cache")
-    assert environment.environment.integrations == ("database", "whmcs", "salesforce")
-    assert dict(environment.environment.health_entries) == {}
+    settings = config(tmp_path, '[environments.staging]\nbase_url = "http://127.0.0.1:9"\n')
+    assert settings.health_checks == ["database", "cache"]
+    assert settings.integrations == ["database", "whmcs", "salesforce"]
+    assert settings.health_entries == {}
 
 
 def test_entries_and_paths_are_configurable(tmp_path: Path) -> None:
@@ -428,14 +430,15 @@ def test_entries_and_paths_are_configurable(tmp_path: Path) -> None:
         """
         [environments.staging]
         base_url = "http://127.0.0.1:9"
+        [environments.staging.params]
         health_checks = ["database", "redis", "memory_heap"]
         integrations = []
-        [environments.staging.health_entries]
+        [environments.staging.params.health_entries]
         "/auth/health-check" = "data.integrations"
         """,
-    ).environment
-    assert loaded.health_checks == ("database", "redis", "memory_heap")
-    assert loaded.integrations == ()
+    )
+    assert loaded.health_checks == ["database", "redis", "memory_heap"]
+    assert loaded.integrations == []
     assert dict(loaded.health_entries) == {"/auth/health-check": "data.integrations"}
 
 
@@ -461,9 +464,20 @@ def test_entries_and_paths_are_configurable(tmp_path: Path) -> None:
     ],
 )
 def test_bad_settings_name_the_key(tmp_path: Path, setting: str, message: str) -> None:
-    text = f'[environments.staging]\nbase_url = "http://127.0.0.1:9"\n{setting}\n'
+    text = f"[environments.staging.params]\n{setting}\n"
     error = config_error(tmp_path, text)
-    assert f"synthetic.toml: environments.staging.{message}" in error
+    assert f"synthetic.toml: environments.staging.params.{message}" in error
+
+
+def test_a_portal_setting_left_at_the_environment_says_where_it_moved(tmp_path: Path) -> None:
+    path = tmp_path / "synthetic.toml"
+    path.write_text('[environments.staging]\nbullmq_queues = ["email"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path=path, environment="staging", environ={})
+    assert str(info.value) == (
+        f"{path}: environments.staging.bullmq_queues: moved to params.bullmq_queues: "
+        "a setting of the catalogue, not of the framework"
+    )
 
 
 def test_a_status_of_megabytes_is_no_value_to_compare() -> None:

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
+from checks.settings import portal_settings
 from synthetic.config import load_config
 from synthetic.errors import ConfigError, MeasurementError
 from synthetic.prometheus_reader import select_series, series_value
@@ -263,6 +264,8 @@ def write_env(tmp_path: Path, selector: str) -> Path:
     body = f"""
         [environments.staging]
         base_url = "http://127.0.0.1:9"
+
+        [environments.staging.params]
         connections_metric = '{selector}'
         """
     path.write_text(textwrap.dedent(body), encoding="utf-8")
@@ -272,15 +275,17 @@ def write_env(tmp_path: Path, selector: str) -> Path:
 def test_a_selector_in_the_config_is_kept_as_written(tmp_path: Path) -> None:
     selector = 'sum(bff_http_active_connections{server=~"public|admin"})'
     config = load_config(path=write_env(tmp_path, selector), environment="staging", environ={})
-    assert config.environment.connections_metric == selector
-    assert parse_selector(config.environment.connections_metric).aggregation == "sum"
+    connections_metric = portal_settings(config).connections_metric
+    assert connections_metric == selector
+    assert parse_selector(connections_metric).aggregation == "sum"
 
 
 def test_a_malformed_selector_stops_the_config_naming_the_key(tmp_path: Path) -> None:
     path = write_env(tmp_path, 'bff_http_active_connections{server="public"')
+    config = load_config(path=path, environment="staging", environ={})
     with pytest.raises(ConfigError) as caught:
-        load_config(path=path, environment="staging", environ={})
+        portal_settings(config)  # the catalogue's settings: read when its checks are collected
     assert str(caught.value) == (
-        f"{path}: environments.staging.connections_metric: expected ',' or '}}' after a label "
-        "matcher at character 44 of 'bff_http_active_connections{server=\"public\"'"
+        f"{path}: environments.staging.params.connections_metric: expected ',' or '}}' after "
+        "a label matcher at character 44 of 'bff_http_active_connections{server=\"public\"'"
     )

@@ -275,8 +275,8 @@ def test_an_odd_gauge_is_unknown_naming_the_series(
     )
     config = pytester.path / "synthetic.toml"
     config.write_text(
-        f'[environments.test]\nmetrics_url = "{body_server.url}/metrics"\n'
-        "connection_capacity = 100\nretries = 0\n"
+        f'[environments.test]\nmetrics_url = "{body_server.url}/metrics"\nretries = 0\n'
+        "[environments.test.params]\nconnection_capacity = 100\n"
     )
     results, _ = run_check_file(
         pytester, CHECKS / "check_application.py", config, "-k", "active_connections"

@@ -25,6 +25,7 @@ from typing import Any
 from checks.check_application import check_active_connections, check_response_time_p95
 from checks.check_health import check_endpoint, check_health_entry, check_health_status
 from checks.check_queues import check_whmcs_queue_size
+from checks.settings import PortalSettings
 from synthetic.config import Environment
 from synthetic.health import read_snapshot
 from synthetic.http import BFFClient, HttpSession
@@ -49,9 +50,19 @@ CHECKS: dict[str, tuple[Callable[..., Any], Callable[[BFFClient, Environment], A
         check_whmcs_queue_size,
         lambda bff, env: check_whmcs_queue_size(bff.json("/health/queues")),
     ),
-    "app.active_connections": (check_active_connections, check_active_connections),
-    "app.response_time_p95": (check_response_time_p95, check_response_time_p95),
+    "app.active_connections": (
+        check_active_connections,
+        lambda bff, env: check_active_connections(bff, env, portal_settings_of(env)),
+    ),
+    "app.response_time_p95": (
+        check_response_time_p95,
+        lambda bff, env: check_response_time_p95(bff, portal_settings_of(env)),
+    ),
 }
+
+
+def portal_settings_of(environment: Environment) -> PortalSettings:
+    return PortalSettings.model_validate(dict(environment.params))
 
 
 def spec_of(function: Callable[..., Any]) -> CheckSpec:
@@ -92,7 +103,7 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
         name="hostile",
         base_url=base_url,
         metrics_url=f"{base_url}/metrics",
-        connection_capacity=100,
+        params={"connection_capacity": 100},
         **settings,
     )
     session = HttpSession(environment, run_id=RUN_ID)

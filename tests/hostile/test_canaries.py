@@ -85,6 +85,8 @@ def config_text(port: int, other: int, redis_port: int, log: Path, state: str | 
         postgres_dsn = "postgresql://monitor:{_url(c["pg_pw"])}@{target}/portal?connect_timeout=2"
         metrics_url = "http://metrics:{_url(c["metrics_pw"])}@127.0.0.1:{other}/metrics?tenant=${{METRICS_Q}}"
         log_files = ["{log}"]
+
+        [environments.hostile.params]
         bullmq_queues = ["email"]
         p95_sample_size = 3
         connection_capacity = 100

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import redis
 
+from synthetic.config import MOVED_TO_PARAMS
+
 REPO = Path(__file__).resolve().parents[2]
 CHECKS = REPO / "checks"
 
@@ -40,11 +42,16 @@ def toml_value(value: Any) -> str:
 
 
 def write_config(pytester: pytest.Pytester, redis_url: str | None, **keys: Any) -> Path:
-    """``synthetic.toml`` with one environment, ``test``; a key set to None is left out."""
+    """``synthetic.toml`` with one environment, ``test``; a key set to None is left out.
+    The portal catalogue's own settings (`MOVED_TO_PARAMS`) go to its ``params`` table."""
     settings: dict[str, Any] = {"redis_url": redis_url, "timeout_s": 3}
     settings.update(keys)
+    params = dict(settings.pop("params", None) or {})
+    params.update({k: settings.pop(k) for k in list(settings) if k in MOVED_TO_PARAMS})
     lines = ["[environments.test]"]
     lines += [f"{key} = {toml_value(v)}" for key, v in settings.items() if v is not None]
+    lines += ["[environments.test.params]"]
+    lines += [f"{key} = {toml_value(v)}" for key, v in params.items() if v is not None]
     path = pytester.path / "synthetic.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
