@@ -165,6 +165,7 @@ class RunResult:
     checks: tuple[CheckResult, ...]
     errors: tuple[str, ...] = ()
     interrupted: bool = False
+    location: str | None = None  # where the runner ran from (--location), when named
 
     @property
     def complete(self) -> bool:
@@ -207,6 +208,7 @@ class RunResult:
             checks=tuple(CheckResult.from_json(check) for check in data["checks"]),
             errors=tuple(data["errors"]),
             interrupted=bool(data.get("interrupted", False)),
+            location=data.get("location"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -215,6 +217,7 @@ class RunResult:
             "run_id": self.run_id,
             "environment": self.environment,
             "target": self.target,
+            "location": self.location,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "worst": self.worst.value,
