@@ -114,7 +114,7 @@ def test_quorum_and_sustain_compose() -> None:
 
 def test_root_causes_are_inhibited_per_location_before_the_quorum() -> None:
     places = Places(quorum_settings(2))
-    down = {"severity": CRIT, "unreachable": "bff"}
+    down: dict[str, Any] = {"severity": CRIT, "unreachable": "bff"}
     # ci-eu cannot reach the BFF; the others see it answer: nothing pages.
     assert all_sent([places.run("ci-eu", T0, **down)]) == []
     assert all_sent([places.run("ci-us", T0 + 1, OK), places.run("office", T0 + 2, OK)]) == []
