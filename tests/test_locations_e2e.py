@@ -7,6 +7,7 @@ PagerDuty (critical) and a webhook (info); Slack (warning) gets nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -143,6 +144,22 @@ class World:
             self.logs.append(f"--- {name} (exit {process.returncode})\n{out}")
             assert process.returncode in (0, 1, 2, 3), out
 
+    def status(self) -> dict[str, Any]:
+        """What `synthetic alerts status --json` says."""
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
+        done = subprocess.run(
+            [*SYNTHETIC, "alerts", "status", "--json"],
+            cwd=self.project,
+            env={**environ, "BFF_URL": self.refused, "PROBE_URL": self.refused},
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        answer: dict[str, Any] = json.loads(done.stdout)
+        return answer
+
     def down(self, *names: str) -> None:
         for name in names:
             self.places[name].sandbox.set_scenario("down")
@@ -267,6 +284,17 @@ def test_a_location_cut_off_reports_itself_unhealthy_and_pages_nobody(world: Wor
     assert world.pages() == [], "\n".join(world.logs)
     assert world.notices() == [("trigger", "location.unhealthy", "office")]
     assert "office cannot reach anything" in world.info.documents[0]["summary"]
+    status = world.status()
+    assert {n: h["healthy"] for n, h in status["locations"].items()} == {
+        "ci-eu": True,
+        "ci-us": True,
+        "office": False,
+    }
+    # Cut off, office's check is inhibited behind its root cause; the others answer.
+    assert status["checks"] == {
+        "portal.up": {"ci-eu": "ok", "ci-us": "ok"},
+        'target.unreachable{target="bff"}': {"ci-eu": "ok", "ci-us": "ok", "office": "critical"},
+    }
     world.places["office"].cut = False
     world.round()
     world.round()
