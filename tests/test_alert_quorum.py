@@ -126,6 +126,16 @@ def test_root_causes_are_inhibited_per_location_before_the_quorum() -> None:
     assert "failing from ci-eu and ci-us; ok from office" in page.summary
 
 
+def test_a_quorum_by_component_holds_whichever_location_reports_last() -> None:
+    places = Places(guide_settings(every_s=EVERY, quorum={"bff": Quorum.parse(2)}))
+    down: dict[str, Any] = {"severity": CRIT, "unreachable": "bff"}
+    for minute in range(3):  # ci-eu cannot reach the BFF; the others, reporting after it, can
+        at = T0 + 60 * minute
+        decisions = [places.run("ci-eu", at, **down)]
+        decisions += [places.run("ci-us", at + 1, OK), places.run("office", at + 2, OK)]
+        assert all_sent(decisions) == []
+
+
 def test_a_silent_location_is_named_once_and_left_out() -> None:
     places = Places(quorum_settings(2))
     places.round(T0, dict.fromkeys(PLACES, OK))

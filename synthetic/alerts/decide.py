@@ -233,7 +233,9 @@ def _root_causes(
         observations[root.key] = root
     for target in answered:
         key = metric_key(ROOT_METRIC, {"target": target})
-        observations[key] = Observation(key, "ok", None, 0.0, {"summary": f"{target} answers"})
+        # Named like its breach, so a quorum set by metric or component finds both.
+        facts = {"summary": f"{target} answers", "metric": ROOT_METRIC, "component": target}
+        observations[key] = Observation(key, "ok", None, 0.0, facts)
     return list(observations.values()), inhibited
 
 
