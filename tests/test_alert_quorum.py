@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from synthetic import cli
 from synthetic.alerts.decide import Context, Decision, decide
 from synthetic.alerts.quorum import matrix
 from synthetic.alerts.schema import AlertsModel, resolve_alerts
 from synthetic.alerts.settings import AlertSettings, Quorum
+from synthetic.alerts.store import FileAlertStore
+from synthetic.config import load_config
 from synthetic.results import Severity
 from tests.test_alert_decide import ENV, T0, check, guide_settings, sent
 
@@ -224,3 +230,69 @@ def test_bad_quorum_settings_are_refused_naming_the_key(
 ) -> None:
     with pytest.raises(ValueError, match=problem.replace("(", r"\(").replace(")", r"\)")):
         AlertsModel.model_validate(table)
+
+
+def _deciding(checks: list[Any], settings: AlertSettings, context: Context) -> Any:
+    return lambda document: (decide(checks, document, settings, context).document, [])
+
+
+STATUS_CONFIG = """\
+default_environment = "prod"
+
+[environments.prod]
+base_url = "http://127.0.0.1:9"
+
+[alerts]
+every = "5m"
+quorum = { "*" = 2 }
+"""
+
+
+def test_alerts_status_shows_each_location_and_its_latest_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "synthetic.toml").write_text(STATUS_CONFIG)
+    settings = load_config(path="synthetic.toml", environment="prod").alerts
+    store = FileAlertStore(tmp_path / "synthetic-results" / "alerts-prod.json")
+    now = time.time()
+    seen = [  # location, its check's severity, its probe answered, seconds ago
+        ("ci-eu", CRIT, True, 50),
+        ("ci-us", OK, True, 40),
+        ("office", CRIT, False, 30),
+        ("ci-eu", CRIT, True, 20),
+    ]
+    for n, (name, severity, healthy, ago) in enumerate(seen):
+        context = Context(
+            ENV, f"r{n}", now - ago, None, location=name, location_healthy=healthy,
+            location_detail="" if healthy else "http://127.0.0.1:9/: refused",
+        )  # fmt: skip
+        store.update(_deciding([check(severity=severity)], settings, context))
+
+    assert cli.main(["alerts", "status"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "alerts of synthetic-results/alerts-prod.json (prod)"
+    # ci-eu alone fails among the healthy: below the quorum, no incident; office said it is cut off.
+    assert [line.split(":")[0] for line in out[1:3]] == [
+        'firing    location.unhealthy{location="office"}',
+        "",
+    ]
+    assert out[3] == "locations (a result counts for 10m):"
+    rows = {line.split()[0]: line.split()[1:] for line in out[4:7]}
+    assert rows["ci-eu"][:1] == ["healthy"]
+    assert rows["ci-us"][:1] == ["healthy"]
+    assert rows["office"][:1] == ["unhealthy"]
+    header = out.index(next(line for line in out[7:] if line.strip()))
+    assert out[header].split() == ["ci-eu", "ci-us", "office"]
+    assert out[header + 1].split() == ["health.status", "critical", "ok", "critical"]
+    # Each answered the BFF: its root cause is OK from everywhere.
+    assert out[header + 2].split() == ['target.unreachable{target="bff"}', "ok", "ok", "ok"]
+
+    assert cli.main(["alerts", "status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["checks"]["health.status"] == {
+        "ci-eu": "critical",
+        "ci-us": "ok",
+        "office": "critical",
+    }
+    assert [i["key"] for i in data["incidents"]] == ['location.unhealthy{location="office"}']

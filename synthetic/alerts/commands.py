@@ -159,10 +159,10 @@ def _status(args: argparse.Namespace, config: Config, store: AlertStore) -> int:
         print(f"  {name:<16} {state:<9} reported {format_duration(head['age_s'])} ago{detail}")
     names = list(where["locations"])
     width = max((len(key) for key in where["checks"]), default=5)
-    print("\n" + " " * (width + 2) + "  ".join(f"{n:<9}" for n in names))
+    print(("\n" + " " * (width + 4) + "  ".join(f"{n:<9}" for n in names)).rstrip())
     for key, seen in where["checks"].items():
         cells = "  ".join(f"{seen.get(n, '-'):<9}" for n in names)
-        print(f"  {key:<{width}}{cells}".rstrip())
+        print(f"  {key:<{width}}  {cells}".rstrip())
     return 0
 
 
