@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from synthetic.alerts.probe import probe
 from synthetic.exporters import cloudwatch, dogstatsd, prometheus
 from synthetic.history import open_history, rows_of
+from synthetic.redact import Masker
 from synthetic.results import CheckResult, RunResult, Severity
+from synthetic.sandbox.server import Sandbox
 
 QUEUE = CheckResult(
     id="checks/check_q.py::check_queue",
@@ -114,3 +118,20 @@ def test_a_bad_location_name_is_one_line_naming_the_option(project: pytest.Pytes
     result = project.runpytest("--location=ci eu/1")
     assert result.ret != 0
     result.stderr.fnmatch_lines(["*--location / SYNTHETIC_LOCATION: 'ci eu/1' is not a location*"])
+
+
+def test_the_probe_is_healthy_when_anything_answers_and_says_what_failed() -> None:
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        refused = f"http://user:s3cret@127.0.0.1:{sock.getsockname()[1]}/"
+    masker = Masker(["s3cret"])
+    with Sandbox("healthy") as answering:
+        # Any HTTP answer proves the route, a 404 too.
+        healthy = probe([refused, answering.url + "/nothing-here"], masker=masker)
+    assert healthy.healthy
+    assert "answered HTTP 404" in healthy.detail
+    cut = probe([refused], masker=masker, timeout_s=2)
+    assert not cut.healthy
+    assert cut.detail.startswith(refused.replace("s3cret", "***")[:20])
+    assert "s3cret" not in cut.detail
+    assert probe([], masker=masker).healthy
