@@ -120,6 +120,7 @@ def test_a_bad_location_name_is_one_line_naming_the_option(project: pytest.Pytes
     result.stderr.fnmatch_lines(["*--location / SYNTHETIC_LOCATION: 'ci eu/1' is not a location*"])
 
 
+@pytest.mark.slow
 def test_the_probe_is_healthy_when_anything_answers_and_says_what_failed() -> None:
     with socket.socket() as sock:  # a port nothing listens on once closed
         sock.bind(("127.0.0.1", 0))
