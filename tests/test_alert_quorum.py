@@ -162,6 +162,17 @@ def test_a_silent_location_is_named_once_and_left_out() -> None:
     assert back == [("email-team", "resolve", "resolve", "info")]
 
 
+def test_a_location_silent_for_a_week_is_forgotten_with_its_notice() -> None:
+    places = Places(quorum_settings(2))
+    places.round(T0, dict.fromkeys(PLACES, OK))
+    places.round(T0 + 600, {"ci-eu": OK, "ci-us": OK})
+    assert 'location.silent{location="office"}' in places.document["incidents"]
+    week = 7 * 86400
+    places.round(T0 + week + 60, {"ci-eu": OK, "ci-us": OK})
+    assert sorted(places.document["locations"]) == ["ci-eu", "ci-us"]
+    assert 'location.silent{location="office"}' not in places.document["incidents"]
+
+
 def test_an_unhealthy_location_says_so_once_and_pages_nobody() -> None:
     places = Places(quorum_settings(1))
     places.round(T0, dict.fromkeys(PLACES, OK))
