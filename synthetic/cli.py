@@ -84,6 +84,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag, dest=flag[2:].replace("-", "_"), help=BY_DEST[dest].described)
 
 
+def _location_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--location", help=BY_DEST["synthetic_location"].described, metavar="NAME")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # allow_abbrev=False: "--co" is pytest's --collect-only, not our --config.
     parser = argparse.ArgumentParser(
@@ -101,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(run)
     _alerts_option(run, "default: SYNTHETIC_ALERTS, ini synthetic_alerts, dry-run")
+    _location_option(run)
     run.add_argument(
         "--format",
         choices=("text", "nagios"),
@@ -118,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(gate)
     _alerts_option(gate, "default: off: a gate decides a deploy, it does not page")
+    _location_option(gate)
     gate.add_argument(
         "--fail-on",
         choices=FAIL_ON_CHOICES,
@@ -148,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(watcher)
     _alerts_option(watcher, "default: as run: SYNTHETIC_ALERTS, ini synthetic_alerts, dry-run")
+    _location_option(watcher)
     watcher.add_argument(
         "--every",
         type=_duration,
@@ -169,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(server)
     _alerts_option(server, "default: as run: SYNTHETIC_ALERTS, ini synthetic_alerts, dry-run")
+    _location_option(server)
     server.add_argument(
         "--every",
         type=_duration,
@@ -311,6 +319,7 @@ def _pytest_args(
         ("--results-dir", args.results_dir),
         ("--fail-on", getattr(args, "fail_on", None)),
         ("--alerts", _alerts_mode(args)),
+        ("--location", getattr(args, "location", None)),
     ):
         if value:
             # "--flag=value": pytest would take a lone value that is an existing
@@ -415,7 +424,7 @@ def _watch(args: argparse.Namespace, passthrough: list[str]) -> int:
     from synthetic.watch import watch
 
     run_args: list[str] = []
-    for flag in ("env", "config", "results_dir", "alerts"):
+    for flag in ("env", "config", "results_dir", "alerts", "location"):
         value = getattr(args, flag)
         if value:
             run_args.append(f"--{flag.replace('_', '-')}={value}")

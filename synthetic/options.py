@@ -120,6 +120,15 @@ OPTIONS = (
         "version of the target being checked (a release or commit), written to the Allure "
         "report's environment",
     ),
+    Option(
+        "synthetic_location",
+        ("--location",),
+        "synthetic_location",
+        "SYNTHETIC_LOCATION",
+        None,
+        "where this runner runs from (ci-eu, office): carried by every result, export and "
+        "alert; runners of several locations sharing a Redis state store decide by quorum",
+    ),
 )
 BY_DEST = {option.dest: option for option in OPTIONS}
 

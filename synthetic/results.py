@@ -168,6 +168,7 @@ class RunResult:
     checks: tuple[CheckResult, ...]
     errors: tuple[str, ...] = ()
     interrupted: bool = False
+    location: str | None = None  # where the runner ran from (--location), when named
 
     @property
     def complete(self) -> bool:
@@ -220,6 +221,7 @@ class RunResult:
             checks=tuple(CheckResult.from_json(check) for check in data["checks"]),
             errors=tuple(data["errors"]),
             interrupted=bool(data.get("interrupted", False)),
+            location=data.get("location"),
         )
 
     def results_document(self) -> dict[str, Any]:
@@ -240,6 +242,7 @@ class RunResult:
             "run_id": self.run_id,
             "environment": self.environment,
             "target": self.target,
+            "location": self.location,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "worst": self.worst.value,

@@ -7,6 +7,7 @@ runs do not leak into each other.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from synthetic.config import Config, Environment, load_config
-from synthetic.errors import StateError
+from synthetic.errors import ConfigError, StateError
 from synthetic.options import BY_DEST
 from synthetic.outcome import Outcome, shown_reason
 from synthetic.results import CheckResult, RunResult, json_safe, masked_json
@@ -25,12 +26,27 @@ from synthetic.spec import CheckSpec
 from synthetic.state import Samples, StateStore, empty_state, merge_samples, open_store
 from synthetic.text import iso_utc
 
+LOCATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
 
 def option(config: pytest.Config, dest: str) -> str | None:
     """A setting of `synthetic.options.OPTIONS`, as this pytest run resolves it."""
     return BY_DEST[dest].resolve(
         config.getoption(dest), environ=os.environ, ini=lambda key: config.getini(key) or None
     )
+
+
+def location_name(value: str | None) -> str | None:
+    """A location as given, checked: a short name that can be a label and a key."""
+    if value is None or not value.strip():
+        return None
+    name = value.strip()
+    if not LOCATION_NAME.fullmatch(name):
+        raise ConfigError(
+            f"--location / SYNTHETIC_LOCATION: {name[:80]!r} is not a location name "
+            "(letters, digits, '.', '_' and '-', at most 63)"
+        )
+    return name
 
 
 RUN_KEY = pytest.StashKey["RunState"]()
@@ -57,6 +73,7 @@ class RunState:
     results_dir: Path
     fail_on: str
     alerts_mode: str
+    location: str | None
     is_worker: bool
     store: StateStore | None
     previous: dict[str, Any]
@@ -99,6 +116,7 @@ class RunState:
             results_dir=results_dir,
             fail_on=fail_on,
             alerts_mode=alerts_mode,
+            location=location_name(option(pytest_config, "synthetic_location")),
             is_worker=workerinput is not None,
             store=None,
             previous=empty_state(),
@@ -167,6 +185,7 @@ class RunState:
             checks=tuple(self.results.values()),
             errors=tuple(self.errors),
             interrupted=self.interrupted,
+            location=self.location,
         )
         return self.run
 

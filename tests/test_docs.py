@@ -302,12 +302,15 @@ RUNS: dict[str, Callable[[Shell, subprocess.CompletedProcess[str]], None]] = {
     "synthetic silence add --metric 'bullmq.*' --for 2h --reason 'queue migration'": _silenced,
     "synthetic silence list": _ok(0),
     "synthetic alerts outbox --json": _outbox,
+    "synthetic alerts status --env production": _ok(0),
     "synthetic generate all --env production --out monitoring/production": _generated,
     "synthetic generate all --env production --out monitoring/production --check": _ok(0),
 }
 # Parsed only: they reach a real service (PagerDuty, AWS) or name an id of the reader's.
 PARSED = {
     "synthetic alerts test --receiver pagerduty-oncall",
+    # Sends: the shared store and the receivers of the reader's production.
+    "synthetic run --env production --location ci-eu --alerts send",
     # Runs until stopped: tests/test_serve.py starts it against the sandbox and stops it.
     "synthetic serve --env sandbox",
     "synthetic serve --env production --every 30s --listen 127.0.0.1:9464",

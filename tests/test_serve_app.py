@@ -359,3 +359,25 @@ def test_serve_credentials_come_from_variables_and_are_masked(
     loaded = load_config(path=str(config), environment="production")
     assert loaded.serve.bearer_token == SECRET
     assert loaded.masker.text(f"Authorization: Bearer {SECRET}") == "Authorization: Bearer ***"
+
+
+def test_the_locations_show_what_each_saw_last(tmp_path: Path) -> None:
+    where = {
+        "locations": {
+            "ci-eu": {"at": NOW, "age_s": 5.0, "healthy": True, "silent": False, "detail": ""},
+            "office": {"at": NOW, "age_s": 9.0, "healthy": False, "silent": False, "detail": "x"},
+        },
+        "checks": {"q.whmcs": {"ci-eu": "critical", "office": "ok"}, "q.email": {"ci-eu": "ok"}},
+    }
+    html = make_client(tmp_path, locations=where).get("/").text
+    table = html.split('<section id="locations">', 1)[1].split("</section>", 1)[0]
+    assert "Locations (2)" in table
+    assert re.search(r'data-location="office">office <span class="small">unhealthy', table)
+    rows = re.findall(r"<tr><td>([^<]+)</td>(.*?)</tr>", table)
+    cells = {key: re.findall(r'data-location="([^"]+)">(?:<span class="badge (\w+)">|-)', row)
+             for key, row in rows}  # fmt: skip
+    assert cells == {
+        "q.whmcs": [("ci-eu", "critical"), ("office", "ok")],
+        "q.email": [("ci-eu", "ok"), ("office", "")],
+    }
+    assert '<section id="locations">' not in make_client(tmp_path / "one").get("/").text

@@ -139,6 +139,7 @@ def test_scheduled_matrix_and_one_run_per_environment() -> None:
     assert sorted(job["strategy"]["matrix"]["environment"]) == ["production", "staging"]
     concurrency = job["concurrency"]
     assert "${{ matrix.environment }}" in concurrency["group"]
+    assert "${{ matrix.location }}" in concurrency["group"]
     assert concurrency["cancel-in-progress"] is False
     assert isinstance(job["timeout-minutes"], int)
 
@@ -178,13 +179,24 @@ def test_scheduled_state_cache_per_environment() -> None:
     save = [s for s in caches if s["uses"].startswith("actions/cache/save@")]
     assert len(restore) == 1
     assert len(save) == 1
-    key = "synthetic-state-${{ matrix.environment }}-${{ github.run_id }}"
-    assert restore[0]["with"]["key"].startswith(key)
+    prefix = "synthetic-state-${{ matrix.environment }}-${{ matrix.location }}-"
+    assert restore[0]["with"]["key"].startswith(prefix + "${{ github.run_id }}")
     assert save[0]["with"]["key"] == restore[0]["with"]["key"]
-    assert (
-        restore[0]["with"]["restore-keys"].strip() == "synthetic-state-${{ matrix.environment }}-"
-    )
+    assert restore[0]["with"]["restore-keys"].strip() == prefix
     assert save[0]["if"] == "always()"
+
+
+@pytest.mark.parametrize("workflow", [SCHEDULED, GATE], ids=lambda path: path.name)
+def test_two_locations_by_runner_label_share_the_state_store(workflow: Path) -> None:
+    job = only_job(load(workflow))
+    places = job["strategy"]["matrix"]["include"]
+    assert [p["location"] for p in places] == ["github", "self-hosted"]
+    assert len({p["runner"] for p in places}) == 2
+    assert job["runs-on"] == "${{ matrix.runner }}"
+    assert job["env"]["SYNTHETIC_STATE_URL"] == "${{ secrets.SYNTHETIC_STATE_URL }}"
+    command = next(s for s in job["steps"] if "--location" in s.get("run", ""))
+    assert '--location "$LOCATION"' in command["run"]
+    assert command["env"]["LOCATION"] == "${{ matrix.location }}"
 
 
 def test_gate_is_reusable_with_an_environment_input() -> None:

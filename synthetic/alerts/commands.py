@@ -1,4 +1,4 @@
-"""``synthetic alerts outbox|test`` and ``synthetic silence add|list|remove``.
+"""``synthetic alerts outbox|status|test`` and ``synthetic silence add|list|remove``.
 
 They work on the state store a ``--alerts send`` run uses (the config's
 ``state``: a file, or Redis shared by several runners).
@@ -19,19 +19,22 @@ from synthetic.alerts.decide import receivers_for
 from synthetic.alerts.delivery import Deliverer
 from synthetic.alerts.model import Alert, RouteSeverity
 from synthetic.alerts.pipeline import open_store_for, outbox_row
+from synthetic.alerts.quorum import matrix
 from synthetic.alerts.settings import Silence, check_receiver_name
 from synthetic.alerts.store import AlertStore, NewEntry
 from synthetic.config import Config, load_config
 from synthetic.errors import ConfigError, StateError
 from synthetic.options import DEFAULT_RESULTS_DIR, resolve_outside_pytest
 from synthetic.text import iso_utc
-from synthetic.units import parse_duration
+from synthetic.units import format_duration, parse_duration
 
 
 def add_parsers(sub: Any, common: Any) -> None:
     """The ``alerts`` and ``silence`` sub-commands, on ``synthetic``'s parser."""
     alerts = sub.add_parser(
-        "alerts", allow_abbrev=False, help="the alert outbox; send a test alert"
+        "alerts",
+        allow_abbrev=False,
+        help="the alert outbox; the incidents and locations; send a test alert",
     )
     alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
     outbox = alerts_sub.add_parser(
@@ -39,6 +42,13 @@ def add_parsers(sub: Any, common: Any) -> None:
     )
     common(outbox)
     outbox.add_argument("--json", action="store_true", help="print JSON")
+    status = alerts_sub.add_parser(
+        "status",
+        allow_abbrev=False,
+        help="the incidents, and what each location saw last (runners of several locations)",
+    )
+    common(status)
+    status.add_argument("--json", action="store_true", help="print JSON")
     test = alerts_sub.add_parser(
         "test",
         allow_abbrev=False,
@@ -90,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         results_dir = Path(options["synthetic_results_dir"] or DEFAULT_RESULTS_DIR)
         store = open_store_for(config, "send", results_dir)
         try:
+            if args.command == "alerts" and args.alerts_command == "status":
+                return _status(args, config, store)
             if args.command == "alerts":
                 return _outbox(args, store)
             return _silence(args, config, store)
@@ -117,6 +129,51 @@ def _outbox(args: argparse.Namespace, store: AlertStore) -> int:
                 f"age {row['age_s']:.0f}s, {row['attempts']} attempt(s){error}"
             )
     return 0
+
+
+def _status(args: argparse.Namespace, config: Config, store: AlertStore) -> int:
+    now = time.time()
+    document = store.read()
+    incidents = [
+        {"key": key, **_incident_state(incident)}
+        for key, incident in sorted(document.get("incidents", {}).items())
+        if isinstance(incident, dict)
+    ]
+    where = matrix(document, config.alerts, now)
+    if args.json:
+        json.dump({"incidents": incidents, **where}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(f"alerts of {store.description} ({config.environment.name})")
+    for row in incidents:
+        print(f"{row['state']:<9} {row['key']}: {row['detail']}")
+    if not incidents:
+        print("no incident")
+    if not where["locations"]:
+        return 0
+    window = format_duration(config.alerts.window_s)
+    print(f"\nlocations (a result counts for {window}):")
+    for name, head in where["locations"].items():
+        state = "silent" if head["silent"] else "healthy" if head["healthy"] else "unhealthy"
+        detail = f": {head['detail']}" if head["detail"] and not head["healthy"] else ""
+        print(f"  {name:<16} {state:<9} reported {format_duration(head['age_s'])} ago{detail}")
+    names = list(where["locations"])
+    width = max((len(key) for key in where["checks"]), default=5)
+    print(("\n" + " " * (width + 4) + "  ".join(f"{n:<9}" for n in names)).rstrip())
+    for key, seen in where["checks"].items():
+        cells = "  ".join(f"{seen.get(n, '-'):<9}" for n in names)
+        print(f"  {key:<{width}}  {cells}".rstrip())
+    return 0
+
+
+def _incident_state(incident: dict[str, Any]) -> dict[str, str]:
+    summary = str(incident.get("facts", {}).get("summary") or "")
+    if incident.get("active"):
+        since = iso_utc(float(incident.get("opened_at") or 0))
+        return {"state": "firing", "detail": f"{incident.get('severity')} since {since}: {summary}"}
+    if incident.get("breach_since"):
+        return {"state": "pending", "detail": summary}
+    return {"state": "resolved", "detail": str(incident.get("ok_summary") or summary)}
 
 
 def _test(args: argparse.Namespace, config: Config) -> int:

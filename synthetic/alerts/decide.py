@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synthetic.alerts.model import Alert, Kind, RouteSeverity
+from synthetic.alerts.observation import Observation
+from synthetic.alerts.quorum import located
 from synthetic.alerts.settings import AlertSettings, Receiver, Silence
 from synthetic.results import CheckResult, Severity, metric_key
 from synthetic.text import iso_utc
@@ -59,6 +61,10 @@ class Context:
     run_id: str
     now: float  # epoch seconds
     target: str | None = None  # the environment's base_url, masked
+    # Where this runner runs from; None: one place, decisions as they always were.
+    location: str | None = None
+    location_healthy: bool = True  # its target-independent probe answered
+    location_detail: str = ""  # what the probe found
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,8 @@ class Status:
     """Where one incident stands after this run, for the summary and results.json."""
 
     key: str
-    state: str  # pending | firing | resolved | silenced | flapping | inhibited
+    # pending | firing | resolved | silenced | flapping | inhibited | below-quorum
+    state: str
     detail: str
 
     def to_json(self) -> dict[str, str]:
@@ -86,17 +93,6 @@ class Decision:
     document: dict[str, Any]
     notices: list[Notice] = field(default_factory=list)
     statuses: list[Status] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Observation:
-    """A check's result as the incident logic sees it."""
-
-    key: str
-    state: str  # breach | ok | none
-    severity: RouteSeverity | None  # of a breach
-    sustain_s: float
-    facts: dict[str, Any]  # what an alert about it says
 
 
 def dedup_key(environment: str, key: str) -> str:
@@ -137,6 +133,10 @@ def decide(
     for key, target in inhibited:
         name = _TARGET_NAMES.get(target, target)
         decision.statuses.append(Status(key, "inhibited", f"{name} is unreachable"))
+    if context.location is not None:
+        # Inhibited per location first; then the quorum of the locations decides.
+        observations, below = located(doc, observations, settings, context)
+        decision.statuses.extend(Status(key, "below-quorum", detail) for key, detail in below)
     for obs in observations:
         incident = _observe(incidents.get(obs.key), obs, settings, context)
         if incident is not None:
@@ -233,7 +233,9 @@ def _root_causes(
         observations[root.key] = root
     for target in answered:
         key = metric_key(ROOT_METRIC, {"target": target})
-        observations[key] = Observation(key, "ok", None, 0.0, {"summary": f"{target} answers"})
+        # Named like its breach, so a quorum set by metric or component finds both.
+        facts = {"summary": f"{target} answers", "metric": ROOT_METRIC, "component": target}
+        observations[key] = Observation(key, "ok", None, 0.0, facts)
     return list(observations.values()), inhibited
 
 
@@ -545,6 +547,7 @@ def _alert(
         evidence_summary=facts.get("evidence_summary"),
         kind=kind,
         previous_severity=previous,  # type: ignore[arg-type]
+        locations=dict(facts.get("locations") or {}),
     )
 
 

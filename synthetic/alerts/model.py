@@ -57,10 +57,14 @@ class Alert:
     # identifies an alert by its labels, severity included, so the old one is
     # resolved there when the new one fires.
     previous_severity: RouteSeverity | None = None
+    # With several locations: what each sees (critical, warning, ok, silent,
+    # unhealthy), the evidence of the quorum's verdict.
+    locations: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["labels"] = dict(self.labels)
+        data["locations"] = dict(self.locations)
         return data
 
     @classmethod

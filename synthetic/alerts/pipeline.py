@@ -25,6 +25,7 @@ from synthetic.alerts.decide import Context, Notice, Status, decide
 from synthetic.alerts.delivery import Deliverer, DeliveryResult
 from synthetic.alerts.model import Alert
 from synthetic.alerts.payloads import render
+from synthetic.alerts.probe import Health, probe
 from synthetic.alerts.settings import Receiver, Silence
 from synthetic.alerts.store import (
     AlertStore,
@@ -191,7 +192,23 @@ def process(
         settings = replace(
             settings, silences=(*settings.silences, *_shared_silences(config, results_dir, report))
         )
-    context = Context(environment=run.environment, run_id=run.run_id, now=now, target=run.target)
+    health = Health(True, "")
+    if run.location is not None and settings.location_probe:
+        health = probe(settings.location_probe, masker=config.masker)
+        if not health.healthy:
+            report.notes.append(
+                f"alerts: location {run.location} reaches nothing ({health.detail}): "
+                "its results are left out of quorums"
+            )
+    context = Context(
+        environment=run.environment,
+        run_id=run.run_id,
+        now=now,
+        target=run.target,
+        location=run.location,
+        location_healthy=health.healthy,
+        location_detail=health.detail,
+    )
     try:
         decided: dict[str, Any] = {}
         # A reminder (an Alertmanager refresh every run) for a receiver that

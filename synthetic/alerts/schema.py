@@ -15,6 +15,7 @@ from synthetic.alerts.settings import (
     MAX_RECORD_FOR_S,
     PAGERDUTY_EVENTS_URL,
     AlertSettings,
+    Quorum,
     Receiver,
     ReceiverType,
     Route,
@@ -184,6 +185,29 @@ class AlertsModel(_Model):
         description="How long a breach must last before anyone is told, by metric or glob: "
         '{ "bullmq.*" = "5m" }; wins over the marker\'s sustain.',
     )
+    every: Duration = Field(
+        default="5m",
+        description="How often each location runs the checks (its schedule); the quorum "
+        "window is twice this unless quorum_window says otherwise.",
+    )
+    quorum: dict[str, int | str] = Field(
+        default_factory=dict,
+        description="How many locations must see a breach before it counts, by check key, "
+        'metric (glob) or component: { "health.*" = 2, "bff" = "50%" } (a share of the '
+        "locations that reported within the window); 1 otherwise.",
+    )
+    quorum_window: Duration | dict[str, Duration] | None = Field(
+        default=None,
+        description="How long a location's latest result counts in a quorum, for every "
+        'check ("10m") or by check key, metric (glob) or component; twice `every` by '
+        "default. A location with no report for longer than it is silent.",
+    )
+    location_probe: Patterns | None = Field(
+        default=None,
+        description="URLs that do not depend on the targets (a public endpoint, the CI "
+        "provider's): a runner that reaches none of them is unhealthy, says so on the info "
+        "route and is left out of quorums.",
+    )
     receivers: dict[str, ReceiverModel] = Field(
         default_factory=dict, description="The receivers by name."
     )
@@ -196,7 +220,47 @@ class AlertsModel(_Model):
         default_factory=list, description="Silences kept in the config."
     )
 
-    _durations = field_validator("flap_window", "digest_every", "record_for")(_duration_validator)
+    _durations = field_validator("flap_window", "digest_every", "record_for", "every")(
+        _duration_validator
+    )
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, value: Duration) -> Duration:
+        if parse_duration(value) <= 0:
+            raise ValueError(f"must be longer than 0s (got {value!r})")
+        return value
+
+    @field_validator("quorum")
+    @classmethod
+    def _quorum(cls, value: dict[str, int | str]) -> dict[str, int | str]:
+        for pattern, quorum in value.items():
+            try:
+                Quorum.parse(quorum)
+            except ValueError as exc:
+                raise ValueError(f"{pattern}: {exc}") from None
+        return value
+
+    @field_validator("quorum_window")
+    @classmethod
+    def _quorum_window(
+        cls, value: Duration | dict[str, Duration] | None
+    ) -> Duration | dict[str, Duration] | None:
+        for pattern, duration in (value if isinstance(value, dict) else {"": value}).items():
+            try:
+                if duration is not None and parse_duration(duration) <= 0:
+                    raise ValueError("must be longer than 0s")
+            except ValueError as exc:
+                raise ValueError(f"{pattern}: {exc}" if pattern else str(exc)) from None
+        return value
+
+    @field_validator("location_probe")
+    @classmethod
+    def _probe(cls, value: Patterns | None) -> Patterns | None:
+        for url in _patterns(value):
+            if not url.lower().startswith(("http://", "https://")):
+                raise ValueError(f"{url[:80]!r}: expected an http:// or https:// URL")
+        return value
 
     @field_validator("sustain")
     @classmethod
@@ -288,6 +352,15 @@ def resolve_alerts(
             for n, s in enumerate(model.silences)
         ),
         notes=tuple(notes),
+        every_s=parse_duration(model.every),
+        quorum={k: Quorum.parse(v) for k, v in model.quorum.items()},
+        quorum_window={k: parse_duration(v) for k, v in model.quorum_window.items()}
+        if isinstance(model.quorum_window, dict)
+        else {},
+        quorum_window_s=None
+        if model.quorum_window is None or isinstance(model.quorum_window, dict)
+        else parse_duration(model.quorum_window),
+        location_probe=_patterns(model.location_probe),
     )
 
 

@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -131,6 +132,61 @@ class Silence:
 
 
 @dataclass(frozen=True)
+class Quorum:
+    """How many locations must agree on a breach: a count, or a share of those reporting."""
+
+    count: int = 1
+    percent: float | None = None  # of the locations that reported within the window
+
+    def required(self, reporting: int) -> int:
+        if self.percent is None:
+            return self.count
+        return max(1, math.ceil(reporting * self.percent / 100 - 1e-9))
+
+    @property
+    def text(self) -> str:
+        return f"{self.percent:g}%" if self.percent is not None else str(self.count)
+
+    @classmethod
+    def parse(cls, value: int | str) -> Quorum:
+        """``2`` or ``"50%"``; ValueError saying what is wrong otherwise."""
+        if isinstance(value, bool):
+            raise ValueError(f'expected a count (2) or a share ("50%"), got {value!r}')
+        if isinstance(value, int):
+            if value < 1:
+                raise ValueError(f"a quorum is at least 1 location (got {value})")
+            return cls(count=value)
+        text = str(value).strip()
+        try:
+            if text.endswith("%"):
+                percent = float(text[:-1])
+                if not 0 < percent <= 100:
+                    raise ValueError
+                return cls(percent=percent)
+            return cls.parse(int(text))
+        except ValueError:
+            raise ValueError(
+                f'expected a count (2) or a share of the reporting locations ("50%"), got {value!r}'
+            ) from None
+
+
+def _by_pattern(
+    table: Mapping[str, Any], metric: str, check_key: str, component: str | None
+) -> Any:
+    """The entry for a check: its key, its metric, a glob on the metric, its component."""
+    for name in (check_key, metric):
+        if name in table:
+            return table[name]
+    for pattern, value in table.items():
+        if fnmatch.fnmatchcase(metric, pattern):
+            return value
+    for pattern, value in table.items():
+        if component is not None and fnmatch.fnmatchcase(component, pattern):
+            return value
+    return None
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     """The resolved ``[alerts]`` table."""
 
@@ -147,6 +203,14 @@ class AlertSettings:
     routes: tuple[Route, ...] = ()
     silences: tuple[Silence, ...] = ()
     notes: tuple[str, ...] = ()  # e.g. a heartbeat URL whose variable is unset
+    # Several locations (synthetic.alerts.quorum): how often each runs, how
+    # many must agree, for how long a result counts, what proves a runner's
+    # own network (target-independent URLs).
+    every_s: float = 300.0
+    quorum: Mapping[str, Quorum] = field(default_factory=dict)
+    quorum_window: Mapping[str, float] = field(default_factory=dict)
+    quorum_window_s: float | None = None  # for every check; default twice every_s
+    location_probe: tuple[str, ...] = ()
 
     def sustain_for(self, metric: str, check_key: str, declared_s: float = 0.0) -> float:
         """The sustain window of a check: the config's (exact key, then glob) or the marker's."""
@@ -157,6 +221,20 @@ class AlertSettings:
             if fnmatch.fnmatchcase(metric, pattern):
                 return seconds
         return declared_s
+
+    def quorum_for(self, metric: str, check_key: str, component: str | None) -> Quorum:
+        found = _by_pattern(self.quorum, metric, check_key, component)
+        return found if isinstance(found, Quorum) else Quorum()
+
+    @property
+    def window_s(self) -> float:
+        """How long a location's result counts, unless a check says otherwise;
+        a location that has not reported for longer is silent."""
+        return self.quorum_window_s if self.quorum_window_s is not None else 2 * self.every_s
+
+    def window_for(self, metric: str, check_key: str, component: str | None) -> float:
+        found = _by_pattern(self.quorum_window, metric, check_key, component)
+        return float(found) if found is not None else self.window_s
 
 
 def check_receiver_name(settings: AlertSettings, name: str) -> Receiver:

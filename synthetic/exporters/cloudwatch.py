@@ -4,7 +4,8 @@ Each check with a numeric value becomes one datum in namespace
 ``CustomerPortal`` (the guide's), named as the guide names it
 (`GUIDE_NAMES`: ``whmcs.queue_size`` is ``WhmcsQueueDepth``) or else by its
 metric id in CamelCase (``db.size`` is ``DbSize``), with dimension
-``Environment`` and the check's labels as further dimensions. Every check that
+``Environment`` (and ``Location`` when the run names one) and the check's
+labels as further dimensions. Every check that
 ran also gives a ``CheckSeverity`` datum (0 OK, 1 WARNING, 2 CRITICAL,
 3 UNKNOWN, the Nagios codes) with dimension ``Metric=<metric id>``, so an alarm
 can watch a check whose value is not a number.
@@ -141,7 +142,7 @@ def metric_data(run: RunResult, *, now: datetime | None = None) -> list[dict[str
     for check in run.checks:
         if check.severity is Severity.SKIPPED:
             continue
-        dimensions = _dimensions(run.environment, check.labels)
+        dimensions = _dimensions(run.environment, check.labels, run.location)
         value = numeric_value(check)
         if value is not None:
             unit = "None" if check.metric in STATUS_METRICS else cloudwatch_unit(check.unit)
@@ -170,11 +171,15 @@ def metric_data(run: RunResult, *, now: datetime | None = None) -> list[dict[str
     return data
 
 
-def _dimensions(environment: str, labels: Mapping[str, str]) -> list[dict[str, str]]:
+def _dimensions(
+    environment: str, labels: Mapping[str, str], location: str | None = None
+) -> list[dict[str, str]]:
     dimensions = [{"Name": "Environment", "Value": environment}]
+    if location:
+        dimensions.append({"Name": "Location", "Value": location})
     for name, value in sorted(labels.items()):
-        # A dimension needs a value, and Environment/Metric are ours.
-        if value != "" and name not in ("Environment", "Metric"):
+        # A dimension needs a value, and Environment/Location/Metric are ours.
+        if value != "" and name not in ("Environment", "Location", "Metric"):
             dimensions.append({"Name": name, "Value": str(value)})
     return dimensions
 

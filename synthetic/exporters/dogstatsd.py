@@ -2,8 +2,8 @@
 
 Each check with a numeric value becomes a gauge named as the guide names it
 (`GUIDE_NAMES`: ``whmcs.queue_size`` is ``portal.whmcs.queue_depth``) or else
-``portal.<metric id>``, tagged ``environment:<env>``, the check's labels and
-any extra tags::
+``portal.<metric id>``, tagged ``environment:<env>`` (and ``location:<name>``
+when the run names one), the check's labels and any extra tags::
 
     portal.whmcs.queue_depth:57|g|#environment:production
 
@@ -53,7 +53,8 @@ def gauges(run: RunResult, tags: Sequence[str] = ()) -> list[tuple[str, float, l
         if check.severity is Severity.SKIPPED:
             continue
         labels = [f"{k}:{v}" for k, v in sorted(check.labels.items())]
-        common = [f"environment:{run.environment}", *labels, *tags]
+        where = [f"location:{run.location}"] if run.location else []
+        common = [f"environment:{run.environment}", *where, *labels, *tags]
         value = numeric_value(check)
         if value is not None:
             found.append((metric_name(check.metric), value, common))

@@ -12,7 +12,9 @@ The exposition is prometheus_client's own (`write_to_textfile`,
     synthetic_checks                   environment, severity   checks per severity
 
 Check labels are ``environment``, ``check`` (the check id), ``metric`` and
-the check's own labels as ``label_<name>``.
+the check's own labels as ``label_<name>``. A run with a ``location``
+(``--location``) adds a ``location`` label to every series and to the
+Pushgateway's grouping key, so the runners of several places keep their own.
 
 A check's own labels are real labels, so ``queue="email"`` is
 ``label_queue="email"`` (kube-state-metrics does the same with Kubernetes
@@ -78,7 +80,8 @@ def registry(run: RunResult) -> CollectorRegistry:
     measured = [c for c in run.checks if c.severity is not Severity.SKIPPED]
     own = {id(c): prometheus_labels(c.labels) for c in measured}
     extra = sorted({name for labels in own.values() for name in labels})
-    names = [*CHECK_LABELS, *extra]
+    run_labels = _run_labels(run)
+    names = [*CHECK_LABELS, *extra, *run_labels.keys() - {"environment"}]
 
     value = Gauge(
         "synthetic_check_value",
@@ -101,7 +104,7 @@ def registry(run: RunResult) -> CollectorRegistry:
     for check in measured:
         series = dict.fromkeys(extra, "")
         series.update(own[id(check)])
-        series.update(environment=run.environment, check=check.id, metric=check.metric)
+        series.update(run_labels, check=check.id, metric=check.metric)
         number = _number(check)
         if number is not None:
             value.labels(**series).set(number)
@@ -111,30 +114,38 @@ def registry(run: RunResult) -> CollectorRegistry:
     Gauge(
         "synthetic_run_timestamp_seconds",
         "When the run finished, in seconds since the epoch.",
-        ["environment"],
+        list(run_labels),
         registry=reg,
-    ).labels(environment=run.environment).set(_epoch(run.finished_at))
+    ).labels(**run_labels).set(_epoch(run.finished_at))
     Gauge(
         "synthetic_run_worst_severity",
         "The run's worst severity: 0 ok, 1 warning, 2 critical, 3 unknown.",
-        ["environment"],
+        list(run_labels),
         registry=reg,
-    ).labels(environment=run.environment).set(run.worst.nagios_code)
+    ).labels(**run_labels).set(run.worst.nagios_code)
     Gauge(
         "synthetic_run_complete",
         "1 when every check ran to a result, 0 when the run was interrupted or lost a check.",
-        ["environment"],
+        list(run_labels),
         registry=reg,
-    ).labels(environment=run.environment).set(1 if run.complete else 0)
+    ).labels(**run_labels).set(1 if run.complete else 0)
     counts = Gauge(
         "synthetic_checks",
         "Checks in the run, by severity.",
-        ["environment", "severity"],
+        [*run_labels, "severity"],
         registry=reg,
     )
     for name, count in run.counts().items():
-        counts.labels(environment=run.environment, severity=name).set(count)
+        counts.labels(**run_labels, severity=name).set(count)
     return reg
+
+
+def _run_labels(run: RunResult) -> dict[str, str]:
+    """``environment``, and ``location`` when the run names one."""
+    labels = {"environment": run.environment}
+    if run.location:
+        labels["location"] = run.location
+    return labels
 
 
 def write_textfile(run: RunResult, path: Path) -> None:
@@ -185,7 +196,7 @@ def push(run: RunResult, url: str, *, job: str = "synthetic", timeout_s: float =
             gateway,
             job=job,
             registry=metrics,
-            grouping_key={"environment": run.environment},
+            grouping_key=_run_labels(run),
             timeout=timeout_s,
             handler=handler,
         )

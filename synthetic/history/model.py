@@ -80,9 +80,11 @@ class RunRow:
         }
 
 
-def rows_of(run: RunResult, *, location: str = "") -> tuple[RunRow, list[Row]]:
-    """``run`` as history rows (its checks all stamped with the run's finish)."""
+def rows_of(run: RunResult, *, location: str | None = None) -> tuple[RunRow, list[Row]]:
+    """``run`` as history rows (its checks all stamped with the run's finish), from
+    ``location`` (default: the run's own, empty when it has none)."""
     at = epoch(run.finished_at)
+    location = location if location is not None else run.location or ""
     rows = []
     for check in run.checks:
         number = numeric(check.value)

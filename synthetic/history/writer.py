@@ -31,7 +31,7 @@ class HistoryWriter:
         store: HistoryStore,
         *,
         retention_s: float,
-        location: str = "",
+        location: str | None = None,
         clock: Callable[[], float] = time.time,
         first: Callable[[], None] | None = None,
         after_write: Callable[[RunResult], None] | None = None,

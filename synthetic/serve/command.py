@@ -225,7 +225,7 @@ def _writer(store: HistoryStore, config: Config, board: Board, series: Series) -
             began = store.streak_start(
                 check=check.id,
                 environment=environment,
-                location="",
+                location=run.location or "",
                 severity=check.severity.value,
                 at=at,
             )

@@ -19,11 +19,13 @@ from synthetic.serve.view import Incident, SilenceView
 
 def read_alerts(
     config: Config, mode: str, results_dir: Path
-) -> tuple[tuple[Incident, ...], tuple[SilenceView, ...], str | None]:
-    """(open incidents worst first, active silences, a warning or None)."""
+) -> tuple[tuple[Incident, ...], tuple[SilenceView, ...], dict[str, Any], str | None]:
+    """(open incidents worst first, active silences, what each location saw last,
+    a warning or None)."""
     if mode == "off":
-        return (), (), None
+        return (), (), {}, None
     from synthetic.alerts.pipeline import open_store_for
+    from synthetic.alerts.quorum import matrix
     from synthetic.alerts.settings import Silence
 
     now = time.time()
@@ -36,7 +38,7 @@ def read_alerts(
             store.close()
     except Exception as exc:  # the page says so; the round is not affected
         why = config.masker.text(one_line(f"{type(exc).__name__}: {exc}"))
-        return (), tuple(silences), f"alerts: cannot read the alert store: {why}"
+        return (), tuple(silences), {}, f"alerts: cannot read the alert store: {why}"
     for data in document.get("silences", []) or []:
         try:
             silence = Silence.from_json(data)
@@ -51,7 +53,8 @@ def read_alerts(
     ]
     rank = {"critical": 0, "warning": 1, "info": 2}
     incidents.sort(key=lambda i: (rank.get(i.severity, 3), i.key))
-    return tuple(incidents), tuple(silences), None
+    where = matrix(document, config.alerts, now)
+    return tuple(incidents), tuple(silences), where if where["locations"] else {}, None
 
 
 def _incident(key: str, data: dict[str, Any]) -> Incident:

@@ -76,13 +76,14 @@ class Loop:
             self.series.add_run(done.run)
             if self.writer is not None:
                 self.writer.submit(done.run)
-            incidents, silences, alerts_warning = read_alerts(
+            incidents, silences, locations, alerts_warning = read_alerts(
                 self.config, self.alerts_mode, self.results_dir
             )
             warning = self.writer.warning if self.writer is not None else None
             self.board.update(
                 incidents=incidents,
                 silences=silences,
+                locations=locations,
                 alerts_warning=alerts_warning,
                 history_warning=warning,
             )

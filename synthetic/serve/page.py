@@ -105,6 +105,7 @@ class Pages:
             counts=run.counts() if run else {},
             incidents=snapshot.incidents,
             silences=snapshot.silences,
+            where=snapshot.locations,
             components=grouped,
             title=f"{word} · {snapshot.environment} · synthetic",
             now=now,

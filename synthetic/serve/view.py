@@ -55,6 +55,8 @@ class Snapshot:
     since: Mapping[str, float] = field(default_factory=dict)  # check id -> epoch
     incidents: tuple[Incident, ...] = ()
     silences: tuple[SilenceView, ...] = ()
+    # Runners of several locations: what each saw last (`synthetic.alerts.quorum.matrix`).
+    locations: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # the last round's
     history_warning: str | None = None
     alerts_warning: str | None = None

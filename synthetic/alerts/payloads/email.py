@@ -96,6 +96,9 @@ def body(alert: Alert) -> str:
     labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
     if labels:
         lines.append(f"{'Labels:':<13}{one_line(labels)}")
+    where = ", ".join(f"{k}={v}" for k, v in sorted(alert.locations.items()))
+    if where:
+        lines.append(f"{'Locations:':<13}{one_line(where)}")
     if alert.evidence_summary:
         lines += ["", "Evidence:", multi_line(alert.evidence_summary)]
     lines += ["", f"Incident key: {one_line(alert.dedup_key)}"]

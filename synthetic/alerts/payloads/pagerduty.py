@@ -139,6 +139,8 @@ def _details(alert: Alert, *, evidence: str | None, cap: int | None = None) -> d
     }
     if alert.test:
         details["test"] = True
+    if alert.locations:
+        details["locations"] = {cut(k): cut(v) for k, v in sorted(alert.locations.items())}
     if alert.dedup_key != dedup_key(alert.dedup_key):
         details["incident_key"] = cut(alert.dedup_key)
     return details

@@ -25,5 +25,6 @@ def document(alert: Alert) -> dict[str, Any]:
     for field in dataclasses.fields(alert):
         doc[field.name] = getattr(alert, field.name)
     doc["labels"] = {str(k): str(v) for k, v in alert.labels.items()}
+    doc["locations"] = {str(k): str(v) for k, v in alert.locations.items()}
     doc["value"] = json_safe(alert.value)
     return doc
