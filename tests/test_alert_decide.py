@@ -7,43 +7,10 @@ from typing import Any
 
 import pytest
 
-from synthetic.alerts.decide import Context, Decision, decide, receivers_for
+from synthetic.alerts.decide import Context, decide, receivers_for
 from synthetic.alerts.settings import AlertSettings, Receiver, Route, Silence
 from synthetic.results import CheckResult, Severity
-from tests.support.alert_runs import ENV, T0, Runs, guide_settings
-
-
-def check(
-    metric: str = "health.status",
-    severity: Severity = Severity.CRITICAL,
-    *,
-    reason: str | None = None,
-    sustain_s: float = 0.0,
-    reaches: tuple[str, ...] = ("bff",),
-    depends_on: tuple[str, ...] | None = None,
-    unreachable: str | None = None,
-    priority: str = "P1",
-    labels: dict[str, str] | None = None,
-) -> CheckResult:
-    return CheckResult(
-        id=f"checks/check_x.py::check_{metric.replace('.', '_')}",
-        metric=metric,
-        severity=severity,
-        reason=reason or f"{metric}: {severity.value}",
-        value=1,
-        component="bff",
-        priority=priority,
-        runbook="https://runbooks.example/incident-response",
-        labels=labels or {},
-        sustain_s=sustain_s,
-        reaches=reaches,
-        depends_on=reaches if depends_on is None else depends_on,
-        unreachable=unreachable,
-    )
-
-
-def sent(decision: Decision) -> list[tuple[str, str, str, str]]:
-    return [(n.receiver, n.alert.kind, n.alert.action, n.alert.severity) for n in decision.notices]
+from tests.support.alert_runs import ENV, T0, Runs, check, guide_settings, sent
 
 
 def test_a_critical_pages_once_per_incident_with_a_stable_dedup_key() -> None:

@@ -17,7 +17,7 @@ from synthetic.alerts.settings import AlertSettings, Quorum
 from synthetic.alerts.store import FileAlertStore
 from synthetic.config import load_config
 from synthetic.results import Severity
-from tests.test_alert_decide import ENV, T0, check, guide_settings, sent
+from tests.support.alert_runs import ENV, T0, check, guide_settings, sent
 
 EVERY = 60.0
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from synthetic.sandbox.server import Sandbox
-from tests.alert_receivers import PagerDutyStandIn, SlackStandIn, WebhookStandIn
+from tests.support.alert_receivers import PagerDutyStandIn, SlackStandIn, WebhookStandIn
 
 pytestmark = pytest.mark.slow
 

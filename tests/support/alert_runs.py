@@ -7,7 +7,7 @@ from typing import Any
 
 from synthetic.alerts.decide import Context, Decision, decide
 from synthetic.alerts.settings import AlertSettings, Receiver, Route
-from synthetic.results import CheckResult
+from synthetic.results import CheckResult, Severity
 
 T0 = 1_764_000_000.0  # 2025-11-24T16:00:00Z
 ENV = "production"
@@ -51,3 +51,36 @@ class Runs:
         decision = decide(list(checks), self.document, self.settings, context)
         self.document = decision.document
         return decision
+
+
+def check(
+    metric: str = "health.status",
+    severity: Severity = Severity.CRITICAL,
+    *,
+    reason: str | None = None,
+    sustain_s: float = 0.0,
+    reaches: tuple[str, ...] = ("bff",),
+    depends_on: tuple[str, ...] | None = None,
+    unreachable: str | None = None,
+    priority: str = "P1",
+    labels: dict[str, str] | None = None,
+) -> CheckResult:
+    return CheckResult(
+        id=f"checks/check_x.py::check_{metric.replace('.', '_')}",
+        metric=metric,
+        severity=severity,
+        reason=reason or f"{metric}: {severity.value}",
+        value=1,
+        component="bff",
+        priority=priority,
+        runbook="https://runbooks.example/incident-response",
+        labels=labels or {},
+        sustain_s=sustain_s,
+        reaches=reaches,
+        depends_on=reaches if depends_on is None else depends_on,
+        unreachable=unreachable,
+    )
+
+
+def sent(decision: Decision) -> list[tuple[str, str, str, str]]:
+    return [(n.receiver, n.alert.kind, n.alert.action, n.alert.severity) for n in decision.notices]
