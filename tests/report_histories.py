@@ -21,9 +21,10 @@ construction, not from the code under test.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from synthetic.history import HistoryStore, rows_of
+from synthetic.history import HistoryStore, Row, RunRow, rows_of
 from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.spec import CheckSpec
 from synthetic.text import iso_utc
@@ -73,8 +74,9 @@ SPECS = {
     for s in (
         spec(NOISY, "app.error_rate", "bff", unit="%", warning="> 2", critical="> 5"),
         spec(FLAPPY, "cache.hit_rate", "cache", unit="%", warning="< 80"),
-        spec(LOOSE, "whmcs.queue_size", "queues", unit="requests", warning="> 500",
-             critical="> 1000"),  # fmt: skip
+        spec(
+            LOOSE, "whmcs.queue_size", "queues", unit="requests", warning="> 500", critical="> 1000"
+        ),
         spec(TIGHT, "app.response_time_p95", "bff", unit="ms", warning="> 200"),
         spec(OUTAGE, "health.status", "bff", priority="P1"),
     )
@@ -86,7 +88,7 @@ class Truth:
     """What the generated history holds, per check: severity and value per round."""
 
     severities: dict[str, list[str]] = field(default_factory=dict)
-    values: dict[str, list[object]] = field(default_factory=dict)
+    values: dict[str, list[Any]] = field(default_factory=dict)
 
     def rounds(self, check: str, severity: str) -> set[int]:
         return {i for i, s in enumerate(self.severities[check]) if s == severity}
@@ -155,15 +157,12 @@ def write_history(store: HistoryStore, t: Truth, *, shift: float = 0.0) -> None:
     """The day's rounds into ``store`` (``shift`` seconds later than `T0`)."""
     for i in range(ROUNDS):
         run, rows = rows_of(run_of(i, t))
-        if shift:
-            run = _shifted(run, shift)
-            rows = [_shifted(r, shift) for r in rows]
-        store.append(run, rows)
+        store.append(_shifted_run(run, shift), [_shifted_row(r, shift) for r in rows])
 
 
-def _shifted(item: object, shift: float) -> object:
-    from dataclasses import replace
+def _shifted_run(run: RunRow, shift: float) -> RunRow:
+    return replace(run, started_at=run.started_at + shift, finished_at=run.finished_at + shift)
 
-    if hasattr(item, "started_at"):
-        return replace(item, started_at=item.started_at + shift, finished_at=item.finished_at + shift)  # type: ignore[attr-defined]
-    return replace(item, at=item.at + shift)  # type: ignore[attr-defined]
+
+def _shifted_row(row: Row, shift: float) -> Row:
+    return replace(row, at=row.at + shift)

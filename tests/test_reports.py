@@ -74,7 +74,9 @@ def postgres_store(postgres_server: PostgresServer) -> Iterator[HistoryStore]:
     name = f"reports_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres_server.admin_dsn, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
-    store = open_history(postgres_server.admin_dsn.rsplit("/", 1)[0] + f"/{name}", results_dir=Path("unused"))
+    store = open_history(
+        postgres_server.admin_dsn.rsplit("/", 1)[0] + f"/{name}", results_dir=Path("unused")
+    )
     yield store
     store.close()
     with psycopg.connect(postgres_server.admin_dsn, autocommit=True) as admin:
@@ -156,7 +158,7 @@ def test_fatigue_gives_the_constructed_numbers_and_suggestions(inputs: Inputs) -
     decades = h.ROUNDS // 10
     assert tight["incidents"] == decades
     assert tight["resolved_within_10m_share"] == 1.0
-    p95 = nearest_rank([float(v) for v in h.truth().values[h.TIGHT]], 0.95)  # type: ignore[misc]
+    p95 = nearest_rank([float(v) for v in h.truth().values[h.TIGHT]], 0.95)
     assert tight["suggestions"] == [
         f"sustain 10m would have prevented {decades} of {decades} alerts and there was no "
         "real incident (none lasted over 10m)",
@@ -175,7 +177,7 @@ def test_fatigue_gives_the_constructed_numbers_and_suggestions(inputs: Inputs) -
 def test_thresholds_find_the_loose_and_the_tight(inputs: Inputs, truth: h.Truth) -> None:
     data = json.loads(render(build_report("thresholds", inputs), "json"))
     loose = by_check(data, h.LOOSE)
-    values = [float(v) for v in truth.values[h.LOOSE]]  # type: ignore[arg-type]
+    values = [float(v) for v in truth.values[h.LOOSE]]
     assert (loose["p50"], loose["p95"], loose["p99"], loose["max"]) == (
         nearest_rank(values, 0.5),
         nearest_rank(values, 0.95),
@@ -191,7 +193,7 @@ def test_thresholds_find_the_loose_and_the_tight(inputs: Inputs, truth: h.Truth)
         "critical > 1000 never came near: the highest value was 120 requests (12% of the limit)"
     )
     tight = by_check(data, h.TIGHT)
-    crossed = sum(1 for v in truth.values[h.TIGHT] if float(v) > 200)  # type: ignore[arg-type]
+    crossed = sum(1 for v in truth.values[h.TIGHT] if float(v) > 200)
     assert tight["levels"][0]["crossed"] == crossed
     assert tight["levels"][0]["share"] == pytest.approx(crossed / h.ROUNDS)
     assert tight["verdict"] == "too tight"
@@ -235,7 +237,8 @@ def test_uptime_gives_the_43_minute_outage_and_the_budget(inputs: Inputs, truth:
     assert overall["burning_fast"] is False
     assert any("acknowledge" in note for note in data["not_recorded"])
     text = render(report, "text")
-    assert "43m" in text and "of the 90d asked" in text
+    assert "43m" in text
+    assert "of the 90d asked" in text
 
 
 def test_the_replay_sends_what_the_pipeline_decides(truth: h.Truth, alerts: AlertSettings) -> None:
@@ -255,9 +258,7 @@ def test_the_replay_sends_what_the_pipeline_decides(truth: h.Truth, alerts: Aler
     inputs = Inputs(h.ENV, period, Coverage(None, None, 0), [], h.SPECS, alerts)
     for check, s in h.SPECS.items():
         series = Series(check, s.display_name, s.metric, "", s.unit)
-        series.points = [
-            Point(h.at(i), truth.severities[check][i], None) for i in range(h.ROUNDS)
-        ]
+        series.points = [Point(h.at(i), truth.severities[check][i], None) for i in range(h.ROUNDS)]
         done = replay(series.points, inputs.rules(series))
         replayed = sorted((n.at, n.receiver, n.kind, n.severity) for n in done.notifications)
         assert replayed == sorted(decided.get(s.display_name, [])), check
@@ -269,4 +270,5 @@ def test_markdown_escapes_pipes_and_html_escapes_markup(inputs: Inputs) -> None:
     assert markdown.startswith("## Alert fatigue (production)")
     assert "| check | incidents |" in markdown
     page = render(report, "html")
-    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+    assert "<script" not in page
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")

@@ -112,11 +112,11 @@ def run(args: argparse.Namespace, passthrough: list[str]) -> int:
 
 def _build(args: argparse.Namespace, specs: list[Any], config: Any, hours: Any) -> Report:
     if args.kind == "runbooks":
-        from synthetic.reports.links import check_links
+        from synthetic.reports.links import fetch_links
         from synthetic.reports.runbooks import runbook_urls, runbooks_report
 
         named = runbook_urls(specs)
-        results = check_links(
+        results = fetch_links(
             list(named), concurrency=args.concurrency, timeout_s=args.timeout, slow_s=args.slow
         )
         return runbooks_report(config.environment.name, named, results)

@@ -153,7 +153,7 @@ def _overlap(a: Incident, b: Incident) -> bool:
     return a.opened_at <= b_end and b.opened_at <= a_end
 
 
-def check_fatigue(series: Series, inputs: Inputs) -> CheckFatigue:
+def fatigue_of(series: Series, inputs: Inputs) -> CheckFatigue:
     sustain_s = inputs.sustain_s(series)
     done = replay(series.points, inputs.rules(series))
     outside = sum(
@@ -186,7 +186,7 @@ def check_fatigue(series: Series, inputs: Inputs) -> CheckFatigue:
 
 
 def fatigue_report(inputs: Inputs) -> Report:
-    checks = [check_fatigue(series, inputs) for series in inputs.series]
+    checks = [fatigue_of(series, inputs) for series in inputs.series]
     checks = [c for c in checks if c.incidents or c.replay.flapping_episodes]
     checks.sort(key=lambda c: (-c.noise, -len(c.notifications), c.series.name))
     rows: list[tuple[str, ...]] = []

@@ -98,7 +98,7 @@ def fetch(client: httpx.Client, url: str, *, timeout_s: float, slow_s: float) ->
     )
 
 
-def check_links(
+def fetch_links(
     urls: Sequence[str], *, concurrency: int = 8, timeout_s: float = 10.0, slow_s: float = 3.0
 ) -> list[LinkResult]:
     """Every link fetched, ``concurrency`` at a time; results in the order of ``urls``."""
