@@ -78,7 +78,7 @@ SPECS = {
             LOOSE, "whmcs.queue_size", "queues", unit="requests", warning="> 500", critical="> 1000"
         ),
         spec(TIGHT, "app.response_time_p95", "bff", unit="ms", warning="> 200"),
-        spec(OUTAGE, "health.status", "bff", priority="P1"),
+        spec(OUTAGE, "health.status", "bff", critical="!= 'healthy'", priority="P1"),
     )
 }
 

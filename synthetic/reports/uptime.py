@@ -113,7 +113,9 @@ def uptime_report(inputs: Inputs) -> Report:
             continue
         shares = {name: availability(rounds, until - length, until) for name, length in WINDOWS}
         rows.append((series.name, *(_share(*shares[name]) for name, _ in WINDOWS)))
-        figures.append(share_bar(shares["30d"][0] or 0.0, label=f"{series.name}: 30 days"))
+        figures.append(
+            share_bar(shares["30d"][0] or 0.0, objective=objective, label=f"{series.name}: 30 days")
+        )
         per_series.append(
             {"check": series.check, "series": series.key, "location": series.location,
              **{name: _json_share(*shares[name]) for name, _ in WINDOWS}}
