@@ -19,7 +19,7 @@ from synthetic.history import open_history
 from synthetic.spec import CheckSpec
 from tests import report_histories as h
 from tests.test_allure_html import CHROMIUM_FLAGS, chromium, png_pixels
-from tests.test_cli import synthetic_cmd
+from tests.test_cli import REPO, synthetic_cmd
 from tests.test_report_runbooks import serve
 from tests.test_reports import RECEIVERS
 
@@ -158,3 +158,49 @@ def test_bad_input_is_one_line(team: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         "synthetic report: error: --timezone: unknown timezone 'Mars/Olympus' (e.g. Europe/Berlin)"
     ]
+
+
+def test_the_runbook_check_reports_each_link_and_routes_to_info(tmp_path: Path, links: str) -> None:
+    project = tmp_path / "runbook-team"
+    (project / "checks").mkdir(parents=True)
+    (project / "checks" / "check_runbooks.py").write_text(
+        (REPO / "checks" / "check_runbooks.py").read_text()
+    )
+    (project / "checks" / "check_app.py").write_text(
+        "import pytest\n\n"
+        '@pytest.mark.metric("app.a", runbook="errors")\n@pytest.mark.critical("> 1")\n'
+        "def check_a():\n    return 0\n\n"
+        '@pytest.mark.metric("app.b", runbook="gone")\n@pytest.mark.critical("> 1")\n'
+        "def check_b():\n    return 0\n"
+    )
+    (project / "synthetic.toml").write_text(
+        'default_environment = "production"\n'
+        f'[runbooks]\nbase_url = "{links}"\n'
+        '[environments.production]\nbase_url = "http://127.0.0.1:9"\n'
+        + RECEIVERS
+        + '[[alerts.routes]]\nreceiver = "email-team"\nmetric = "runbook.link"\n'
+        + '[[alerts.routes]]\nreceiver = "pagerduty-oncall"\nseverity = "critical"\n'
+    )
+    results = project / "results"
+    done = synthetic_cmd(
+        "run", "--config", str(project / "synthetic.toml"), "--results-dir", str(results),
+        cwd=project, env={"SYNTHETIC_CHECK_RUNBOOKS": "1"},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout[-3000:]  # the broken link is CRITICAL
+    checks = json.loads((results / "results.json").read_text())["checks"]
+    links_seen = {
+        c["labels"]["runbook"]: (c["value"], c["severity"])
+        for c in checks
+        if c["metric"] == "runbook.link"
+    }
+    # The runbook check names its own runbook (incident-response): not on this server.
+    assert links_seen == {
+        "errors": ("ok", "ok"),
+        "gone": ("broken", "critical"),
+        "incident-response": ("broken", "critical"),
+    }
+    sent = sorted(p.name.split("-", 1)[1] for p in (results / "alerts").glob("*.json"))
+    assert sent == ["email-team-trigger.json"] * 2  # never the pager
+    skipped = synthetic_cmd("run", "--config", str(project / "synthetic.toml"), "--results-dir",
+                            str(tmp_path / "r2"), cwd=project)  # fmt: skip
+    assert skipped.returncode == 0, skipped.stdout[-3000:]

@@ -272,3 +272,36 @@ def test_markdown_escapes_pipes_and_html_escapes_markup(inputs: Inputs) -> None:
     page = render(report, "html")
     assert "<script" not in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_the_runbooks_the_catalogue_names_are_read_from_its_source() -> None:
+    import re
+
+    from synthetic.reports.runbooks import runbook_names
+
+    checks = Path(__file__).resolve().parent.parent / "checks"
+    written = set()
+    for path in checks.glob("check_*.py"):
+        written |= set(re.findall(r'runbook="([^"]+)"', path.read_text()))
+    assert runbook_names(checks) == sorted(written)
+    assert len(written) >= 4
+
+
+def test_the_repositorys_config_never_pages_for_a_runbook_link() -> None:
+    from synthetic.alerts.decide import receivers_for
+
+    config = load_config(
+        path=Path(__file__).resolve().parent.parent / "pyproject.toml", environment="sandbox"
+    )
+    for severity in ("critical", "warning", "info"):
+        attributes = {
+            "metric": "runbook.link",
+            "severity": severity,
+            "environment": "production",
+            "component": "docs",
+            "priority": "P4",
+            "check": "checks/check_runbooks.py::check_runbook_link",
+        }
+        assert receivers_for(config.alerts, attributes) == ["email-team"]
+    health = {"metric": "health.status", "severity": "critical", "environment": "production"}
+    assert receivers_for(config.alerts, health) == ["pagerduty-oncall"]

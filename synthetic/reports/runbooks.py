@@ -9,8 +9,10 @@ components, often a copy and paste) are listed; the report's exit status is
 
 from __future__ import annotations
 
+import ast
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from synthetic.reports.document import Report, Section, Table
 from synthetic.reports.links import LinkResult
@@ -89,3 +91,25 @@ def runbooks_report(
         data=data,
         exit_code=1 if broken else 0,
     )
+
+
+def runbook_names(directory: Path) -> list[str]:
+    """The runbooks the checks of ``directory`` name: each ``runbook="..."`` of a
+    ``metric`` marker, read from the source (no import), sorted."""
+    names: set[str] = set()
+    for path in sorted(directory.glob("check_*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            continue  # its collection reports it
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "metric":
+                names.update(
+                    k.value.value
+                    for k in node.keywords
+                    if k.arg == "runbook"
+                    and isinstance(k.value, ast.Constant)
+                    and isinstance(k.value.value, str)
+                    and k.value.value
+                )
+    return sorted(names)
