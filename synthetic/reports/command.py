@@ -148,7 +148,7 @@ def build_report(kind: str, inputs: Any) -> Report:
 
 
 def load_inputs(args: argparse.Namespace, specs: list[Any], config: Any, hours: Any) -> Any:
-    from synthetic.history import open_history
+    from synthetic.history import history_location, open_history
     from synthetic.options import DEFAULT_RESULTS_DIR, resolve_outside_pytest
     from synthetic.reports.data import Period, coverage_of, load_series
     from synthetic.reports.inputs import Inputs
@@ -161,6 +161,12 @@ def load_inputs(args: argparse.Namespace, specs: list[Any], config: Any, hours: 
         raise ValueError("--since: the period must be longer than 0s")
     period = Period(now - since, now)
     environment = config.environment.name
+    where = history_location(config.history, results_dir)
+    if "://" not in where and not Path(where).is_file():
+        raise ValueError(
+            f"no history at {where}: `synthetic serve` keeps one there, or name a shared "
+            "one with `history` in the config"
+        )
     store = open_history(
         config.history, results_dir=results_dir, describe=config.masker.text(config.history or "")
     )
