@@ -305,3 +305,13 @@ def test_the_repositorys_config_never_pages_for_a_runbook_link() -> None:
         assert receivers_for(config.alerts, attributes) == ["email-team"]
     health = {"metric": "health.status", "severity": "critical", "environment": "production"}
     assert receivers_for(config.alerts, health) == ["pagerduty-oncall"]
+
+
+def test_uptime_windows_longer_than_the_period_are_not_computed(inputs: Inputs) -> None:
+    from dataclasses import replace
+
+    week = replace(inputs, period=Period(UNTIL - 7 * 86400, UNTIL))
+    data = json.loads(render(build_report("uptime", week), "json"))
+    health = by_check(data, h.OUTAGE)
+    assert health["7d"]["rounds"] == h.ROUNDS
+    assert health["30d"] == health["90d"] == {"availability": None, "rounds": 0}

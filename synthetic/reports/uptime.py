@@ -4,8 +4,9 @@ A round counts as available for a check unless the check was CRITICAL in it
 (WARNING and UNKNOWN count as available; SKIPPED rounds do not count at all).
 A component, and the whole environment, is available in a round unless one of
 its checks was CRITICAL. Availability is the share of available rounds, over
-the last 7, 30 and 90 days of the period (a window longer than the history
-held says how much of it there was).
+the last 7, 30 and 90 days of the period (each with its number of rounds, so
+a window longer than the history shows it; one longer than the period is not
+computed).
 
 An incident is a check's run of CRITICAL rounds: from the first to the first
 round after it that was not CRITICAL. The error budget is ``1 - objective`` of
@@ -52,6 +53,19 @@ def availability(
     """The available share of the rounds in ``[since, until)``, and how many there were."""
     inside = [up for at, up in rounds if since <= at < until]
     return (sum(inside) / len(inside) if inside else None), len(inside)
+
+
+def windows(
+    rounds: Sequence[tuple[float, bool]], inputs: Inputs
+) -> dict[str, tuple[float | None, int]]:
+    """Availability over each of `WINDOWS` that fits in the period (a longer one: none)."""
+    until = inputs.period.until
+    return {
+        name: availability(rounds, until - length, until)
+        if length <= inputs.period.length_s + 1
+        else (None, 0)
+        for name, length in WINDOWS
+    }
 
 
 def series_rounds(series: Series) -> list[tuple[float, bool]]:
@@ -111,7 +125,7 @@ def uptime_report(inputs: Inputs) -> Report:
         rounds = series_rounds(series)
         if not rounds:
             continue
-        shares = {name: availability(rounds, until - length, until) for name, length in WINDOWS}
+        shares = windows(rounds, inputs)
         rows.append((series.name, *(_share(*shares[name]) for name, _ in WINDOWS)))
         figures.append(
             share_bar(shares["30d"][0] or 0.0, objective=objective, label=f"{series.name}: 30 days")
@@ -128,7 +142,7 @@ def uptime_report(inputs: Inputs) -> Report:
     budgets: list[tuple[str, dict[str, Any]]] = []
     for name, members in sorted(groups.items()):
         rounds = grouped_rounds(members)
-        shares = {w: availability(rounds, until - length, until) for w, length in WINDOWS}
+        shares = windows(rounds, inputs)
         component_rows.append((name, *(_share(*shares[w]) for w, _ in WINDOWS)))
         spent = budget(rounds, objective, until, inputs.period.length_s)
         budgets.append((name, spent))
