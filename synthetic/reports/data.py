@@ -21,7 +21,7 @@ SLICE_S = 6 * 3600.0  # rows are read six hours at a time
 SLICE_LIMIT = 1_000_000  # rows of one slice; more than that: the slice is halved
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Point:
     """One check's result in one round."""
 

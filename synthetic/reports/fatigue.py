@@ -115,42 +115,55 @@ def suggest_sustain(
 ) -> str | None:
     """The shortest sustain of the ladder that prevents at least half of the quick
     incidents and still alerts on every real one; what it would have changed."""
-    quick = quick_incidents(current.incidents)
-    real = [i for i in current.incidents if i not in quick]
+    quick = {id(i) for i in quick_incidents(current.incidents)}
+    real = [i for i in current.incidents if id(i) not in quick]
+    total = len(current.incidents)
     for candidate in (s for s in SUSTAIN_LADDER_S if s > sustain_s):
         tried = replay(series.points, inputs.rules(series, sustain_s=candidate)).incidents
-        prevented = sum(1 for i in current.incidents if not any(_overlap(i, t) for t in tried))
-        delays = []
-        for incident in real:
-            match = next((t for t in tried if _overlap(incident, t)), None)
-            if match is None:
-                break
-            delays.append(max(0.0, match.triggered_at - incident.triggered_at))
-        else:
-            if prevented * 2 < len(quick) or prevented == 0:
-                continue
-            total = len(current.incidents)
-            if not real:
-                tail = "and there was no real incident (none lasted over 10m)"
-            else:
-                worst = max(delays)
-                tail = (
-                    f"and delayed none of the {len(real)} real incidents by more than "
-                    f"{format_duration(worst)}"
-                    if worst > 0
-                    else f"and delayed none of the {len(real)} real incidents"
-                )
-            return (
-                f"sustain {format_duration(candidate)} would have prevented {prevented} of "
-                f"{total} alerts {tail}"
+        matched = overlapping(current.incidents, tried)
+        prevented = sum(1 for i in current.incidents if matched[id(i)] is None)
+        if prevented == 0 or prevented * 2 < len(quick):
+            continue
+        delays = [
+            max(0.0, match.triggered_at - i.triggered_at)
+            for i in real
+            if (match := matched[id(i)]) is not None
+        ]
+        if len(delays) < len(real):
+            continue  # it would have missed a real incident
+        if not real:
+            tail = "and there was no real incident (none lasted over 10m)"
+        elif max(delays) > 0:
+            tail = (
+                f"and delayed none of the {len(real)} real incidents by more than "
+                f"{format_duration(max(delays))}"
             )
+        else:
+            tail = f"and delayed none of the {len(real)} real incidents"
+        return (
+            f"sustain {format_duration(candidate)} would have prevented {prevented} of "
+            f"{total} alerts {tail}"
+        )
     return None
 
 
-def _overlap(a: Incident, b: Incident) -> bool:
-    a_end = a.resolved_at if a.resolved_at is not None else float("inf")
-    b_end = b.resolved_at if b.resolved_at is not None else float("inf")
-    return a.opened_at <= b_end and b.opened_at <= a_end
+def overlapping(
+    incidents: Sequence[Incident], others: Sequence[Incident]
+) -> dict[int, Incident | None]:
+    """For each of ``incidents`` (by id), the first of ``others`` whose time overlaps
+    it, or None. Both are one check's, in order and apart: one sweep."""
+    found: dict[int, Incident | None] = {}
+    j = 0
+    for incident in incidents:
+        while j < len(others) and _end(others[j]) < incident.opened_at:
+            j += 1
+        hit = j < len(others) and others[j].opened_at <= _end(incident)
+        found[id(incident)] = others[j] if hit else None
+    return found
+
+
+def _end(incident: Incident) -> float:
+    return incident.resolved_at if incident.resolved_at is not None else float("inf")
 
 
 def fatigue_of(series: Series, inputs: Inputs) -> CheckFatigue:

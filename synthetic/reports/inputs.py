@@ -75,8 +75,13 @@ class Inputs:
         return self.alerts.sustain_for(series.metric, series.key, spec.sustain_s if spec else 0.0)
 
     def rules(self, series: Series, *, sustain_s: float | None = None) -> Rules:
+        routed: dict[str, list[str]] = {}
+
         def receivers(severity: str) -> list[str]:
-            return receivers_for(self.alerts, self.attributes(series, severity))
+            # The same for every round of the series: the routes are matched once.
+            if severity not in routed:
+                routed[severity] = receivers_for(self.alerts, self.attributes(series, severity))
+            return routed[severity]
 
         def remind_every(name: str) -> float | None:
             receiver = self.alerts.receivers.get(name)

@@ -18,6 +18,7 @@ and the daily digest.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -35,7 +36,7 @@ class Notification:
     severity: str  # critical | warning | info
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: two incidents are never the same one
 class Incident:
     """One incident: from its breach's first round to its resolve."""
 
@@ -74,7 +75,7 @@ class _State:
     pending: str | None = None
     since: float | None = None
     ok_streak: int = 0
-    changes: list[float] = field(default_factory=list)
+    changes: deque[float] = field(default_factory=deque)  # oldest first
     last: str | None = None
     flapping: bool = False
     flap_noticed: bool = False
@@ -106,10 +107,11 @@ def replay(points: Sequence[Point], rules: Rules) -> Replay:
 
 
 def _flap(state: _State, observed: str, rules: Rules, now: float, out: Replay) -> None:
-    changes = [t for t in state.changes if t > now - rules.flap_window_s]
+    changes = state.changes
+    while changes and changes[0] <= now - rules.flap_window_s:
+        changes.popleft()
     if state.last is not None and state.last != observed:
         changes.append(now)
-    state.changes = changes
     state.last = observed
     if not state.flapping and len(changes) >= rules.flap_changes:
         state.flapping = True
@@ -195,7 +197,7 @@ def _reminder_due(every: float | None, told_at: float, now: float) -> bool:
 
 
 def _forgettable(state: _State, rules: Rules, now: float) -> bool:
-    recent = [t for t in state.changes if t > now - rules.flap_window_s]
+    recent = bool(state.changes) and state.changes[-1] > now - rules.flap_window_s
     return not (state.active or state.told or state.since is not None or state.flapping or recent)
 
 
