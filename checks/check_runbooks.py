@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from synthetic.config import Config
-from synthetic.reports.links import fetch_links
-from synthetic.reports.runbooks import runbook_names
+from synthetic import Config, fetch_links, runbook_names
 
 ENABLE = "SYNTHETIC_CHECK_RUNBOOKS"
 TIMEOUT_S = 10.0
