@@ -69,6 +69,9 @@ if TYPE_CHECKING:  # the names below, for type checkers (`X as X`: re-exported)
     from synthetic.reading import dig_number as dig_number
     from synthetic.reading import increase_since_last_run as increase_since_last_run
     from synthetic.reading import rate_since_last_run as rate_since_last_run
+    from synthetic.reports.links import LinkResult as LinkResult
+    from synthetic.reports.links import fetch_links as fetch_links
+    from synthetic.reports.runbooks import runbook_names as runbook_names
     from synthetic.results import CheckResult as CheckResult
     from synthetic.results import Measurement as Measurement
     from synthetic.results import RunResult as RunResult
@@ -122,6 +125,8 @@ _HOMES: dict[str, str] = {
         ["dig", "dig_number", "increase_since_last_run", "rate_since_last_run"],
         "synthetic.reading",
     ),
+    **dict.fromkeys(["LinkResult", "fetch_links"], "synthetic.reports.links"),
+    **dict.fromkeys(["runbook_names"], "synthetic.reports.runbooks"),
     **dict.fromkeys(["CheckResult", "Measurement", "RunResult", "Severity"], "synthetic.results"),
     **dict.fromkeys(["selected_config", "selected_environment"], "synthetic.run_state"),
     **dict.fromkeys(["SeriesSelector", "format_series", "parse_selector"], "synthetic.selector"),
@@ -140,6 +145,7 @@ __all__ = [
     "ExportError",
     "HealthBody",
     "HealthEntry",
+    "LinkResult",
     "LogFileError",
     "LogReadings",
     "Measurement",
@@ -168,6 +174,7 @@ __all__ = [
     "__version__",
     "dig",
     "dig_number",
+    "fetch_links",
     "find_queues",
     "format_series",
     "gauge_value",
@@ -176,6 +183,7 @@ __all__ = [
     "parse_selector",
     "rate_since_last_run",
     "read_snapshot",
+    "runbook_names",
     "select_series",
     "selected_config",
     "selected_environment",

@@ -1,4 +1,5 @@
-"""The ``synthetic`` command: run, gate, watch, serve, list, sandbox, demo, alerts, silence.
+"""The ``synthetic`` command: run, gate, watch, serve, list, sandbox, demo, alerts, silence,
+generate, report.
 
 Each command builds pytest arguments and runs the pytest session: ``run``,
 ``gate`` and ``demo`` in a child process whose verdict decides their exit
@@ -231,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     from synthetic.generate import command as generate
 
     generate.add_parser(sub, _common)
+    from synthetic.reports import command as report
+
+    report.add_parser(sub, _common)
     return parser
 
 
@@ -288,6 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from synthetic.generate import command as generate
 
             return generate.run(args, passthrough)
+        if args.command == "report":
+            from synthetic.reports import command as report
+
+            return report.run(args, passthrough)
         if args.command == "gate" and args.settle > 0:
             return _settling_gate(args, passthrough)
         return _run(args, passthrough, gate=args.command == "gate")

@@ -287,6 +287,14 @@ def _generated(shell: Shell, done: subprocess.CompletedProcess[str]) -> None:
     assert (REPO / "monitoring" / "production" / "prometheus" / "rules.yml").is_file()
 
 
+def _uptime(shell: Shell, done: subprocess.CompletedProcess[str]) -> None:
+    _ok(0)(shell, done)
+    assert done.stdout.startswith("Uptime and error budget (staging)")
+    rounds = re.search(r"Coverage: history from .*, (\d+) rounds", done.stdout)
+    assert rounds is not None, done.stdout[:2000]
+    assert int(rounds[1]) >= 2  # the staging runs of the manual
+
+
 # Run for real, in this order (a later command may read what an earlier one wrote),
 # each with what the manual says it gives. The staging and production commands
 # reach the sandbox through their ${..._BFF_URL}.
@@ -305,6 +313,8 @@ RUNS: dict[str, Callable[[Shell, subprocess.CompletedProcess[str]], None]] = {
     "synthetic alerts status --env production": _ok(0),
     "synthetic generate all --env production --out monitoring/production": _generated,
     "synthetic generate all --env production --out monitoring/production --check": _ok(0),
+    # The runs above appended to the history (SYNTHETIC_HISTORY_URL, set below).
+    "synthetic report uptime --env staging --since 7d": _uptime,
 }
 # Parsed only: they reach a real service (PagerDuty, AWS) or name an id of the reader's.
 PARSED = {
@@ -315,6 +325,11 @@ PARSED = {
     "synthetic serve --env sandbox",
     "synthetic serve --env production --every 30s --listen 127.0.0.1:9464",
     "synthetic silence remove s-3fa9c1",
+    # Their history is the reader's (a production one); runbooks fetch real sites.
+    "synthetic report fatigue --env production --timezone Europe/Berlin --working-hours 8-18 "
+    "--format markdown --out fatigue.md",
+    "synthetic report thresholds --env production --since 90d --format html --out thresholds.html",
+    "synthetic report runbooks --env production --format json",
     "synthetic generate cloudwatch --env production --out monitoring/production --apply --sns "
     "'pagerduty-oncall=arn:aws:sns:...:oncall' --sns 'slack-ops=arn:aws:sns:...:ops'",
 }
@@ -356,6 +371,7 @@ def test_the_run_commands_give_what_the_manual_says(tmp_path: Path) -> None:
                 "STAGING_MONITOR_TOKEN": "docs-test-token",
                 "PRODUCTION_BFF_URL": url,
                 "PRODUCTION_MONITOR_TOKEN": "docs-test-token",
+                "SYNTHETIC_HISTORY_URL": str(tmp_path / "history.db"),
             }
             shell = Shell(tmp_path, url, environ)
             for command, expect in RUNS.items():

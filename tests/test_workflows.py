@@ -22,6 +22,7 @@ WORKFLOWS = REPO / ".github" / "workflows"
 WORKFLOW_FILES = sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
 SCHEDULED = WORKFLOWS / "synthetic-scheduled.yml"
 GATE = WORKFLOWS / "synthetic-gate.yml"
+REPORTS = WORKFLOWS / "synthetic-reports.yml"
 LINTER = REPO / ".ci" / "tools" / "node_modules" / "@tktco" / "node-actionlint"
 
 # Prints one JSON object per finding. `node -e` exposes `fs` as a global, which
@@ -93,7 +94,7 @@ def only_job(document: dict[Any, Any]) -> dict[str, Any]:
 
 
 def test_the_workflows_exist() -> None:
-    assert {SCHEDULED, GATE, WORKFLOWS / "ci.yml"} <= set(WORKFLOW_FILES)
+    assert {SCHEDULED, GATE, REPORTS, WORKFLOWS / "ci.yml"} <= set(WORKFLOW_FILES)
 
 
 @pytest.fixture(scope="module")
@@ -268,3 +269,24 @@ def test_the_log_backend_variables_reach_the_run(workflow: Path) -> None:
         declared = set(triggers(load(workflow))["workflow_call"]["secrets"])
         used = {n for n in wanted if "secrets." in str(env[n])}
         assert used - declared == set()
+
+
+def test_reports_monthly_fatigue_and_thresholds_as_artifacts() -> None:
+    document = load(REPORTS)
+    on = triggers(document)
+    assert [entry["cron"] for entry in on["schedule"]] == ["0 6 1 * *"]  # the 1st, monthly
+    assert "workflow_dispatch" in on
+    job = only_job(document)
+    script = "\n".join(step["run"] for step in job["steps"] if "run" in step)
+    assert "for kind in fatigue thresholds" in script
+    assert 'synthetic report "$kind" --env "$ENVIRONMENT"' in script
+    upload = next(
+        s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")
+    )
+    assert upload["with"]["path"] == "reports/"
+    assert upload["if"] == "always()"
+    # The history the scheduled runs append to is the one the reports read.
+    assert (
+        job["env"]["SYNTHETIC_HISTORY_URL"]
+        == only_job(load(SCHEDULED))["env"]["SYNTHETIC_HISTORY_URL"]
+    )
