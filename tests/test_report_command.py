@@ -17,11 +17,11 @@ import pytest
 from synthetic.alerts.store import FileAlertStore, NewEntry, empty_document
 from synthetic.history import open_history
 from synthetic.spec import CheckSpec
-from tests import report_histories as h
-from tests.test_allure_html import CHROMIUM_FLAGS, chromium, png_pixels
-from tests.test_cli import REPO, synthetic_cmd
-from tests.test_report_runbooks import serve
-from tests.test_reports import RECEIVERS
+from tests.support import report_histories as h
+from tests.support.chromium import CHROMIUM_FLAGS, chromium, png_pixels
+from tests.support.cli_runs import REPO, synthetic_cmd
+from tests.support.link_servers import serve
+from tests.support.report_histories import RECEIVERS
 
 pytestmark = pytest.mark.slow  # the command in a process, a browser
 
@@ -34,14 +34,14 @@ def module_of(specs: list[CheckSpec]) -> str:
         metric = f'"{spec.metric}", component="{spec.component}", priority="{spec.priority}"'
         if spec.unit:
             metric += f', unit="{spec.unit}"'
-        if spec.id in RUNBOOKS:
-            metric += f', runbook="{RUNBOOKS[spec.id]}"'
+        if spec.node_id in RUNBOOKS:
+            metric += f', runbook="{RUNBOOKS[spec.node_id]}"'
         lines.append(f"@pytest.mark.metric({metric})")
         for level in ("warning", "critical"):
             threshold = getattr(spec, level)
             if threshold is not None:
                 lines.append(f"@pytest.mark.{level}({threshold.text!r})")
-        lines += [f"def {spec.id.split('::')[1]}():", "    return 1", "", ""]
+        lines += [f"def {spec.node_id.split('::')[1]}():", "    return 1", "", ""]
     return "\n".join(lines)
 
 
@@ -61,7 +61,7 @@ def team(tmp_path: Path, links: str) -> Path:
     (project / "checks").mkdir(parents=True)
     by_file: dict[str, list[CheckSpec]] = defaultdict(list)
     for spec in h.SPECS.values():
-        by_file[spec.id.split("::")[0]].append(spec)
+        by_file[spec.node_id.split("::")[0]].append(spec)
     for path, specs in by_file.items():
         (project / path).write_text(module_of(specs))
     (project / "synthetic.toml").write_text(

@@ -1,5 +1,5 @@
 """The history reports against a generated day with known properties
-(`tests.report_histories`), on SQLite and on a real PostgreSQL.
+(`tests.support.report_histories`), on SQLite and on a real PostgreSQL.
 
 Expectations come from the construction of the history (which rounds were
 critical, when the spikes started), computed here, never by the report code;
@@ -30,23 +30,9 @@ from synthetic.reports.inputs import Inputs, WorkingHours
 from synthetic.reports.render import render
 from synthetic.reports.replay import replay
 from synthetic.sandbox.postgres_server import PostgresServer
-from tests import report_histories as h
+from tests.support import report_histories as h
+from tests.support.report_histories import RECEIVERS
 
-RECEIVERS = """
-[alerts.receivers.pagerduty-oncall]
-type = "pagerduty"
-routing_key = "${REPORT_TEST_PD_KEY:-}"
-
-[alerts.receivers.slack-ops]
-type = "slack"
-url = "${REPORT_TEST_SLACK_URL:-}"
-
-[alerts.receivers.email-team]
-type = "email"
-smtp_host = "127.0.0.1"
-from = "synthetic@example.com"
-to = ["team@example.com"]
-"""
 UNTIL = h.at(h.ROUNDS - 1) + 1.0
 
 

@@ -182,7 +182,7 @@ def load_inputs(args: argparse.Namespace, specs: list[Any], config: Any, hours: 
         period=period,
         coverage=coverage,
         series=series,
-        specs={spec.id: spec for spec in specs},
+        specs={spec.node_id: spec for spec in specs},
         alerts=config.alerts,
         store=_alert_store(config, results_dir, now),
         hours=hours,

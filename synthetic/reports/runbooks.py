@@ -25,7 +25,7 @@ ORDER = {"broken": 0, "moved": 1, "slow": 2, "ok": 3}
 def runbook_urls(specs: Sequence[CheckSpec]) -> dict[str, list[CheckSpec]]:
     """Each runbook URL and the checks naming it, in the order first named."""
     found: dict[str, list[CheckSpec]] = defaultdict(list)
-    for spec in sorted(specs, key=lambda s: s.id):
+    for spec in sorted(specs, key=lambda s: s.node_id):
         if spec.runbook:
             found[spec.runbook].append(spec)
     return dict(found)
@@ -75,7 +75,7 @@ def runbooks_report(
                 "redirects": r.redirects,
                 "elapsed_s": round(r.elapsed_s, 3),
                 "detail": r.detail,
-                "checks": [s.id for s in named.get(r.url, ())],
+                "checks": [s.node_id for s in named.get(r.url, ())],
             }
             for r in ordered
         ],

@@ -58,7 +58,7 @@ def spec(check: str, metric: str, component: str, *, unit: str | None = None,
          warning: str | None = None, critical: str | None = None, priority: str = "P2",
          runbook: str | None = None) -> CheckSpec:  # fmt: skip
     return CheckSpec(
-        id=check,
+        node_id=check,
         metric=metric,
         unit=unit,
         component=component,
@@ -70,7 +70,7 @@ def spec(check: str, metric: str, component: str, *, unit: str | None = None,
 
 
 SPECS = {
-    s.id: s
+    s.node_id: s
     for s in (
         spec(NOISY, "app.error_rate", "bff", unit="%", warning="> 2", critical="> 5"),
         spec(FLAPPY, "cache.hit_rate", "cache", unit="%", warning="< 80"),
@@ -166,3 +166,21 @@ def _shifted_run(run: RunRow, shift: float) -> RunRow:
 
 def _shifted_row(row: Row, shift: float) -> Row:
     return replace(row, at=row.at + shift)
+
+
+# The guide's three receivers, their secrets from unset variables (never sent).
+RECEIVERS = """
+[alerts.receivers.pagerduty-oncall]
+type = "pagerduty"
+routing_key = "${REPORT_TEST_PD_KEY:-}"
+
+[alerts.receivers.slack-ops]
+type = "slack"
+url = "${REPORT_TEST_SLACK_URL:-}"
+
+[alerts.receivers.email-team]
+type = "email"
+smtp_host = "127.0.0.1"
+from = "synthetic@example.com"
+to = ["team@example.com"]
+"""
