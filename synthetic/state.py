@@ -13,7 +13,6 @@ Document layout (``synthetic.state/v1``)::
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Mapping
@@ -23,9 +22,9 @@ from typing import Any, Protocol
 
 from synthetic.errors import ConfigError, MeasurementError, StateError
 from synthetic.files import read_json_file, write_json_file
+from synthetic.redis_document import RedisDocument
 
 STATE_SCHEMA = "synthetic.state/v1"
-REDIS_TIMEOUT_S = 3.0
 
 
 class StateStore(Protocol):
@@ -58,38 +57,25 @@ class RedisStateStore:
     """One Redis string per environment, ``synthetic:state:<environment>``."""
 
     def __init__(self, url: str, environment: str, *, description: str) -> None:
-        import redis  # loaded only when a Redis store is configured
-
-        self.key = f"synthetic:state:{environment}"
         self.description = description
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        self._document = RedisDocument(
+            url,
+            f"synthetic:state:{environment}",
+            description=description,
+            what="state",
+            empty=empty_state,
+            check=_checked,
         )
-        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+        self.key = self._document.key
 
     def load(self) -> dict[str, Any]:
-        try:
-            raw = self._client.get(self.key)
-        except self._errors as exc:
-            raise StateError(f"{self.description}: cannot read state: {exc}") from None
-        if raw is None:
-            return empty_state()
-        try:
-            document = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise StateError(
-                f"{self.description} key {self.key}: state is not valid JSON"
-            ) from None
-        return _checked(document, self.description)
+        return self._document.read()
 
     def save(self, document: Mapping[str, Any]) -> None:
-        try:
-            self._client.set(self.key, json.dumps(document, sort_keys=True))
-        except self._errors as exc:
-            raise StateError(f"{self.description}: cannot write state: {exc}") from None
+        self._document.write(document)
 
     def close(self) -> None:
-        self._client.close()
+        self._document.close()
 
 
 def _checked(document: Any, where: str) -> dict[str, Any]:

@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from synthetic.errors import ConfigError, StateError
 from synthetic.files import flock_within, read_json_file, write_json_file
-from synthetic.state import REDIS_TIMEOUT_S
-from synthetic.text import printable
+from synthetic.redis_document import RedisDocument
 
 if TYPE_CHECKING:
     import redis
@@ -50,11 +49,6 @@ ALERTS_SCHEMA = "synthetic.alerts/v1"
 # of runners a few attempts do, the bound only stops a runaway.
 UPDATE_ATTEMPTS = 50
 LOCK_TIMEOUT_S = 10.0
-# Waits of at least 0.1, 0.2, 0.4, 0.5, 0.5, 0.5 s (at most twice that): a
-# Redis restart of up to 2 s is ridden out, an unreachable Redis fails within 5 s.
-REDIS_RETRIES = 6
-REDIS_BACKOFF_BASE_S = 0.1
-REDIS_BACKOFF_CAP_S = 1.0
 
 
 def empty_document() -> dict[str, Any]:
@@ -223,10 +217,6 @@ def _check_shape(data: dict[str, Any], name: str, kind: type, where: str) -> Non
 def _pause(attempt: int) -> None:
     # Jittered, so runners that collided do not collide again in step.
     time.sleep(random.uniform(0.0, min(0.05, 0.002 * 2**attempt)))
-
-
-def _one_line(exc: BaseException) -> str:
-    return printable(str(exc), 500) or type(exc).__name__
 
 
 # --- the file store ----------------------------------------------------------------
@@ -412,8 +402,6 @@ class RedisAlertStore:
 
     def __init__(self, url: str, environment: str, *, description: str) -> None:
         import redis  # loaded only when a Redis store is configured
-        from redis.backoff import EqualJitterBackoff
-        from redis.retry import Retry
 
         self.description = description
         self.prefix = f"synthetic:alerts:{environment}"
@@ -422,17 +410,15 @@ class RedisAlertStore:
         self._outbox = f"{self.prefix}:outbox"
         self._dead = f"{self.prefix}:dead"
         self._entries = f"{self.prefix}:entries"
-        self._client = redis.Redis.from_url(
+        self._doc = RedisDocument(
             url,
-            socket_timeout=REDIS_TIMEOUT_S,
-            socket_connect_timeout=REDIS_TIMEOUT_S,
-            retry=Retry(
-                EqualJitterBackoff(base=REDIS_BACKOFF_BASE_S, cap=REDIS_BACKOFF_CAP_S),
-                REDIS_RETRIES,
-            ),
-            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            self._document,
+            description=description,
+            what="alert state",
+            empty=empty_document,
+            check=_checked,
         )
-        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+        self._client = self._doc.client
         self._watch_error: type[Exception] = redis.WatchError
 
     def lease_key(self, entry_id: str) -> str:
@@ -630,15 +616,7 @@ class RedisAlertStore:
         return sorted(entries, key=lambda entry: entry.seq)
 
     def _parse_document(self, raw: bytes | str | None) -> dict[str, Any]:
-        if raw is None:
-            return empty_document()
-        try:
-            document = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise StateError(
-                f"{self.description} key {self._document}: alert state is not valid JSON"
-            ) from None
-        return _checked(document, f"{self.description} key {self._document}")
+        return self._doc.parse(raw)
 
     def _parse_entry(self, raw: bytes | str) -> OutboxEntry:
         try:
@@ -646,12 +624,8 @@ class RedisAlertStore:
         except (ValueError, UnicodeDecodeError) as exc:
             raise StateError(f"{self.description} key {self._entries}: {exc}") from None
 
-    @contextlib.contextmanager
-    def _failing_as(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except self._errors as exc:
-            raise StateError(f"{self.description}: cannot {doing}: {_one_line(exc)}") from None
+    def _failing_as(self, doing: str) -> contextlib.AbstractContextManager[None]:
+        return self._doc.failing_as(doing)
 
 
 def _delete_if_ours(pipe: redis.client.Pipeline, lease: str, owner: str) -> None:
