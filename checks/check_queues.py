@@ -104,7 +104,7 @@ def check_salesforce_daily_api_usage(queues: Any) -> float:
 def bullmq_counts(
     redis_client: redis.Redis, portal: PortalSettings
 ) -> Callable[[str], dict[str, int]]:
-    """A queue's job counts (`synthetic.bullmq.job_counts`), read once per process and run
+    """A queue's job counts (`synthetic.measure.bullmq.job_counts`), read once per process and run
     and shared by the queue's checks; an error is shared the same way. A queue that does
     not exist is UNKNOWN, listing the queues found (one bounded scan for all of them)."""
     read: dict[str, dict[str, int] | Exception] = {}

@@ -32,8 +32,6 @@ if TYPE_CHECKING:  # the names below, for type checkers (`X as X`: re-exported)
     from synthetic.alerts.model import Alert as Alert
     from synthetic.alerts.payloads import Rendered as Rendered
     from synthetic.alerts.settings import Receiver as Receiver
-    from synthetic.bullmq import find_queues as find_queues
-    from synthetic.bullmq import job_counts as job_counts
     from synthetic.config import Config as Config
     from synthetic.config import Environment as Environment
     from synthetic.config import validate_params as validate_params
@@ -56,19 +54,24 @@ if TYPE_CHECKING:  # the names below, for type checkers (`X as X`: re-exported)
     from synthetic.errors import ThresholdTypeError as ThresholdTypeError
     from synthetic.errors import UnitError as UnitError
     from synthetic.errors import Unreachable as Unreachable
-    from synthetic.health import HealthBody as HealthBody
-    from synthetic.health import HealthEntry as HealthEntry
-    from synthetic.health import read_snapshot as read_snapshot
-    from synthetic.http import BFFClient as BFFClient
-    from synthetic.http import Snapshot as Snapshot
     from synthetic.logs.readings import LogReadings as LogReadings
-    from synthetic.prometheus_reader import gauge_value as gauge_value
-    from synthetic.prometheus_reader import select_series as select_series
-    from synthetic.prometheus_reader import series_value as series_value
-    from synthetic.reading import dig as dig
-    from synthetic.reading import dig_number as dig_number
-    from synthetic.reading import increase_since_last_run as increase_since_last_run
-    from synthetic.reading import rate_since_last_run as rate_since_last_run
+    from synthetic.measure.bullmq import find_queues as find_queues
+    from synthetic.measure.bullmq import job_counts as job_counts
+    from synthetic.measure.health import HealthBody as HealthBody
+    from synthetic.measure.health import HealthEntry as HealthEntry
+    from synthetic.measure.health import read_snapshot as read_snapshot
+    from synthetic.measure.http import BFFClient as BFFClient
+    from synthetic.measure.http import Snapshot as Snapshot
+    from synthetic.measure.prometheus import gauge_value as gauge_value
+    from synthetic.measure.prometheus import select_series as select_series
+    from synthetic.measure.prometheus import series_value as series_value
+    from synthetic.measure.reading import dig as dig
+    from synthetic.measure.reading import dig_number as dig_number
+    from synthetic.measure.reading import increase_since_last_run as increase_since_last_run
+    from synthetic.measure.reading import rate_since_last_run as rate_since_last_run
+    from synthetic.measure.selector import SeriesSelector as SeriesSelector
+    from synthetic.measure.selector import format_series as format_series
+    from synthetic.measure.selector import parse_selector as parse_selector
     from synthetic.reports.links import LinkResult as LinkResult
     from synthetic.reports.links import fetch_links as fetch_links
     from synthetic.reports.runbooks import runbook_names as runbook_names
@@ -78,9 +81,6 @@ if TYPE_CHECKING:  # the names below, for type checkers (`X as X`: re-exported)
     from synthetic.results import Severity as Severity
     from synthetic.run_state import selected_config as selected_config
     from synthetic.run_state import selected_environment as selected_environment
-    from synthetic.selector import SeriesSelector as SeriesSelector
-    from synthetic.selector import format_series as format_series
-    from synthetic.selector import parse_selector as parse_selector
     from synthetic.state import Samples as Samples
 
 # Public name -> the module it lives in.
@@ -89,7 +89,7 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(["DeliveryResult"], "synthetic.alerts.delivery"),
     **dict.fromkeys(["Rendered"], "synthetic.alerts.payloads"),
     **dict.fromkeys(["Receiver"], "synthetic.alerts.settings"),
-    **dict.fromkeys(["find_queues", "job_counts"], "synthetic.bullmq"),
+    **dict.fromkeys(["find_queues", "job_counts"], "synthetic.measure.bullmq"),
     **dict.fromkeys(["Config", "Environment", "validate_params"], "synthetic.config"),
     **dict.fromkeys(
         [
@@ -115,21 +115,23 @@ _HOMES: dict[str, str] = {
         ],
         "synthetic.errors",
     ),
-    **dict.fromkeys(["HealthBody", "HealthEntry", "read_snapshot"], "synthetic.health"),
-    **dict.fromkeys(["BFFClient", "Snapshot"], "synthetic.http"),
+    **dict.fromkeys(["HealthBody", "HealthEntry", "read_snapshot"], "synthetic.measure.health"),
+    **dict.fromkeys(["BFFClient", "Snapshot"], "synthetic.measure.http"),
     **dict.fromkeys(["LogReadings"], "synthetic.logs.readings"),
     **dict.fromkeys(
-        ["gauge_value", "select_series", "series_value"], "synthetic.prometheus_reader"
+        ["gauge_value", "select_series", "series_value"], "synthetic.measure.prometheus"
     ),
     **dict.fromkeys(
         ["dig", "dig_number", "increase_since_last_run", "rate_since_last_run"],
-        "synthetic.reading",
+        "synthetic.measure.reading",
     ),
     **dict.fromkeys(["LinkResult", "fetch_links"], "synthetic.reports.links"),
     **dict.fromkeys(["runbook_names"], "synthetic.reports.runbooks"),
     **dict.fromkeys(["CheckResult", "Measurement", "RunResult", "Severity"], "synthetic.results"),
     **dict.fromkeys(["selected_config", "selected_environment"], "synthetic.run_state"),
-    **dict.fromkeys(["SeriesSelector", "format_series", "parse_selector"], "synthetic.selector"),
+    **dict.fromkeys(
+        ["SeriesSelector", "format_series", "parse_selector"], "synthetic.measure.selector"
+    ),
     **dict.fromkeys(["Samples"], "synthetic.state"),
 }
 

@@ -446,7 +446,7 @@ def _watch(args: argparse.Namespace, passthrough: list[str]) -> int:
 
 def _nagios(session: launcher.Session) -> int:
     """A Nagios plugin: one line on stdout, the exit code of the worst check."""
-    from synthetic.formats import nagios
+    from synthetic.outputs.formats import nagios
 
     if session.run is None:
         why = one_line(session.last_line) if session.last_line else ""

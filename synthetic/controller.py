@@ -14,9 +14,9 @@ import pytest
 
 from synthetic.guard import RunGuard
 from synthetic.outcome import one_line
+from synthetic.outputs.summary import headline, table
 from synthetic.results import CheckResult, RunResult
 from synthetic.run_state import RunState
-from synthetic.summary import headline, table
 
 
 class Controller:
@@ -112,7 +112,7 @@ class Controller:
         directory = self.config.getoption("allure_report_dir", None)
         if not directory:
             return
-        from synthetic.allure_report import write_run_files
+        from synthetic.outputs.allure_report import write_run_files
         from synthetic.run_state import option
 
         try:
@@ -130,7 +130,7 @@ class Controller:
         path = os.environ.get("GITHUB_STEP_SUMMARY")
         if not path:
             return
-        from synthetic.formats import github_summary
+        from synthetic.outputs.formats import github_summary
 
         try:
             with open(path, "a", encoding="utf-8") as summary:

@@ -11,7 +11,7 @@ import pytest
 from synthetic.config import Config, Environment
 from synthetic.errors import NotConfigured
 from synthetic.extras import require as require_extra
-from synthetic.http import BFFClient, HttpSession
+from synthetic.measure.http import BFFClient, HttpSession
 from synthetic.run_state import run_state
 from synthetic.state import Samples
 from synthetic.waits import waiting_on

@@ -82,7 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(guard, "synthetic-guard")
         config.pluginmanager.register(Controller(config, state, guard), "synthetic-controller")
     if config.getoption("allure_report_dir", None):
-        from synthetic import allure_masking, allure_report
+        from synthetic.outputs import allure_masking, allure_report
 
         config.stash[_ALLURE_KEY] = allure_masking.register(state.config.masker)
         allure_report.register(config)  # after the masker: called before it
@@ -115,7 +115,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     stop.close(config)
     plugin = config.stash.get(_ALLURE_KEY, None)
     if plugin is not None:
-        from synthetic import allure_masking, allure_report
+        from synthetic.outputs import allure_masking, allure_report
 
         allure_masking.unregister(plugin)
         allure_report.unregister(config)

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from synthetic import allure_report
 from synthetic.errors import MeasurementError, ThresholdBreach
-from synthetic.formats import junit_properties
 from synthetic.outcome import Outcome, classify, evaluate, one_line
+from synthetic.outputs import allure_report
+from synthetic.outputs.formats import junit_properties
 from synthetic.redact import mask_exception
 from synthetic.results import Severity
 from synthetic.run_state import OUTCOME_KEY, SPEC_KEY, RunState

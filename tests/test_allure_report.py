@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from synthetic.allure_report import CATEGORIES, executor_info
+from synthetic.outputs.allure_report import CATEGORIES, executor_info
 
 INI = """
 [pytest]

@@ -1,7 +1,7 @@
 """checks/check_application.py run as a user runs it: pytest on the real check file,
 against the sandbox, a tiny Prometheus endpoint and a real prom-client app
 (tests/node/prom_metrics.js) on loopback; and the Prometheus helpers of
-synthetic/prometheus_reader.py.
+synthetic/measure/prometheus.py.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from checks.check_application import nearest_rank
 from synthetic.config import MOVED_TO_PARAMS
 from synthetic.errors import MeasurementError
-from synthetic.prometheus_reader import fetch_samples, gauge_value, parse
+from synthetic.measure.prometheus import fetch_samples, gauge_value, parse
 from synthetic.sandbox import SCENARIOS, SPECS, Sandbox
 from synthetic.sandbox.app import Bff
 from tests.support.catalogue_runs import run_check_file, toml_value
@@ -381,7 +381,7 @@ def test_connections_against_the_sandbox_scenarios(
 
 
 def test_every_scenario_reports_connections_against_the_guide() -> None:
-    """Without sockets: the sandbox's /metrics per scenario, read by synthetic.prometheus_reader."""
+    """Without sockets: the sandbox's /metrics per scenario, read by synthetic.measure."""
     expected = {"healthy": 20.0, "degraded": 85.0, "errors": 97.5}
     for name in SCENARIOS:
         reply = Bff(name).handle("GET", "/metrics")
@@ -552,7 +552,7 @@ def test_nearest_rank_percentile() -> None:
         nearest_rank([], 95)
 
 
-# -- synthetic.prometheus_reader -------------------------------------------------------------
+# -- synthetic.measure.prometheus -------------------------------------------------------------
 
 EXPOSITION = """\
 # HELP bff_http_active_connections Number of open HTTP connections.

@@ -1,7 +1,8 @@
 """The BullMQ checks of checks/check_queues.py against real BullMQ queues: jobs made by
 the `bullmq` PyPI package (the real client) and by Node BullMQ (tests/node/bullmq_jobs.js,
 every state, compared with BullMQ's own getJobCounts) in a real redis-server, counted by
-`synthetic.bullmq.job_counts`; queues that do not exist; and `seed_bullmq`, the demo's queues.
+`synthetic.measure.bullmq.job_counts`; queues that do not exist; and `seed_bullmq`, the
+demo's queues.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from synthetic import MeasurementError
-from synthetic.bullmq import QueueListing, find_queues, job_counts, missing_queue
+from synthetic.measure.bullmq import QueueListing, find_queues, job_counts, missing_queue
 from synthetic.sandbox.redis_server import seed_bullmq
 from tests.support.catalogue_runs import client_for, run_checks, write_config
 from tests.support.node_apps import node_program

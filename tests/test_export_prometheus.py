@@ -17,7 +17,7 @@ from prometheus_client.metrics_core import Metric
 
 from synthetic.errors import ExportError
 from synthetic.exporters.prometheus import prometheus_labels, push, registry, write_textfile
-from synthetic.prometheus_reader import fetch_samples, gauge_value, parse
+from synthetic.measure.prometheus import fetch_samples, gauge_value, parse
 from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.sandbox.processes import LOOPBACK
 from tests.support.pushgateway_server import Pushgateway, start_pushgateway_or_fail

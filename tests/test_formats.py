@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from synthetic.formats import github_summary, junit_properties, nagios, perfdata
+from synthetic.outputs.formats import github_summary, junit_properties, nagios, perfdata
 from synthetic.results import CheckResult, RunResult, Severity
 from tests.support.cli_runs import synthetic_cmd
 

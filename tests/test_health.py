@@ -1,4 +1,4 @@
-"""synthetic.health: health bodies of every shape read as named entries, and the
+"""synthetic.measure.health: health bodies of every shape read as named entries, and the
 config keys that say which entries are checked and where a body keeps them.
 
 The real @nestjs/terminus answers are in tests/test_check_health.py; here the
@@ -17,8 +17,8 @@ import pytest
 from checks.settings import PortalSettings, portal_settings
 from synthetic.config import load_config
 from synthetic.errors import ConfigError, MeasurementError
-from synthetic.health import HealthBody, read_health, read_snapshot
-from synthetic.http import Snapshot
+from synthetic.measure.health import HealthBody, read_health, read_snapshot
+from synthetic.measure.http import Snapshot
 from synthetic.outcome import MAX_REASON, evaluate, shown_reason
 from synthetic.results import Measurement, Severity
 from synthetic.spec import CheckSpec

@@ -14,7 +14,7 @@ import pytest
 
 from synthetic.config import Environment
 from synthetic.errors import MeasurementError
-from synthetic.http import BFFClient, HttpSession, Snapshot
+from synthetic.measure.http import BFFClient, HttpSession, Snapshot
 from synthetic.sandbox import Sandbox
 
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from synthetic.errors import MeasurementError, ResponseRejected
-from synthetic.http_body import BodyLimits, read_body
-from synthetic.http_deadline import Deadline
+from synthetic.measure.http_body import BodyLimits, read_body
+from synthetic.measure.http_deadline import Deadline
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024

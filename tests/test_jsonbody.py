@@ -7,8 +7,8 @@ import math
 import pytest
 
 from synthetic.errors import NotJson, ResponseRejected
-from synthetic.jsonbody import parse_json
 from synthetic.limits import MAX_JSON_VALUES
+from synthetic.measure.jsonbody import parse_json
 
 
 def reason(text: str, content_type: str = "application/json") -> str:

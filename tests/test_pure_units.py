@@ -20,10 +20,10 @@ from synthetic.errors import (
     Unreachable,
 )
 from synthetic.outcome import classify
+from synthetic.outputs.summary import headline, table
 from synthetic.results import CheckResult, RunResult, Severity
 from synthetic.settle import settle
 from synthetic.spec import CheckSpec, build_spec
-from synthetic.summary import headline, table
 from synthetic.thresholds import parse_threshold
 
 

@@ -1,5 +1,5 @@
-"""synthetic.selector: PromQL-style series selectors (parsing, matching, aggregating),
-and reading them from exposition text with synthetic.prometheus_reader; and the config key
+"""synthetic.measure.selector: PromQL-style series selectors (parsing, matching, aggregating),
+and reading them from exposition text with synthetic.measure.prometheus; and the config key
 ``connections_metric`` that holds one."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from checks.settings import portal_settings
 from synthetic.config import load_config
 from synthetic.errors import ConfigError, MeasurementError
-from synthetic.prometheus_reader import select_series, series_value
-from synthetic.selector import Matcher, SeriesSelector, format_series, parse_selector
+from synthetic.measure.prometheus import select_series, series_value
+from synthetic.measure.selector import Matcher, SeriesSelector, format_series, parse_selector
 
 # -- parsing ------------------------------------------------------------------------------------
 

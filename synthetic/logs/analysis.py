@@ -43,7 +43,6 @@ import orjson
 import polars as pl
 
 from synthetic.errors import LogFileError
-from synthetic.jsonbody import loads
 from synthetic.logs import evidence
 from synthetic.logs.aggregate import KEY_MULTIPLIER, ZERO_KEY, Aggregates
 from synthetic.logs.parse import (
@@ -57,6 +56,7 @@ from synthetic.logs.parse import (
 from synthetic.logs.positions import LogReader, Position, Seek
 from synthetic.logs.settings import LogsSettings, Rule, split_path
 from synthetic.logs.shapes import LogShape, detect, get_path, resolve
+from synthetic.measure.jsonbody import loads
 from synthetic.redact import Masker
 from synthetic.text import printable
 

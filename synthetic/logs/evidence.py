@@ -17,8 +17,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from synthetic.jsonbody import loads
 from synthetic.logs.parse import number
+from synthetic.measure.jsonbody import loads
 from synthetic.redact import MASK, Masker, is_sensitive_key
 
 KEEP = 20

@@ -27,10 +27,10 @@ from typing import Any
 import orjson
 import polars as pl
 
-from synthetic.jsonbody import loads
 from synthetic.logs.paths import path_tree, shape_paths
 from synthetic.logs.settings import LEVELS
 from synthetic.logs.shapes import OWN_CORRELATION_PREFIX, OWN_USER_AGENT_PREFIX, LogShape, get_path
+from synthetic.measure.jsonbody import loads
 
 # Canonical column -> dtype, as the later steps see them.
 COLUMNS: dict[str, Any] = {

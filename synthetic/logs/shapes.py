@@ -85,7 +85,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
     },
 }
 
-# What the monitor's own requests carry (`synthetic.http`): their lines are left out.
+# What the monitor's own requests carry (`synthetic.measure.http`): their lines are left out.
 OWN_CORRELATION_PREFIX = "synthetic-"
 OWN_USER_AGENT_PREFIX = "synthetic/"
 # A class or client named after its dependency: WhmcsService, SalesforceClient.

@@ -1,7 +1,7 @@
 """Fetching runbook links: GET, bounded in time and number, redirects within the scheme.
 
 Each link gets one GET with a total deadline (connect, headers, all of it:
-`synthetic.http_deadline`), its body never read; redirects are followed by
+`synthetic.measure.http_deadline`), its body never read; redirects are followed by
 hand, at most `MAX_REDIRECTS`, and only to the same scheme (an ``http`` link
 moved to ``https`` is reported, not followed). Links are fetched in
 ``concurrency`` threads at most.
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from synthetic.http import REDIRECT_STATUSES, USER_AGENT, tls_context
-from synthetic.http_deadline import Deadline, bound_sockets, deadline_scope
 from synthetic.limits import MAX_REDIRECTS
+from synthetic.measure.http import REDIRECT_STATUSES, USER_AGENT, tls_context
+from synthetic.measure.http_deadline import Deadline, bound_sockets, deadline_scope
 from synthetic.text import printable
 
 SHOWN = 200  # characters of a URL or error shown

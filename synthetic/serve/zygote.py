@@ -56,10 +56,10 @@ WARM_MODULES = (
     "orjson",
     "prometheus_client.parser",
     "synthetic.fixtures",
-    "synthetic.http",
-    "synthetic.health",
-    "synthetic.bullmq",
-    "synthetic.prometheus_reader",
+    "synthetic.measure.http",
+    "synthetic.measure.health",
+    "synthetic.measure.bullmq",
+    "synthetic.measure.prometheus",
     "synthetic.alerts.pipeline",
     "synthetic.exporters",
 )
@@ -104,7 +104,7 @@ def warm_up(pytest_args: list[str]) -> tuple[Warm | None, str]:
     for name in WARM_MODULES:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    from synthetic.http import tls_context
+    from synthetic.measure.http import tls_context
 
     tls_context()
     lines = [line for line in out.getvalue().splitlines() if line.strip()]

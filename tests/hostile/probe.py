@@ -27,8 +27,8 @@ from checks.check_health import check_endpoint, check_health_entry, check_health
 from checks.check_queues import check_whmcs_queue_size
 from checks.settings import PortalSettings
 from synthetic.config import Environment
-from synthetic.health import read_snapshot
-from synthetic.http import BFFClient, HttpSession
+from synthetic.measure.health import read_snapshot
+from synthetic.measure.http import BFFClient, HttpSession
 from synthetic.outcome import classify, evaluate
 from synthetic.spec import CheckSpec
 from synthetic.thresholds import parse_threshold

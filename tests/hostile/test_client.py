@@ -10,7 +10,7 @@ import pytest
 
 from synthetic.config import Environment
 from synthetic.errors import ResponseRejected
-from synthetic.http import BFFClient, HttpSession
+from synthetic.measure.http import BFFClient, HttpSession
 from tests.hostile.server import HostileServer
 
 pytestmark = pytest.mark.slow

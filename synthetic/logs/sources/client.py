@@ -24,7 +24,7 @@ import httpx
 import orjson
 
 from synthetic.errors import MeasurementError, QueryFailed, Unreachable
-from synthetic.http import USER_AGENT
+from synthetic.measure.http import USER_AGENT
 from synthetic.text import printable
 
 MAX_BODY_BYTES = 32 * 1024 * 1024

@@ -38,7 +38,7 @@ from synthetic.logs.shapes import (
     LogShape,
 )
 from synthetic.logs.sources.settings import LokiSettings
-from synthetic.selector import escape
+from synthetic.measure.selector import escape
 
 PREFIX = "synthetic_"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

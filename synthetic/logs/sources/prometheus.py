@@ -38,7 +38,7 @@ from synthetic.logs.sources.settings import (
     label_matchers,
     metric_selector,
 )
-from synthetic.selector import Matcher, SeriesSelector
+from synthetic.measure.selector import Matcher, SeriesSelector
 
 PARALLEL = 4
 QUANTILE = 0.95

@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from synthetic.selector import SeriesSelector, parse_selector
+from synthetic.measure.selector import SeriesSelector, parse_selector
 
 SOURCES = ("file", "loki", "cloudwatch", "prometheus")
 Source = Literal["file", "loki", "cloudwatch", "prometheus"]

@@ -33,7 +33,7 @@ from synthetic.results import Measurement
 from synthetic.text import printable
 
 if TYPE_CHECKING:
-    from synthetic.http import Snapshot
+    from synthetic.measure.http import Snapshot
 
 # Bounds on what a body can put into a reason or the evidence.
 MAX_NAME = 60

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import httpx
 
 from synthetic.errors import MeasurementError, ResponseRejected
-from synthetic.http_deadline import Deadline
 from synthetic.limits import DEFAULT_MAX_BODY_BYTES, MAX_COMPRESSION_RATIO, RATIO_FREE_BYTES
+from synthetic.measure.http_deadline import Deadline
 from synthetic.text import printable
 
 __all__ = ["ACCEPT_ENCODING", "BodyLimits", "read_body"]

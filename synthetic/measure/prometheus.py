@@ -5,7 +5,7 @@ reference client's own parser; this module only adds what a check needs on
 top of it: the whole text is parsed up front (the parser is lazy, so a
 truncated exposition would otherwise go unnoticed), samples are looked up
 by their sample name and labels or by a PromQL-style selector
-(`synthetic.selector`), and every failure is a `MeasurementError` whose
+(`synthetic.measure.selector`), and every failure is a `MeasurementError` whose
 one-line reason names the metric::
 
     text = bff.snapshot(metrics_url).text
@@ -37,7 +37,7 @@ from prometheus_client.samples import Sample
 
 from synthetic.errors import MeasurementError, ResponseRejected
 from synthetic.limits import DEFAULT_MAX_SERIES
-from synthetic.selector import SeriesSelector, format_series
+from synthetic.measure.selector import SeriesSelector, format_series
 from synthetic.text import printable
 
 __all__ = [

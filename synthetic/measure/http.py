@@ -9,8 +9,8 @@ and shared by every check that reads them, failures included.
 Every request is bounded, whatever the target does:
 
 - time: one deadline of ``timeout_s`` for connect, headers and body together
-  (`synthetic.http_deadline`); retries only within ``retry_budget_s``;
-- size: the body, decompressed, at most ``max_body_bytes`` (`synthetic.http_body`);
+  (`synthetic.measure.http_deadline`); retries only within ``retry_budget_s``;
+- size: the body, decompressed, at most ``max_body_bytes`` (`synthetic.measure.http_body`);
 - redirects: followed here, not by httpx, and only within the request's own
   origin (scheme, host, port), at most `MAX_REDIRECTS`, unless
   ``follow_redirects = "never"``; any other is `ResponseRejected`, and no
@@ -44,10 +44,10 @@ from tenacity import (
 
 from synthetic.config import Environment
 from synthetic.errors import MeasurementError, ResponseRejected, Unreachable
-from synthetic.http_body import ACCEPT_ENCODING, BodyLimits, read_body
-from synthetic.http_deadline import Deadline, bound_sockets, deadline_scope
-from synthetic.jsonbody import parse_json
 from synthetic.limits import MAX_REDIRECTS
+from synthetic.measure.http_body import ACCEPT_ENCODING, BodyLimits, read_body
+from synthetic.measure.http_deadline import Deadline, bound_sockets, deadline_scope
+from synthetic.measure.jsonbody import parse_json
 from synthetic.redact import Masker
 from synthetic.text import printable
 from synthetic.version import __version__
@@ -117,7 +117,7 @@ class Snapshot:
 
     def json(self) -> Any:
         """The body as JSON: a `MeasurementError` naming the path when it is not JSON
-        (or is JSON the monitor does not read: see `synthetic.jsonbody`)."""
+        (or is JSON the monitor does not read: see `synthetic.measure.jsonbody`)."""
         return parse_json(self.text, where=f"GET {self.path}", content_type=self.content_type)
 
     def ok_json(self) -> Any:

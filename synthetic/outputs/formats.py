@@ -11,8 +11,8 @@ import math
 import re
 
 from synthetic.errors import ThresholdError
+from synthetic.outputs.summary import short_id
 from synthetic.results import CheckResult, RunResult, Severity
-from synthetic.summary import short_id
 from synthetic.text import printable
 from synthetic.thresholds import Comparison, Range, Threshold, parse_threshold
 from synthetic.units import format_value

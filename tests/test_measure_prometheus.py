@@ -8,10 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from synthetic import prometheus_reader as prometheus
 from synthetic.errors import MeasurementError, ResponseRejected
-from synthetic.prometheus_reader import count_series, fetch_samples, parse, select_series
-from synthetic.selector import parse_selector
+from synthetic.measure import prometheus
+from synthetic.measure.prometheus import count_series, fetch_samples, parse, select_series
+from synthetic.measure.selector import parse_selector
 
 NAMES = ("bff_up", "bff_requests", "bff_latency_seconds", "bff_active")
 TYPES = ("gauge", "counter", "histogram", "untyped")
