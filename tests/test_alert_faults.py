@@ -630,6 +630,7 @@ LEASE_S = 1.0
 
 
 @pytest.mark.parametrize("store", ["file", "redis"])
+@pytest.mark.slow
 def test_an_entry_held_by_a_dead_runner_is_delivered_once_its_lease_expires(
     store: str, receivers: tuple[PagerDuty, Slack, Hook], tmp_path: Path, request: Any
 ) -> None:

@@ -45,6 +45,7 @@ def critical_run(n: int) -> RunResult:
     return RunResult(f"run-{n}", "sandbox", None, "t0", "t1", (check,))
 
 
+@pytest.mark.slow
 def test_a_receiver_that_is_down_keeps_one_entry_per_incident_not_one_per_run(
     tmp_path: Path, refused_port: int
 ) -> None:

@@ -499,6 +499,7 @@ def test_alertmanager_test_alerts_carry_a_test_label() -> None:
 
 @settings(max_examples=MAX_EXAMPLES)
 @given(alerts)
+@pytest.mark.slow
 def test_email_subject_is_one_line_and_body_carries_the_facts(alert: Alert) -> None:
     mail = email.message(alert, sender="Synthetic <alerts@example.com>", recipients=["a@b.c"])
     raw = mail.as_bytes()  # what SMTP sends: must serialise

@@ -289,6 +289,7 @@ def test_a_critical_pages_once_over_several_runs(
     assert last["outbox"] == []
 
 
+@pytest.mark.slow
 def test_sustain_holds_the_page_until_the_breach_has_lasted(
     pytester: pytest.Pytester, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -330,6 +331,7 @@ def test_a_warning_that_becomes_critical_escalates_to_pagerduty(
     assert len(receivers.slack.requests) == 1  # not told again
 
 
+@pytest.mark.slow
 def test_slack_is_reminded_of_a_standing_warning(
     pytester: pytest.Pytester, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -350,6 +352,7 @@ def test_slack_is_reminded_of_a_standing_warning(
     assert receivers.pagerduty.requests == []
 
 
+@pytest.mark.slow
 def test_a_flapping_check_gets_one_notice_then_nothing(
     pytester: pytest.Pytester, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -371,6 +374,7 @@ def test_a_flapping_check_gets_one_notice_then_nothing(
     assert receivers.mailbox.envelopes == []
 
 
+@pytest.mark.slow
 def test_resolve_after_ok_runs_tells_everyone_who_was_told(
     project: pytest.Pytester, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -437,6 +441,7 @@ def test_a_silence_holds_the_page_and_removing_it_lets_it_out(
     assert states(report(project)) == {"queue.size": "firing"}
 
 
+@pytest.mark.slow
 def test_an_unreachable_bff_is_one_page_and_its_checks_are_inhibited(
     pytester: pytest.Pytester, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -631,6 +636,7 @@ def test_a_dry_run_shows_what_send_would_do_under_a_silence(
     assert list((project.path / RESULTS / "alerts").glob("*.json")) == []
 
 
+@pytest.mark.slow
 def test_alerts_off_and_the_gate_send_nothing_even_with_synthetic_alerts_send(
     project: pytest.Pytester, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -141,6 +141,7 @@ def test_evidence_is_attached_as_masked_json(checks: pytest.Pytester) -> None:
         assert TOKEN not in path.read_text(encoding="utf-8", errors="replace")
 
 
+@pytest.mark.slow
 def test_under_xdist_workers(checks: pytest.Pytester) -> None:
     found = run(checks, "-n", "2")
     assert labels(found["check_queue"], "severity") == ["critical"]
@@ -196,6 +197,7 @@ def status_line(result: dict[str, Any]) -> tuple[str, str]:
     return result["status"], (result.get("statusDetails") or {}).get("message", "")
 
 
+@pytest.mark.slow
 def test_status_and_message_follow_the_severity(checks: pytest.Pytester) -> None:
     checks.makepyfile(check_mixed=MIXED)
     checks.runpytest("--env", "staging", "--alluredir=allure")
@@ -236,6 +238,7 @@ def test_status_and_message_follow_the_severity(checks: pytest.Pytester) -> None
     assert labels(found["check_health"], "severity") == ["blocker"]
 
 
+@pytest.mark.slow
 def test_status_under_xdist(checks: pytest.Pytester) -> None:
     checks.makepyfile(check_mixed=MIXED)
     checks.runpytest("--env", "staging", "--alluredir=allure", "-n", "2")

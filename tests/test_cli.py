@@ -19,6 +19,7 @@ from tests.support.cli_runs import REPO, SYNTHETIC, load_results, synthetic_cmd
     ("queue", "broken", "code"),
     [("1", "", 0), ("11", "", 1), ("51", "", 2), ("1", "1", 3), ("51", "1", 2)],
 )
+@pytest.mark.slow
 def test_run_exits_with_the_nagios_code_of_the_worst(
     project: Path, queue: str, broken: str, code: int
 ) -> None:
@@ -30,6 +31,7 @@ def test_run_exits_with_the_nagios_code_of_the_worst(
     ("queue", "fail_on", "code"),
     [("11", "critical", 0), ("51", "critical", 1), ("11", "warning", 1), ("51", "never", 0)],
 )
+@pytest.mark.slow
 def test_gate_exits_0_or_1_by_fail_on(project: Path, queue: str, fail_on: str, code: int) -> None:
     done = synthetic_cmd("gate", "--fail-on", fail_on, cwd=project, env={"QUEUE": queue})
     assert done.returncode == code, done.stdout + done.stderr
@@ -37,6 +39,7 @@ def test_gate_exits_0_or_1_by_fail_on(project: Path, queue: str, fail_on: str, c
     assert f"synthetic gate: {verdict}" in done.stdout
 
 
+@pytest.mark.slow
 def test_pytest_arguments_pass_through(project: Path) -> None:
     done = synthetic_cmd(
         "run", "-k", "queue", "--results-dir", "out", cwd=project, env={"QUEUE": "60"}
@@ -45,12 +48,14 @@ def test_pytest_arguments_pass_through(project: Path) -> None:
     assert [c["metric"] for c in load_results(project / "out")["checks"]] == ["queue"]
 
 
+@pytest.mark.slow
 def test_run_with_xdist(project: Path) -> None:
     done = synthetic_cmd("run", "-n", "2", cwd=project, env={"QUEUE": "12"})
     assert done.returncode == 1, done.stdout + done.stderr
     assert len(load_results(project / "synthetic-results")["checks"]) == 2
 
 
+@pytest.mark.slow
 def test_config_errors_exit_unknown_with_one_line(project: Path) -> None:
     done = synthetic_cmd("run", "--env", "nowhere", cwd=project)
     assert done.returncode == 3
@@ -65,6 +70,7 @@ def test_a_missing_checks_directory_is_explained(tmp_path: Path) -> None:
     assert "checks: no check directory found" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_bad_threshold_makes_run_unknown_and_gate_fail(project: Path) -> None:
     bad = project / "checks" / "check_bad.py"
     bad.write_text(
@@ -76,6 +82,7 @@ def test_a_bad_threshold_makes_run_unknown_and_gate_fail(project: Path) -> None:
     assert synthetic_cmd("gate", cwd=project, env={"QUEUE": "1"}).returncode == 1
 
 
+@pytest.mark.slow
 def test_list_json_is_the_portal_catalogue() -> None:
     done = synthetic_cmd("list", "--json", cwd=REPO)
     assert done.returncode == 0, done.stderr
@@ -113,6 +120,7 @@ def test_list_json_is_the_portal_catalogue() -> None:
     assert len([e for e in catalogue if e["metric"] == "endpoint.status"]) == 6
 
 
+@pytest.mark.slow
 def test_list_plain(project: Path) -> None:
     done = synthetic_cmd("list", cwd=project)
     assert done.returncode == 0
@@ -121,6 +129,7 @@ def test_list_plain(project: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["run", "gate", "list", "sandbox", "demo"])
+@pytest.mark.slow
 def test_every_command_has_help(command: str, tmp_path: Path) -> None:
     done = synthetic_cmd(command, "--help", cwd=tmp_path)
     assert done.returncode == 0
@@ -256,6 +265,7 @@ def test_sandbox_refuses_a_public_address(tmp_path: Path) -> None:
 # -- runs that cannot vouch for the portal ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_is_unknown_and_says_so(project: Path) -> None:
     (project / "checks" / "check_stop.py").write_text(
         "import pytest\n@pytest.mark.critical('> 5')\ndef check_stop():\n"
@@ -280,6 +290,7 @@ def test_a_crashed_worker_makes_the_run_unknown(project: Path) -> None:
     assert any("check_crash" in error for error in document["errors"])
 
 
+@pytest.mark.slow
 def test_a_stale_result_does_not_survive_a_failed_run(project: Path) -> None:
     assert synthetic_cmd("run", cwd=project, env={"QUEUE": "1"}).returncode == 0
     results_file = project / "synthetic-results" / "results.json"
@@ -289,6 +300,7 @@ def test_a_stale_result_does_not_survive_a_failed_run(project: Path) -> None:
     assert not results_file.exists()
 
 
+@pytest.mark.slow
 def test_a_run_that_measured_nothing_is_unknown(project: Path) -> None:
     (project / "checks" / "check_project.py").write_text(
         "import pytest\n@pytest.mark.critical('> 5')\ndef check_needs_redis(redis_client):\n"
@@ -301,6 +313,7 @@ def test_a_run_that_measured_nothing_is_unknown(project: Path) -> None:
     assert synthetic_cmd("gate", "--fail-on", "unknown", cwd=project).returncode == 1
 
 
+@pytest.mark.slow
 def test_option_values_are_not_mistaken_for_check_paths(project: Path) -> None:
     (project / "allure-results").mkdir()
     (project / "junit.xml").write_text("<testsuites/>")  # exists: still an option's value
@@ -321,6 +334,7 @@ def test_option_values_are_not_mistaken_for_check_paths(project: Path) -> None:
     assert [c["metric"] for c in load_results(project / "synthetic-results")["checks"]] == ["queue"]
 
 
+@pytest.mark.slow
 def test_pytest_flags_are_not_abbreviations_of_ours(project: Path) -> None:
     done = synthetic_cmd("run", "--co", cwd=project)
     assert "expected one argument" not in done.stderr
@@ -328,12 +342,14 @@ def test_pytest_flags_are_not_abbreviations_of_ours(project: Path) -> None:
     assert not (project / "synthetic-results" / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_gate_reads_fail_on_from_the_environment(project: Path) -> None:
     done = synthetic_cmd("gate", cwd=project, env={"QUEUE": "11", "SYNTHETIC_FAIL_ON": "warning"})
     assert done.returncode == 1
     assert "fail-on: warning" in done.stdout
 
 
+@pytest.mark.slow
 def test_demo_always_checks_the_sandbox(tmp_path: Path) -> None:
     done = synthetic_cmd(
         "demo", "--env", "production", "-k", "health_status", "--results-dir", str(tmp_path),
@@ -342,6 +358,7 @@ def test_demo_always_checks_the_sandbox(tmp_path: Path) -> None:
     assert load_results(tmp_path)["environment"] == "sandbox", done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_an_override_for_an_unknown_metric_warns(project: Path) -> None:
     (project / "synthetic.toml").write_text(
         '[environments.sandbox]\nbase_url = "http://x"\n'

@@ -94,6 +94,7 @@ def test_a_check_that_never_recovers_fails_after_the_settle_time(project: Path) 
 
 
 @pytest.mark.parametrize("settle", [(), ("--settle", "0")])
+@pytest.mark.slow
 def test_without_settle_time_the_gate_decides_on_the_first_run(
     project: Path, settle: tuple[str, ...]
 ) -> None:
@@ -104,6 +105,7 @@ def test_without_settle_time_the_gate_decides_on_the_first_run(
     assert (runs(project, "warming"), runs(project, "steady")) == (1, 1)
 
 
+@pytest.mark.slow
 def test_a_passing_gate_does_not_wait(project: Path) -> None:
     code, output, _ = gate(project, 0, "--settle", "1m")
     assert code == 0, output

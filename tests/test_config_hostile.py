@@ -232,6 +232,7 @@ def test_a_deeply_nested_config_is_one_line_from_the_command(project: Path) -> N
     assert line.endswith(f"{config}: invalid TOML: nested deeper than Python's parser can read")
 
 
+@pytest.mark.slow
 def test_a_bad_threshold_override_does_not_also_warn_of_a_typo(project: Path) -> None:
     (project / "synthetic.toml").write_text(
         '[environments.sandbox]\nbase_url = "http://127.0.0.1:9"\n'

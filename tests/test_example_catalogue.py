@@ -99,6 +99,7 @@ def test_the_example_config_has_no_portal_key() -> None:
         assert not [m for m in imported if m.startswith("synthetic.")], path
 
 
+@pytest.mark.slow
 def test_a_healthy_orders_api_is_ok(tmp_path: Path, orders_api: OrdersApi) -> None:
     code, checks = run_example(tmp_path, orders_api)
     assert code == 0
@@ -111,6 +112,7 @@ def test_a_healthy_orders_api_is_ok(tmp_path: Path, orders_api: OrdersApi) -> No
     assert checks["orders.queue_depth"]["value"] == 3.0
 
 
+@pytest.mark.slow
 def test_its_thresholds_and_its_own_settings_apply(tmp_path: Path, orders_api: OrdersApi) -> None:
     orders_api.health = {"status": "ok", "db": {"latencyMs": 180}}  # warning > 100ms
     orders_api.queue_depth = 5000  # critical > 1000
@@ -123,6 +125,7 @@ def test_its_thresholds_and_its_own_settings_apply(tmp_path: Path, orders_api: O
     )
 
 
+@pytest.mark.slow
 def test_a_down_service_is_critical_and_never_green(tmp_path: Path, orders_api: OrdersApi) -> None:
     orders_api.health = {"status": "down"}  # no db: the latency cannot be read
     code, checks = run_example(tmp_path, orders_api)

@@ -49,6 +49,7 @@ def test_an_installed_extra_passes() -> None:
         require(extra, "a feature")  # the test environment has [all]
 
 
+@pytest.mark.slow
 def test_a_check_whose_extra_is_missing_is_unknown_naming_it(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\npython_files = check_*.py\npython_functions = check_*\n")
     pytester.makefile(

@@ -104,6 +104,7 @@ def test_the_github_summary_is_a_table_worst_first() -> None:
     assert rows[1].startswith("| 🟢 ok |")
 
 
+@pytest.mark.slow
 def test_synthetic_run_format_nagios_prints_one_line_and_exits_with_its_code(
     project: Path,
 ) -> None:
@@ -114,6 +115,7 @@ def test_synthetic_run_format_nagios_prints_one_line_and_exits_with_its_code(
     assert done.stdout.rstrip("\n").endswith("| 'queue'=57;~:10;~:50;; 'other'=1;;~:5;;")
 
 
+@pytest.mark.slow
 def test_a_run_in_github_actions_writes_the_job_summary(project: Path) -> None:
     summary = project / "summary.md"
     summary.write_text("earlier step\n", encoding="utf-8")
@@ -175,6 +177,7 @@ def check_cache():
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.slow
 def test_junit_xml_carries_each_checks_severity_and_value(
     pytester: pytest.Pytester, workers: list[str]
 ) -> None:

@@ -92,6 +92,7 @@ def test_production_gets_its_own_thresholds_and_output_is_deterministic(
         assert (tmp_path / "again" / path).read_text() == generated["production"].text(str(path))
 
 
+@pytest.mark.slow
 def test_a_wrong_target_or_apply_without_cloudwatch_is_refused(tmp_path: Path) -> None:
     done = synthetic("generate", "grafanna", "--out", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 2

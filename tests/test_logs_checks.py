@@ -45,6 +45,7 @@ def write_recent_logs(path: Path, count: int) -> None:
     path.write_text("".join(json.dumps({**r, "time": r["time"] + shift}) + "\n" for r in rows))
 
 
+@pytest.mark.slow
 def test_with_xdist_the_analysis_runs_once_and_state_is_saved_once(
     pytester: pytest.Pytester,
 ) -> None:
@@ -73,6 +74,7 @@ def test_with_xdist_the_analysis_runs_once_and_state_is_saved_once(
     assert again[rate]["value"] == results[rate]["value"]
 
 
+@pytest.mark.slow
 def test_a_missing_file_makes_the_log_checks_unknown(pytester: pytest.Pytester) -> None:
     config = project(pytester, "nowhere.log")
     results = run_checks(pytester, config)

@@ -136,6 +136,7 @@ def test_a_query_that_ends_badly_is_unknown_naming_it(tmp_path: Path, status: st
         assert len(stopped) == len(standin.queries)  # the others may still run: stopped
 
 
+@pytest.mark.slow
 def test_queries_running_past_the_budget_are_stopped(tmp_path: Path) -> None:
     with insights_standin(recorded, final="Running") as standin:
         env = environment(tmp_path, standin.url, timeout=2)  # a 1.5 s budget

@@ -174,6 +174,7 @@ def test_a_loki_that_is_down_is_unreachable(tmp_path: Path, refused_port: int) -
     assert "did not answer: ConnectError" in document["error"]
 
 
+@pytest.mark.slow
 def test_tenant_and_credentials_are_sent(
     tmp_path: Path, lines: tuple[Path, list[Line]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -910,6 +910,7 @@ def test_unreachable_shows_the_reason_not_a_traceback(checks: pytest.Pytester) -
     assert 'return {}["missing"]' in output
 
 
+@pytest.mark.slow
 def test_evidence_of_any_type_never_crashes_the_run(checks: pytest.Pytester) -> None:
     checks.makepyfile(
         check_evidence="""

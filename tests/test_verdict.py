@@ -73,6 +73,7 @@ def check_last():
 """
 
 
+@pytest.mark.slow
 def test_a_check_that_exits_its_process_cannot_end_the_run_green(tmp_path: Path) -> None:
     root = project(tmp_path, EXITING)
     done = synthetic_cmd("run", "-p", "no:randomly", cwd=root)
@@ -96,6 +97,7 @@ def test_a_gate_and_a_watch_round_do_not_pass_a_check_that_exits(tmp_path: Path)
     assert "round 1: UNKNOWN" in done.stdout
 
 
+@pytest.mark.slow
 def test_without_workers_a_dead_run_is_unknown_not_ok(tmp_path: Path) -> None:
     root = project(tmp_path, EXITING)
     done = synthetic_cmd("run", "-n", "0", "-p", "no:randomly", cwd=root)
@@ -106,6 +108,7 @@ def test_without_workers_a_dead_run_is_unknown_not_ok(tmp_path: Path) -> None:
     assert nagios.stdout.startswith("SYNTHETIC UNKNOWN - no result")
 
 
+@pytest.mark.slow
 def test_the_command_decides_even_when_pytest_dies_under_it(tmp_path: Path) -> None:
     root = project(tmp_path, "import pytest\n@pytest.mark.critical('> 5')\ndef check_a():\n"
                    "    return 1\n")  # fmt: skip
@@ -149,6 +152,7 @@ def check_after():
 """
 
 
+@pytest.mark.slow
 def test_a_loop_that_swallows_the_stop_is_stopped_and_the_run_goes_on(tmp_path: Path) -> None:
     root = project(tmp_path, SWALLOWING, settings="check_timeout_s = 1\n")
     done, _ = timed("run", "-p", "no:randomly", cwd=root)
@@ -203,6 +207,7 @@ def test_code_that_never_returns_to_python_is_stopped_from_outside(tmp_path: Pat
     assert found["check_after"]["severity"] == "ok"
 
 
+@pytest.mark.slow
 def test_without_workers_the_watchdog_still_leaves_a_verdict(tmp_path: Path) -> None:
     root = project(tmp_path, SWALLOWING, settings="check_timeout_s = 1\n")
     done, _ = timed("run", "-n", "0", "-p", "no:randomly", cwd=root)
@@ -281,6 +286,7 @@ def check_loops():
 """
 
 
+@pytest.mark.slow
 def test_a_timeout_while_waiting_on_the_target_is_unreachable_any_other_is_unknown(
     blamed: pytest.Pytester,
 ) -> None:
@@ -307,6 +313,7 @@ def test_a_timeout_while_waiting_on_the_target_is_unreachable_any_other_is_unkno
         )
 
 
+@pytest.mark.slow
 def test_a_check_stopped_while_waiting_in_its_own_threads_blames_the_target(
     blamed: pytest.Pytester,
 ) -> None:
@@ -346,6 +353,7 @@ def test_plain_pytest_keeps_its_results_identical_serial_and_parallel(
 # -- the run's deadline, and the last resort ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_without_workers_the_run_deadline_stops_the_check_under_way(tmp_path: Path) -> None:
     root = project(
         tmp_path,

@@ -111,6 +111,7 @@ def test_actionlint_is_clean(workflow: Path, lint_findings: list[dict[str, Any]]
     )
 
 
+@pytest.mark.slow
 def test_actionlint_finds_errors(tmp_path: Path) -> None:
     # A linter that cannot fail proves nothing about the workflows above.
     bad = tmp_path / "bad.yml"

@@ -63,6 +63,7 @@ def deliverer() -> Iterator[Deliverer]:
         ("body", 503),  # an error whose chunked body never ends
     ],
 )
+@pytest.mark.slow
 def test_a_dripping_answer_cannot_outlast_the_budget(
     deliverer: Deliverer, part: str, status: int
 ) -> None:
@@ -115,6 +116,7 @@ def gzip_bomb(megabytes: int) -> bytes:
     return b"".join([*(packer.compress(chunk) for _ in range(megabytes)), packer.flush()])
 
 
+@pytest.mark.slow
 def test_a_gzip_error_body_is_not_expanded(deliverer: Deliverer) -> None:
     # 4 KB of a compressed error body would be megabytes once expanded (this
     # one is 200 MB): the detail names the status and leaves the body out.
@@ -132,6 +134,7 @@ def test_a_gzip_error_body_is_not_expanded(deliverer: Deliverer) -> None:
 
 
 @pytest.mark.parametrize("when", ["greeting", "data"])
+@pytest.mark.slow
 def test_a_dripping_smtp_server_cannot_outlast_the_budget(deliverer: Deliverer, when: str) -> None:
     # "data": the server has read the mail and drips its answer, so the
     # sender cannot know; the mail waits in the outbox and is sent again
