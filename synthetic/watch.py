@@ -54,7 +54,7 @@ def watch(
     """
     stop = _Stop()
     last = 0
-    with _handling(stop):
+    with stop_signals(stop):
         number = 0
         while rounds is None or number < rounds:
             number += 1
@@ -78,13 +78,15 @@ def watch(
 
 
 @contextlib.contextmanager
-def _handling(stop: _Stop) -> Iterator[None]:
-    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+def stop_signals(handler: Callable[[int, types.FrameType | None], None]) -> Iterator[None]:
+    """``handler`` for SIGINT and SIGTERM inside, the previous handlers restored after
+    (`watch` and `synthetic serve` stop the same way)."""
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum, earlier in previous.items():
+            signal.signal(signum, earlier)
 
 
 def _round(run_args: Sequence[str], stop: _Stop) -> tuple[int | None, dict[str, object] | None]:

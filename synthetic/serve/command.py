@@ -26,11 +26,12 @@ from synthetic.history import HistoryStore, history_location, open_history
 from synthetic.history.model import epoch
 from synthetic.history.writer import HistoryWriter
 from synthetic.results import RunResult
-from synthetic.serve.loop import Loop, Stop, handling
+from synthetic.serve.loop import Loop, Stop
 from synthetic.serve.runner import RoundRunner, ZygoteError
 from synthetic.serve.series import WINDOW_S, Series
 from synthetic.serve.settings import ServeSettings, is_loopback, parse_listen
 from synthetic.serve.view import Board
+from synthetic.watch import stop_signals
 
 UNKNOWN = 3
 # Each round runs its checks in its own process: no xdist worker to start,
@@ -71,7 +72,7 @@ def serve(args: argparse.Namespace, pytest_args: list[str]) -> int:
     )
     # A stop from here on (even while the zygote warms up) ends the runner cleanly.
     stop = Stop(runner.abort)
-    with handling(stop), contextlib.ExitStack() as cleanup:
+    with stop_signals(stop), contextlib.ExitStack() as cleanup:
         cleanup.callback(listener.close)
         cleanup.callback(runner.close)
         began = time.monotonic()

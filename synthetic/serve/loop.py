@@ -10,11 +10,10 @@ under way finish and ends the loop; a second stops that round at once.
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from synthetic.serve.view import Board
 from synthetic.watch import summary
 
 POLL_S = 0.1
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Stop:
@@ -41,16 +39,6 @@ class Stop:
         if self.signum is not None:
             self.abort()
         self.signum = signum
-
-
-@contextlib.contextmanager
-def handling(stop: Stop) -> Iterator[None]:
-    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @dataclass
