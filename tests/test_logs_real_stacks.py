@@ -75,11 +75,9 @@ def assert_matches(results: dict[str, dict[str, Any]], truth: Truth) -> None:
         if value is None:
             assert check["severity"] == "skipped", (name, check["reason"])
         elif "p95" in name:
-            # the sketch is within 1 %; the value is then rounded to 0.1 ms
-            assert check["value"] == pytest.approx(value, rel=0.01, abs=0.05), (
-                name,
-                check["reason"],
-            )
+            # The sketch is within 1 %, and the value is then rounded to 0.1 ms: the
+            # two add up (approx's rel and abs do not: it takes the larger).
+            assert abs(check["value"] - value) <= 0.01 * value + 0.05, (name, check["reason"])
         else:
             assert check["value"] == pytest.approx(value, abs=1e-9), (name, check["reason"])
 
