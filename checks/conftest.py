@@ -14,7 +14,7 @@ import pytest
 from checks.settings import PortalSettings, portal_settings
 from synthetic import (
     BFFClient,
-    Config,
+    ConfigError,
     HealthBody,
     read_snapshot,
     selected_config,
@@ -57,7 +57,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if argument not in metafunc.fixturenames or argument in own:
             continue
         config = selected_config(metafunc.config)
-        names = getattr(portal_settings(config), key)
+        names = getattr(_portal(metafunc.config), key)
         if names:
             metafunc.parametrize(argument, names)
         else:
@@ -98,10 +98,33 @@ def _parametrized(metafunc: pytest.Metafunc) -> set[str]:
     return names
 
 
+_PORTAL_KEY = pytest.StashKey[PortalSettings]()
+
+
+def _portal(config: pytest.Config) -> PortalSettings:
+    """The portal's settings, validated once per process; a bad one ends the run with
+    one line naming it (a usage error, not a collection error per check file)."""
+    found = config.stash.get(_PORTAL_KEY, None)
+    if found is None:
+        try:
+            found = portal_settings(selected_config(config))
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        config.stash[_PORTAL_KEY] = found
+    return found
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A bad portal setting ends the run before anything is collected, in one line."""
+    if session.config.pluginmanager.has_plugin("synthetic-run"):  # synthetic is in use
+        _portal(session.config)
+
+
 @pytest.fixture(scope="session")
-def portal(synthetic_config: Config) -> PortalSettings:
+def portal(request: pytest.FixtureRequest) -> PortalSettings:
     """The portal's settings (``params``) of the selected environment (checks/settings.py)."""
-    return portal_settings(synthetic_config)
+    return _portal(request.config)
 
 
 @pytest.fixture

@@ -120,4 +120,4 @@ def _shown(text: str) -> str:
 def portal_settings(config: Config) -> PortalSettings:
     """The portal's settings of the selected environment; `ConfigError` naming
     the file and the bad key."""
-    return validate_params(config.environment, PortalSettings, source=config.source)
+    return validate_params(config, PortalSettings)

@@ -35,11 +35,14 @@ if TYPE_CHECKING:  # the names below, for type checkers (`X as X`: re-exported)
     from synthetic.config import Config as Config
     from synthetic.config import Environment as Environment
     from synthetic.config import validate_params as validate_params
+    from synthetic.errors import ApplyError as ApplyError
+    from synthetic.errors import CatalogueError as CatalogueError
     from synthetic.errors import CheckStopped as CheckStopped
     from synthetic.errors import ConfigError as ConfigError
     from synthetic.errors import ExportError as ExportError
     from synthetic.errors import LogFileError as LogFileError
     from synthetic.errors import MeasurementError as MeasurementError
+    from synthetic.errors import MissingExtra as MissingExtra
     from synthetic.errors import NoLogData as NoLogData
     from synthetic.errors import NotAvailable as NotAvailable
     from synthetic.errors import NotConfigured as NotConfigured
@@ -94,6 +97,9 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(
         [
             "CheckStopped",
+            "ApplyError",
+            "CatalogueError",
+            "MissingExtra",
             "ConfigError",
             "ExportError",
             "LogFileError",
@@ -137,7 +143,9 @@ _HOMES: dict[str, str] = {
 
 __all__ = [
     "Alert",
+    "ApplyError",
     "BFFClient",
+    "CatalogueError",
     "CheckResult",
     "CheckStopped",
     "Config",
@@ -152,6 +160,7 @@ __all__ = [
     "LogReadings",
     "Measurement",
     "MeasurementError",
+    "MissingExtra",
     "NoLogData",
     "NotAvailable",
     "NotConfigured",

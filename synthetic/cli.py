@@ -569,7 +569,8 @@ def _start_services(stack: contextlib.ExitStack, config_path: str | None) -> dic
     try:
         # The portal catalogue's settings (its params table): the demo seeds its queues.
         params = load_config(path=config_path, environment=SANDBOX).environment.params
-        queues = tuple(str(q) for q in params.get("bullmq_queues", ()))
+        listed = params.get("bullmq_queues", ())
+        queues = tuple(str(q) for q in listed) if isinstance(listed, list | tuple) else ()
         prefix = str(params.get("bullmq_prefix", "bull"))
     except ConfigError:
         queues, prefix = (), "bull"

@@ -12,7 +12,7 @@ import dataclasses
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -371,6 +371,7 @@ class Environment:
     state: str | None = None
     thresholds: Mapping[str, ThresholdOverride] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
+    own_params: frozenset[str] = frozenset()  # the params set by the environment itself
     exporters: ExportersModel = field(default_factory=ExportersModel)
 
     def __repr__(self) -> str:
@@ -517,6 +518,7 @@ def load_config(
             state=state,
             thresholds=_thresholds(chosen),
             params={**model.params, **chosen.params},
+            own_params=frozenset(chosen.params),
         ),
         environments=tuple(sorted(environments)),
         checks=_check_paths(base, model.checks),
@@ -711,22 +713,34 @@ def _prefix(path: Path | None) -> str:
     return "tool.synthetic." if path is not None and path.name == "pyproject.toml" else ""
 
 
-def validate_params(environment: Environment, model: type[ModelT], *, source: str) -> ModelT:
-    """The catalogue's own settings: ``environment.params`` validated by its
-    ``model`` (a pydantic model the checks define); a `ConfigError` naming the
-    key (``environments.production.params.p95_paths: ...``) when one is wrong."""
+def validate_params(config: Config, model: type[ModelT]) -> ModelT:
+    """The catalogue's own settings: the selected environment's ``params`` (over
+    the top-level ``[params]``) validated by its ``model`` (a pydantic model the
+    checks define); a `ConfigError` naming the file and the key where it is
+    written (``environments.production.params.p95_paths: ...`` or
+    ``params.p95_paths: ...``) when one is wrong."""
+    environment = config.environment
     try:
         return model.model_validate(dict(environment.params))
     except ValidationError as exc:
-        prefix = f"environments.{_printable(environment.name)}.params."
-        raise ConfigError(f"{source}: {describe_validation(exc, prefix=prefix)}") from None
+        own = f"environments.{_printable(environment.name)}.params."
+
+        def prefix(loc: tuple[Any, ...]) -> str:
+            written = own if not loc or loc[0] in environment.own_params else "params."
+            return _prefix(config.path) + written
+
+        raise ConfigError(f"{config.source}: {describe_validation(exc, prefix=prefix)}") from None
 
 
-def describe_validation(exc: ValidationError, *, prefix: str) -> str:
-    """A pydantic error as one line per problem (at most five), each naming its key."""
+def describe_validation(
+    exc: ValidationError, *, prefix: str | Callable[[tuple[Any, ...]], str]
+) -> str:
+    """A pydantic error as one line per problem (at most five), each naming its
+    key; ``prefix`` is where the keys are, or says so for each error's location."""
     problems = []
     for error in exc.errors():
-        key = prefix + ".".join(_printable(str(part)) for part in error["loc"])
+        start = prefix(tuple(error["loc"])) if callable(prefix) else prefix
+        key = start + ".".join(_printable(str(part)) for part in error["loc"])
         kind = error["type"]
         if kind == "extra_forbidden" and error["loc"][-1] in MOVED_TO_PARAMS:
             moved = _printable(str(error["loc"][-1]))

@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     import redis
 
 REDIS_TIMEOUT_S = 3.0
-# Waits of at least 0.1, 0.2, 0.4, 0.5, 0.5, 0.5 s (at most twice that): a
-# Redis restart of up to 2 s is ridden out, an unreachable Redis fails within 5 s.
+# With retries: waits of at least 0.1, 0.2, 0.4, 0.5, 0.5, 0.5 s (at most twice
+# that), so a Redis restart of up to 2 s is ridden out and a refused connection
+# fails within 5 s; a Redis that accepts and never answers costs each attempt
+# its REDIS_TIMEOUT_S, which is why only the alert store retries.
 REDIS_RETRIES = 6
 REDIS_BACKOFF_BASE_S = 0.1
 REDIS_BACKOFF_CAP_S = 1.0
@@ -33,7 +35,9 @@ REDIS_BACKOFF_CAP_S = 1.0
 
 class RedisDocument:
     """The JSON document at ``key``: ``empty()`` when there is none, ``check``
-    (document, where) -> document when there is."""
+    (document, where) -> document when there is. ``retries``: how often a
+    dropped connection or a timeout is tried again (0: one attempt of at most
+    `REDIS_TIMEOUT_S`)."""
 
     def __init__(
         self,
@@ -44,6 +48,7 @@ class RedisDocument:
         what: str,
         empty: Callable[[], dict[str, Any]],
         check: Callable[[Any, str], dict[str, Any]],
+        retries: int = 0,
     ) -> None:
         import redis  # loaded only when a Redis store is configured
         from redis.backoff import EqualJitterBackoff
@@ -60,7 +65,7 @@ class RedisDocument:
             socket_connect_timeout=REDIS_TIMEOUT_S,
             retry=Retry(
                 EqualJitterBackoff(base=REDIS_BACKOFF_BASE_S, cap=REDIS_BACKOFF_CAP_S),
-                REDIS_RETRIES,
+                retries,
             ),
             retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         )

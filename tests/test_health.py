@@ -485,3 +485,18 @@ def test_a_status_of_megabytes_is_no_value_to_compare() -> None:
     assert outcome.severity is Severity.UNKNOWN
     assert outcome.reason == 'health.check{name="db"}: the value is a string of 5000000 characters'
     assert outcome.value is None
+
+
+def test_a_bad_top_level_param_is_named_where_it_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(
+        "[tool.synthetic.params]\np95_paths = []\n"
+        "[tool.synthetic.environments.staging.params]\np95_sample_size = 0\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        portal_settings(load_config(path=path, environment="staging", environ={}))
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    assert "tool.synthetic.params.p95_paths: list should have at least 1 item" in message
+    assert "tool.synthetic.environments.staging.params.p95_sample_size: " in message

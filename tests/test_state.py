@@ -432,3 +432,26 @@ def test_samples_survive_two_runs_through_a_file_store(tmp_path: Path) -> None:
 
     second = Samples(store.load()["samples"].get(key, {}), now=1060.0)
     assert second.rate("evicted_keys", 110) == pytest.approx(60.0)
+
+
+def test_a_redis_that_never_answers_costs_the_state_store_one_timeout() -> None:
+    """The state is read when a run starts (by every process) and written when it
+    ends: a Redis that accepts and never answers fails each within one socket
+    timeout, not once per retry (only the alert store retries: it must not lose
+    a notice)."""
+    import socket
+
+    from synthetic.redis_document import REDIS_TIMEOUT_S
+    from synthetic.state import RedisStateStore
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # accepts, never answers
+        port = silent.getsockname()[1]
+        store = RedisStateStore(f"redis://127.0.0.1:{port}/0", "prod", description="redis state")
+        started = time.monotonic()
+        with pytest.raises(StateError, match=r"^redis state: cannot read state: "):
+            store.load()
+        took = time.monotonic() - started
+        store.close()
+    assert took < 2 * REDIS_TIMEOUT_S

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from synthetic.errors import ConfigError, StateError
 from synthetic.files import flock_within, read_json_file, write_json_file
-from synthetic.redis_document import RedisDocument
+from synthetic.redis_document import REDIS_RETRIES, RedisDocument
 
 if TYPE_CHECKING:
     import redis
@@ -417,6 +417,7 @@ class RedisAlertStore:
             what="alert state",
             empty=empty_document,
             check=_checked,
+            retries=REDIS_RETRIES,  # a Redis restart is ridden out: nothing is lost
         )
         self._client = self._doc.client
         self._watch_error: type[Exception] = redis.WatchError

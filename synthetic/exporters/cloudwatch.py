@@ -21,8 +21,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from synthetic.errors import ExportError
 from synthetic.exporters import STATUS_METRICS
 from synthetic.exporters import numeric_value as exported_value
@@ -300,6 +298,10 @@ def put(run: RunResult, *, namespace: str = DEFAULT_NAMESPACE, client: Any) -> i
             validate(batch)
         except ExportError as exc:
             raise ExportError(f"{exc} (request {number} of {len(batches)})") from None
+    # botocore only here: the names and limits above serve `synthetic generate`,
+    # which needs no AWS SDK (the [aws] extra).
+    from botocore.exceptions import BotoCoreError, ClientError
+
     sent = 0
     for batch in batches:
         try:

@@ -91,7 +91,10 @@ def open_history(spec: str | None, *, results_dir: Path, describe: str = "") -> 
     file under ``results_dir``). Nothing is opened yet: the first call connects."""
     where = history_location(spec, results_dir)
     if where.startswith(("postgresql://", "postgres://")):
+        from synthetic.extras import require
         from synthetic.history.postgres import PostgresHistory
+
+        require("postgres", 'history = "postgresql://..."')
 
         return PostgresHistory(where, describe=describe or "postgresql history")
     from synthetic.history.sqlite import SqliteHistory

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from synthetic.config import Config
+from synthetic.errors import MissingExtra
 from synthetic.history import HistoryError, open_history
 from synthetic.history.model import rows_of
 from synthetic.results import RunResult
@@ -22,9 +23,14 @@ SERVED_KEY = pytest.StashKey[bool]()  # set in a round of `synthetic serve`
 
 def append_run(run: RunResult, config: Config, results_dir: Path) -> str | None:
     """Append ``run`` to the configured history; a one-line note when it could not."""
-    store = open_history(
-        config.history, results_dir=results_dir, describe=config.masker.text(config.history or "")
-    )
+    try:
+        store = open_history(
+            config.history,
+            results_dir=results_dir,
+            describe=config.masker.text(config.history or ""),
+        )
+    except MissingExtra as exc:
+        return str(exc)
     try:
         store.append(*rows_of(run))
     except HistoryError as exc:

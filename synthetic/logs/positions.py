@@ -141,13 +141,15 @@ class LogReader:
             # Non-blocking: a FIFO named by mistake must not hang the run.
             fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
-            raise LogFileError(f"{self.path}: log file not found") from None
+            raise LogFileError(f"{self.path}: log file not found", target=str(self.path)) from None
         except OSError as exc:
-            raise LogFileError(f"{self.path}: cannot open log file: {exc.strerror}") from None
+            raise LogFileError(
+                f"{self.path}: cannot open log file: {exc.strerror}", target=str(self.path)
+            ) from None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise LogFileError(f"{self.path}: not a regular file")
+                raise LogFileError(f"{self.path}: not a regular file", target=str(self.path))
             size = st.st_size  # what is appended while reading waits for the next run
             start = self._start(fd, st.st_dev, st.st_ino, size)
             if start == 0 and self.stats.started == "rotated":
@@ -170,7 +172,9 @@ class LogReader:
                 head_len=head_len,
             )
         except OSError as exc:  # EIO and the like, mid-read
-            raise LogFileError(f"{self.path}: cannot read log file: {exc.strerror}") from None
+            raise LogFileError(
+                f"{self.path}: cannot read log file: {exc.strerror}", target=str(self.path)
+            ) from None
         finally:
             os.close(fd)
 

@@ -13,4 +13,4 @@ class OrdersSettings(BaseModel):
 
 def orders_settings(config: Config) -> OrdersSettings:
     """A bad key stops the run at collection, naming it (``params.queue_metric``)."""
-    return validate_params(config.environment, OrdersSettings, source=config.source)
+    return validate_params(config, OrdersSettings)
