@@ -26,10 +26,16 @@ def serve(routes: dict[str, tuple[int, dict[str, str], float]]) -> tuple[Threadi
                 seen.paths.append(self.path)
                 seen.in_flight += 1
                 seen.most_in_flight = max(seen.most_in_flight, seen.in_flight)
+            status, headers, delay = routes.get(self.path, (404, {}, 0.0))
             try:
-                status, headers, delay = routes.get(self.path, (404, {}, 0.0))
                 time.sleep(delay)
-                body = b"runbook\n"
+            finally:
+                # Done before the answer goes out: once the client has its answer it
+                # may send the next request, which must not find this one in flight.
+                with seen.lock:
+                    seen.in_flight -= 1
+            body = b"runbook\n"
+            try:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -38,9 +44,6 @@ def serve(routes: dict[str, tuple[int, dict[str, str], float]]) -> tuple[Threadi
                 self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the checker gave up on it: that is the point of the test
-            finally:
-                with seen.lock:
-                    seen.in_flight -= 1
 
         def log_message(self, *args: object) -> None:
             pass
