@@ -24,12 +24,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from checks.check_application import nearest_rank
-from synthetic.config import MOVED_TO_PARAMS
 from synthetic.errors import MeasurementError
 from synthetic.measure.prometheus import fetch_samples, gauge_value, parse
 from synthetic.sandbox import SCENARIOS, SPECS, Sandbox
 from synthetic.sandbox.app import Bff
-from tests.support.catalogue_runs import run_check_file, toml_value
+from tests.support.catalogue_runs import environment_toml, run_check_file, toml_value
 from tests.support.node_apps import node_program
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,11 +57,7 @@ def write_config(
         "connection_capacity": 200,
     }
     settings.update(keys)
-    params = {k: settings.pop(k) for k in list(settings) if k in MOVED_TO_PARAMS}
-    lines = ["[environments.test]"]
-    lines += [f"{key} = {toml_value(v)}" for key, v in settings.items() if v is not None]
-    lines += ["[environments.test.params]"]
-    lines += [f"{key} = {toml_value(v)}" for key, v in params.items() if v is not None]
+    lines = environment_toml("test", settings)
     for metric, levels in (thresholds or {}).items():
         lines.append(f'[environments.test.thresholds."{metric}"]')
         lines += [f"{level} = {toml_value(text)}" for level, text in levels.items()]

@@ -24,10 +24,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from checks.check_database import STATEMENTS_KEPT_PER_RANKING, statement_deltas
 from synthetic import Samples
-from synthetic.config import MOVED_TO_PARAMS
 from synthetic.sandbox import postgres_server as postgres_server_module
 from synthetic.sandbox.postgres_server import PostgresServer, PostgresServerError, find_postgres_bin
-from tests.support.catalogue_runs import run_check_file
+from tests.support.catalogue_runs import environment_toml, run_check_file
 from tests.support.postgres_fixtures import MAX_CONNECTIONS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,11 +49,7 @@ def write_config(pytester: pytest.Pytester, **keys: Any) -> Path:
     """``synthetic.toml`` with one environment, ``test``; a key set to None is left out."""
     settings: dict[str, Any] = {"timeout_s": 3, "database_disk_bytes": 10**12}
     settings.update(keys)
-    params = {k: settings.pop(k) for k in list(settings) if k in MOVED_TO_PARAMS}
-    lines = ["[environments.test]"]
-    lines += [f"{key} = {json.dumps(v)}" for key, v in settings.items() if v is not None]
-    lines += ["[environments.test.params]"]
-    lines += [f"{key} = {json.dumps(v)}" for key, v in params.items() if v is not None]
+    lines = environment_toml("test", settings)
     path = pytester.path / "synthetic.toml"
     path.write_text("\n".join(lines) + "\n")
     return path

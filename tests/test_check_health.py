@@ -20,20 +20,17 @@ import httpcore  # noqa: F401
 import httpx
 import pytest
 
-from synthetic.config import MOVED_TO_PARAMS
 from synthetic.results import metric_key
 from synthetic.sandbox import Sandbox
-from tests.support.catalogue_runs import CHECKS, run_check_file
+from tests.support.catalogue_runs import CHECKS, environment_toml, run_check_file
 from tests.support.node_apps import NodeApp
 
 HEALTH_METRICS = ("health.status", "health.check", "integration.health")
 
 
 def write_config(pytester: pytest.Pytester, base_url: str, **keys: Any) -> Path:
-    lines = ["[environments.test]", f'base_url = "{base_url}"', "timeout_s = 5", "retries = 0"]
-    lines += [f"{key} = {json.dumps(v)}" for key, v in keys.items() if key not in MOVED_TO_PARAMS]
-    lines += ["[environments.test.params]"]
-    lines += [f"{key} = {json.dumps(v)}" for key, v in keys.items() if key in MOVED_TO_PARAMS]
+    settings = {"base_url": base_url, "timeout_s": 5, "retries": 0, **keys}
+    lines = environment_toml("test", settings)
     path = pytester.path / "synthetic.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from synthetic.config import MOVED_TO_PARAMS
+from tests.support.catalogue_runs import environment_toml
 
 REPO = Path(__file__).resolve().parent.parent.parent
 SYNTHETIC = [sys.executable, "-m", "synthetic.cli"]
@@ -100,23 +100,11 @@ def write_config(directory: Path, base_url: str, **settings: Any) -> Path:
         "p95_sample_size": 10,
         **settings,
     }
-    # The catalogue's own settings (connection_capacity, p95_*) go to its params table.
-    params = {k: values.pop(k) for k in list(values) if k in MOVED_TO_PARAMS}
     lines = [
         'default_environment = "hostile"',
         f"checks = [{json.dumps(str(REPO / 'checks'))}]",
+        *environment_toml("hostile", values),  # connection_capacity, p95_*: its params
     ]
-    for table, entries in (
-        ("[environments.hostile]", values),
-        ("[environments.hostile.params]", params),
-    ):
-        lines.append(table)
-        for key, value in entries.items():
-            if isinstance(value, dict):
-                inner = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items())
-                lines.append(f"{key} = {{ {inner} }}")
-            else:
-                lines.append(f"{key} = {json.dumps(value)}")
     path = directory / "synthetic.toml"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +36,32 @@ def run_check_file(
 
 
 def toml_value(value: Any) -> str:
-    """Strings, numbers, lists and flat tables, as TOML spells them."""
+    """Strings, numbers, lists and flat tables, as TOML spells them (keys quoted:
+    ``{ "/health" = "data" }``)."""
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+        pairs = (f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items())
+        return "{ " + ", ".join(pairs) + " }"
     return json.dumps(value)
+
+
+def environment_toml(name: str, settings: Mapping[str, Any]) -> list[str]:
+    """``[environments.<name>]`` with ``settings`` as TOML lines; a value of None is
+    left out. The portal catalogue's own settings (`MOVED_TO_PARAMS`, and those
+    of a ``params`` entry) go to its ``[environments.<name>.params]`` table."""
+    values = dict(settings)
+    params = dict(values.pop("params", None) or {})
+    params.update({k: values.pop(k) for k in list(values) if k in MOVED_TO_PARAMS})
+    lines = [f"[environments.{name}]"]
+    lines += [f"{key} = {toml_value(v)}" for key, v in values.items() if v is not None]
+    lines += [f"[environments.{name}.params]"]
+    lines += [f"{key} = {toml_value(v)}" for key, v in params.items() if v is not None]
+    return lines
 
 
 def write_config(pytester: pytest.Pytester, redis_url: str | None, **keys: Any) -> Path:
     """``synthetic.toml`` with one environment, ``test``; a key set to None is left out.
     The portal catalogue's own settings (`MOVED_TO_PARAMS`) go to its ``params`` table."""
-    settings: dict[str, Any] = {"redis_url": redis_url, "timeout_s": 3}
-    settings.update(keys)
-    params = dict(settings.pop("params", None) or {})
-    params.update({k: settings.pop(k) for k in list(settings) if k in MOVED_TO_PARAMS})
-    lines = ["[environments.test]"]
-    lines += [f"{key} = {toml_value(v)}" for key, v in settings.items() if v is not None]
-    lines += ["[environments.test.params]"]
-    lines += [f"{key} = {toml_value(v)}" for key, v in params.items() if v is not None]
+    lines = environment_toml("test", {"redis_url": redis_url, "timeout_s": 3, **keys})
     path = pytester.path / "synthetic.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
