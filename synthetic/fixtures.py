@@ -116,9 +116,9 @@ def samples(request: pytest.FixtureRequest) -> Samples:
 def redis_client(synthetic_env: Environment) -> Iterator[redis.Redis]:
     """A Redis client for the environment's ``redis_url``: decoded responses,
     connect and read timeouts of ``timeout_s``. Skips when ``redis_url`` is unset."""
+    url = _require(synthetic_env, "redis_url")
     import redis
 
-    url = _require(synthetic_env, "redis_url")
     timeout = synthetic_env.timeout_s
     client = redis.Redis.from_url(
         url,
@@ -177,6 +177,10 @@ def log_analysis(request: pytest.FixtureRequest, synthetic_env: Environment) -> 
 
     state = run_state(request.config)
     settings = synthetic_env.logs
+    # Unset log files skip the log checks before anything heavy is loaded.
+    files: tuple[str, ...] = ()
+    if settings.source == "file":
+        files = _require(synthetic_env, "log_files")
     require_extra("logs", "the log checks (log_analysis)")
     if settings.source != "file":
         from synthetic.logs.sources.read import read_backend, readings
@@ -191,8 +195,6 @@ def log_analysis(request: pytest.FixtureRequest, synthetic_env: Environment) -> 
 
     from synthetic.logs.analysis import analyse
     from synthetic.logs.metrics import LogMetrics
-
-    files: tuple[str, ...] = _require(synthetic_env, "log_files")
 
     def compute() -> dict[str, Any]:
         return analyse(files, settings, state.previous.get("logs"), masker=state.config.masker)

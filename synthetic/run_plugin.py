@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from synthetic import runner, stop
+from synthetic import runner, stop, workers
 from synthetic.catalogue import paths_named
 from synthetic.controller import Controller
 from synthetic.deadline import CLOCK_KEY
@@ -81,6 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
         guard = RunGuard(config, state)
         config.pluginmanager.register(guard, "synthetic-guard")
         config.pluginmanager.register(Controller(config, state, guard), "synthetic-controller")
+        config.add_cleanup(workers.fork_workers())  # forks: what is imported here is paid once
     if config.getoption("allure_report_dir", None):
         from synthetic.outputs import allure_masking, allure_report
 

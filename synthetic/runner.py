@@ -88,13 +88,20 @@ def _raise_for(outcome: Outcome, spec: CheckSpec) -> None:
 
 def before_report(call: pytest.CallInfo[None], spec: CheckSpec | None, state: RunState) -> None:
     """Prepare the exception before pytest and any reporter formats it."""
-    if call.excinfo is None:
+    excinfo = call.excinfo
+    if excinfo is None:
         return
-    mask_exception(call.excinfo.value, state.config.masker)
-    if spec is not None and classify(spec, call.excinfo.value).unreachable:
-        # Only the reason is shown for an unreachable target: spare pytest
-        # formatting a deep client traceback (reading each frame's source).
-        call.excinfo.traceback = call.excinfo.traceback[-1:]
+    mask_exception(excinfo.value, state.config.masker)
+    if spec is None:
+        return
+    outcome = classify(spec, excinfo.value)
+    if outcome.unreachable or outcome.severity is Severity.SKIPPED:
+        # Only the reason is shown for an unreachable target or a check that
+        # is not configured (`record_result`): spare pytest formatting the
+        # traceback and the chain of exceptions behind it, which it would do by
+        # finding each frame's module and parsing its whole file.
+        excinfo.traceback = excinfo.traceback[:0]
+        excinfo.value.__cause__ = None  # and so __suppress_context__: no chain either
 
 
 def record_result(

@@ -7,13 +7,30 @@ to end every worker at once). Both are attributes of xdist's ``DSession``
 plugin, the same in xdist 2 and 3, not a documented API: if they move, the
 run still ends at its deadline, by the watchdog's last resort
 (`synthetic.watchdog`).
+
+Workers are forks of the controller (`fork_workers`), not fresh interpreters:
+a worker starts with pytest, the plugins, the framework and the catalogue's
+conftest already imported, which is most of what starting one costs. The
+worker is otherwise what execnet's ``popen`` gateway makes: its stdin and
+stdout are the gateway's pipes, it reads the same bootstrap line and serves
+the same protocol, and the controller waits for and kills it by its pid.
+What the controller's process holds that a fresh interpreter would not is
+reset in the child (`_fresh_worker`). execnet's ``create_io`` is the one
+function replaced, and only for plain ``popen`` specs; anything else
+(``--tx ssh=...``, ``popen//python=...``) is execnet's own.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import gc
+import io
+import logging
 import os
 import signal
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +101,179 @@ def _our_child(pid: int) -> bool:
 
 def _dsession(config: pytest.Config) -> Any:
     return config.pluginmanager.getplugin("dsession")
+
+
+# -- workers forked from the controller --------------------------------------------------------
+
+_PARENT_FDS: set[int] = set()  # this process's ends of its forked workers' pipes
+
+
+def fork_workers() -> Callable[[], None]:
+    """Make execnet start ``popen`` gateways as forks of this process (where there is
+    ``fork``); what undoes it."""
+    if not hasattr(os, "fork"):
+        return lambda: None
+    from execnet import gateway_io
+
+    original = gateway_io.create_io
+
+    def create_io(spec: Any, execmodel: Any) -> Any:
+        if spec.popen and not (spec.python or spec.via or spec.dont_write_bytecode):
+            return ForkedWorkerIO(execmodel)
+        return original(spec, execmodel)
+
+    gateway_io.create_io = create_io
+
+    def undo() -> None:
+        gateway_io.create_io = original
+
+    return undo
+
+
+class _Forked:
+    """What execnet asks of a worker's ``Popen``: wait for it, kill it."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self) -> int | None:
+        if self.returncode is None:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                return None  # reaped elsewhere: its status is gone
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+def _popen2io() -> type:
+    from execnet.gateway_base import Popen2IO
+
+    return Popen2IO
+
+
+class ForkedWorkerIO(_popen2io()):  # type: ignore[misc]
+    """execnet's ``Popen2IOMaster`` for a worker forked from this process."""
+
+    def __init__(self, execmodel: Any) -> None:
+        to_worker, from_controller = os.pipe()[::-1]  # (write end, read end)
+        from_worker, to_controller = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # What exists now is the interpreter, the plugins, the framework: leave
+        # it out of later collections, the worker's (a collection there would
+        # touch, and so copy, every page it shares) and this process's.
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the worker; it ends with os._exit
+            os.close(to_worker)
+            os.close(from_worker)
+            _serve(from_controller, to_controller)
+        os.close(from_controller)
+        os.close(to_controller)
+        _PARENT_FDS.update((to_worker, from_worker))
+        self.popen = _Forked(pid)
+        self._fds = (to_worker, from_worker)
+        super().__init__(os.fdopen(to_worker, "wb"), os.fdopen(from_worker, "rb"), execmodel)
+
+    def wait(self) -> int | None:
+        return self.popen.wait()
+
+    def kill(self) -> None:
+        self.popen.kill()
+
+    def close_read(self) -> None:
+        _PARENT_FDS.discard(self._fds[1])
+        super().close_read()
+
+    def close_write(self) -> None:
+        _PARENT_FDS.discard(self._fds[0])
+        super().close_write()
+
+
+def _serve(stdin_fd: int, stdout_fd: int) -> None:  # pragma: no cover - in the worker
+    """The worker: what ``python -u -c "import sys;exec(eval(sys.stdin.readline()))"``
+    does with the gateway's pipes as its stdin and stdout, then exit."""
+    code = 0
+    try:
+        os.dup2(stdin_fd, 0)
+        os.dup2(stdout_fd, 1)
+        os.close(stdin_fd)
+        os.close(stdout_fd)
+        _fresh_worker()
+        line = b""
+        while not line.endswith(b"\n"):
+            byte = os.read(0, 1)  # one at a time: nothing after the line is consumed
+            if not byte:
+                raise EOFError("the controller closed the gateway before its bootstrap line")
+            line += byte
+        exec(eval(line.decode("utf-8")), {"__name__": "__main__"})  # execnet's own bootstrap
+        _run_exit_functions()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _fresh_worker() -> None:  # pragma: no cover - in the worker
+    """Reset what a fork inherits from the controller that a fresh interpreter would
+    not have: its other workers' pipes, its signal handlers and exit functions,
+    pytest's assertion-rewriting import hook, its log handlers, the streams (a
+    thread may have held their locks at the fork), the process-wide registries of
+    execnet and Allure."""
+    for fd in _PARENT_FDS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _PARENT_FDS.clear()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM, signal.SIGUSR1):
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(
+                signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+            )
+    _clear_exit_functions()
+    sys.meta_path[:] = [
+        finder for finder in sys.meta_path if type(finder).__name__ != "AssertionRewritingHook"
+    ]
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not type(h).__module__.startswith("_pytest")]
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    sys.stdout = io.TextIOWrapper(
+        io.FileIO(1, "w", closefd=False), line_buffering=True, write_through=True
+    )
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False),
+        errors="backslashreplace",
+        line_buffering=True,
+        write_through=True,
+    )
+    for name in [name for name in sys.modules if name == "execnet" or name.startswith("execnet.")]:
+        del sys.modules[name]  # the bootstrap imports them afresh: no state of the controller's
+    allure = sys.modules.get("allure_commons._core")
+    if allure is not None:
+        allure.MetaPluginManager._plugin_manager = None  # made afresh on first use
+
+
+def _clear_exit_functions() -> None:  # pragma: no cover - in the worker
+    clear = getattr(atexit, "_clear", None)
+    if clear is not None:
+        clear()
+
+
+def _run_exit_functions() -> None:  # pragma: no cover - in the worker
+    run = getattr(atexit, "_run_exitfuncs", None)
+    if run is not None:
+        run()
