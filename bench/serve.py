@@ -77,7 +77,7 @@ def serve(tmp: Path, rounds: int, env: dict[str, str], alerts: str) -> tuple[flo
     results = tmp / f"serve-{rounds}-{alerts}"
     shutil.rmtree(results, ignore_errors=True)
     return measured(
-        [sys.executable, "-m", "synthetic.cli", "serve", *CONFIG, "--listen", "127.0.0.1:0",
+        [sys.executable, "-m", "synthetic", "serve", *CONFIG, "--listen", "127.0.0.1:0",
          "--every", "0.01s", "--rounds", str(rounds), "--alerts", alerts,
          "--results-dir", str(results)],
         env=env,
@@ -96,7 +96,7 @@ def memory(tmp: Path, rounds: int, env: dict[str, str]) -> list[tuple[int, int, 
     log = tmp / "memory.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "synthetic.cli", "serve", *CONFIG, "--listen", "127.0.0.1:0",
+            [sys.executable, "-m", "synthetic", "serve", *CONFIG, "--listen", "127.0.0.1:0",
              "--every", "0.01s", "--rounds", str(rounds + 5), "--alerts", "dry-run",
              "--results-dir", str(tmp / "memory")],
             stdout=out, stderr=subprocess.STDOUT, env=env,
@@ -149,7 +149,7 @@ def main() -> None:
             )
 
         cpu, _, _ = measured(
-            [sys.executable, "-m", "synthetic.cli", "watch", *CONFIG, "--every", "0.01s",
+            [sys.executable, "-m", "synthetic", "watch", *CONFIG, "--every", "0.01s",
              "--rounds", "3", "--alerts", "off", "--results-dir", str(tmp / "watch")],
             env=env,
         )  # fmt: skip

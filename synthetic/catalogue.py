@@ -51,6 +51,10 @@ class Catalogue:
             f"--confcutdir={rootdir}",
         ]
 
+    def settings(self) -> Path | None:
+        """pytest's settings file the run reads, if any."""
+        return pytest_settings(self.config.parent) if self.config is not None else None
+
     def paths(self) -> list[str]:
         return [str(path) for path in self.checks]
 

@@ -337,10 +337,25 @@ def _pytest_args(
         result += catalogue.paths()
     if workers and not any(_no_workers(arg) for arg in passthrough):
         result += WORKER_ARGS
+    if catalogue is not None and not _allure_asked(passthrough, catalogue.settings()):
+        result += ["-p", "no:allure_pytest"]  # its import and hooks, in every process
     result += passthrough
     if getattr(args, "env", None):
         result += ["--env", args.env]  # last, so it wins over one passed through
     return result
+
+
+def _allure_asked(passthrough: list[str], settings: Path | None) -> bool:
+    """Whether Allure results may be asked for: ``--alluredir`` on the command
+    line, in ``PYTEST_ADDOPTS`` or anywhere in pytest's settings file (read
+    as text: when in doubt, allure-pytest is loaded)."""
+    given = " ".join([*passthrough, os.environ.get("PYTEST_ADDOPTS", "")])
+    if "--alluredir" in given:
+        return True
+    try:
+        return settings is not None and "alluredir" in settings.read_text(errors="replace")
+    except OSError:
+        return True
 
 
 def _no_workers(arg: str) -> bool:

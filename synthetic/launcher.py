@@ -18,6 +18,7 @@ run told to stop still says what it found.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import json
 import os
@@ -34,6 +35,7 @@ from typing import Any
 
 import pytest
 
+from synthetic import workers
 from synthetic.errors import ConfigError
 from synthetic.outcome import one_line
 from synthetic.results import RunResult
@@ -63,6 +65,8 @@ def run(pytest_args: list[str], *, quiet: bool = False) -> Session:
         handoff = Path(tmp)
         sys.stdout.flush()
         sys.stderr.flush()
+        if not gc.isenabled():
+            gc.freeze()  # the command's start (`synthetic.__main__`): shared, never collected
         with warnings.catch_warnings():
             # Python 3.12+ warns of fork() with threads running: the demo's sandbox
             # serves from one, and the child never touches it (or a lock of it).
@@ -78,6 +82,7 @@ def run(pytest_args: list[str], *, quiet: bool = False) -> Session:
 def _child(pytest_args: list[str], handoff: Path, *, quiet: bool) -> None:
     """Run pytest, write what it returned, and leave without waiting for any thread."""
     end: dict[str, Any] = {}
+    workers.FORK_FROM_HERE = True  # this process is ours: its workers can be its forks
     try:
         capture = _Capture(handoff)
         if quiet:

@@ -31,6 +31,20 @@ _ACTIVE_KEY = pytest.StashKey[bool]()
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
+    _not_rewritten(pluginmanager)
+
+
+def _not_rewritten(pluginmanager: pytest.PytestPluginManager) -> None:
+    """The framework's modules are imported as Python imports them, not through
+    pytest's assertion rewriting (which pytest applies to every module of a
+    plugin's package): its asserts are invariants, not a check's test, and
+    rewriting costs each import a pass over the module, on every run where the
+    cache cannot be written. The check modules and conftests are rewritten as
+    before. ``_must_rewrite`` is the set pytest's own ``register_assert_rewrite``
+    adds to, not a documented API: if it is gone, nothing changes but the cost."""
+    must_rewrite = getattr(getattr(pluginmanager, "rewrite_hook", None), "_must_rewrite", None)
+    if isinstance(must_rewrite, set):
+        must_rewrite.discard(__name__.partition(".")[0])
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

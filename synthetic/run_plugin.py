@@ -10,6 +10,7 @@ summary and sets the exit status from ``--fail-on``.
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import warnings
 from collections.abc import Generator
@@ -215,6 +216,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             ),
             stacklevel=1,
         )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    # The `synthetic` command paused the collector for its start (`synthetic.__main__`):
+    # what exists now lasts the run; the checks' garbage is collected as usual.
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -94,7 +94,7 @@ def _round(run_args: Sequence[str], stop: _Stop) -> tuple[int | None, dict[str, 
     with tempfile.TemporaryDirectory(prefix="synthetic-watch-") as tmp:
         report = Path(tmp) / "results-path"
         # The option before the run's own arguments: after a "--" it would go to pytest.
-        argv = [sys.executable, "-m", "synthetic.cli", "run", f"{REPORT_OPTION}={report}"]
+        argv = [sys.executable, "-m", "synthetic", "run", f"{REPORT_OPTION}={report}"]
         argv += run_args
         # Its own process group: a terminal's Ctrl-C reaches the watch alone,
         # which passes it on once, and a kill takes the child's xdist workers too.

@@ -106,12 +106,17 @@ def _dsession(config: pytest.Config) -> Any:
 # -- workers forked from the controller --------------------------------------------------------
 
 _PARENT_FDS: set[int] = set()  # this process's ends of its forked workers' pipes
+# Set by the `synthetic` command in the process it runs pytest in (`synthetic.launcher`):
+# a process whose state it knows, with no other thread and no test session
+# around it. A plain ``pytest -n 4`` (or pytest's own pytester) keeps xdist's
+# fresh interpreters.
+FORK_FROM_HERE = False
 
 
 def fork_workers() -> Callable[[], None]:
     """Make execnet start ``popen`` gateways as forks of this process (where there is
-    ``fork``); what undoes it."""
-    if not hasattr(os, "fork"):
+    ``fork`` and the command ran this process); what undoes it."""
+    if not (FORK_FROM_HERE and hasattr(os, "fork")):
         return lambda: None
     from execnet import gateway_io
 

@@ -648,7 +648,7 @@ def test_alerts_off_and_the_gate_send_nothing_even_with_synthetic_alerts_send(
     assert not (results / "alerts").exists()
 
     monkeypatch.setenv("SYNTHETIC_ALERTS", "send")
-    gate = project.run(sys.executable, "-m", "synthetic.cli", "gate", timeout=120)
+    gate = project.run(sys.executable, "-m", "synthetic", "gate", timeout=120)
     assert gate.ret == 1, gate.stdout.str() + gate.stderr.str()
     gate.stdout.fnmatch_lines(["synthetic gate: FAILED (worst: critical, fail-on: critical)"])
     assert not (results / "alerts.json").exists()

@@ -128,7 +128,7 @@ def catalogue() -> dict[str, list[CheckSpec]]:
     """The catalogue as a user sees it: ``synthetic list --json`` in the repository."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
     done = subprocess.run(
-        [sys.executable, "-m", "synthetic.cli", "list", "--json"],
+        [sys.executable, "-m", "synthetic", "list", "--json"],
         cwd=REPO,
         env=environ,
         capture_output=True,
@@ -247,7 +247,7 @@ def test_dependencies_and_their_thresholds_are_configuration(tmp_path: Path) -> 
     )
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
     done = subprocess.run(
-        [sys.executable, "-m", "synthetic.cli", "list", "--json", "--env", "test",
+        [sys.executable, "-m", "synthetic", "list", "--json", "--env", "test",
          "--config", str(config)],
         cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip

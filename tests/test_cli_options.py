@@ -32,7 +32,7 @@ def synthetic(cwd: Path, *args: str, **environ: str) -> subprocess.CompletedProc
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
     env.update(environ)
     return subprocess.run(
-        [sys.executable, "-m", "synthetic.cli", *args],
+        [sys.executable, "-m", "synthetic", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 

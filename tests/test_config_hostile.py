@@ -201,7 +201,7 @@ def test_a_hostile_threshold_override_is_cut_naming_the_key(pytester: pytest.Pyt
 def synthetic_run(project: Path) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
     return subprocess.run(
-        [sys.executable, "-m", "synthetic.cli", "run", "--results-dir", "out"],
+        [sys.executable, "-m", "synthetic", "run", "--results-dir", "out"],
         cwd=project,
         env=environ,
         capture_output=True,

@@ -38,7 +38,7 @@ from synthetic.sandbox import Sandbox
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
 PAGES = [*sorted(DOCS.glob("*.md")), REPO / "README.md"]
-SYNTHETIC = [sys.executable, "-m", "synthetic.cli"]
+SYNTHETIC = [sys.executable, "-m", "synthetic"]
 
 _FENCE = re.compile(
     r"^(?P<indent> *)```(?P<lang>\w*)[^\n]*\n(?P<body>.*?)^(?P=indent)```", re.S | re.M

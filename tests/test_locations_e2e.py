@@ -26,7 +26,7 @@ from tests.support.alert_receivers import PagerDutyStandIn, SlackStandIn, Webhoo
 
 pytestmark = pytest.mark.slow
 
-SYNTHETIC = [sys.executable, "-m", "synthetic.cli"]
+SYNTHETIC = [sys.executable, "-m", "synthetic"]
 ROUTING_KEY = "locRoutingKey0123456789abcdefABC"
 RUN_TIMEOUT_S = 120.0
 

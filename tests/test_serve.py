@@ -161,7 +161,7 @@ def test_run_appends_to_the_history_the_config_names(tmp_path: Path) -> None:
         HANGING_CHECKS.replace("10**13", "3"), encoding="utf-8"
     )
     done = subprocess.run(
-        [sys.executable, "-m", "synthetic.cli", "run", "--config", str(config), "--alerts=off"],
+        [sys.executable, "-m", "synthetic", "run", "--config", str(config), "--alerts=off"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

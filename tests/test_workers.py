@@ -24,7 +24,17 @@ with open(Path(__file__).resolve().parent.parent / "imports.log", "a") as log:
 CONFTEST = "import warm_helper  # noqa: F401\n"
 
 CHECKS = """
-import os, signal, pytest
+import gc, os, signal, pytest
+
+@pytest.mark.metric("worker.collector")
+@pytest.mark.critical("== 0")
+def check_0_collector():
+    return int(gc.isenabled())
+
+@pytest.mark.metric("worker.frozen")
+@pytest.mark.critical("< 0")
+def check_0_frozen():
+    return gc.get_freeze_count()
 
 @pytest.mark.metric("worker.parent")
 @pytest.mark.critical("< 0")
@@ -75,6 +85,17 @@ def test_a_worker_starts_from_what_the_controller_imported(tmp_path: Path) -> No
     controller = int(imported[0])
     assert checks["worker.parent"]["value"] == controller  # type: ignore[index]
     assert checks["worker.pid"]["value"] != controller  # type: ignore[index]
+
+
+def test_the_checks_run_with_the_collector_on(tmp_path: Path) -> None:
+    # The command pauses the cyclic garbage collector for its start and freezes
+    # what the start built (`synthetic.__main__`); the checks' garbage is collected.
+    project = _project(tmp_path)
+    done = synthetic_cmd("run", "--alerts", "off", cwd=project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    checks = _values(project)
+    assert checks["worker.collector"]["value"] == 1  # type: ignore[index]
+    assert checks["worker.frozen"]["value"] > 10_000  # type: ignore[index,operator]
 
 
 def test_two_workers_are_both_forks_and_the_run_ends(tmp_path: Path) -> None:

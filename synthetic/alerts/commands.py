@@ -13,20 +13,21 @@ import secrets
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from synthetic.alerts.decide import receivers_for
-from synthetic.alerts.delivery import Deliverer
-from synthetic.alerts.model import Alert, RouteSeverity
-from synthetic.alerts.pipeline import open_store_for, outbox_row
-from synthetic.alerts.quorum import matrix
-from synthetic.alerts.settings import Silence, check_receiver_name
-from synthetic.alerts.store import AlertStore, NewEntry
-from synthetic.config import Config, load_config
 from synthetic.errors import ConfigError, StateError
 from synthetic.options import DEFAULT_RESULTS_DIR, resolve_outside_pytest
 from synthetic.text import iso_utc
 from synthetic.units import format_duration, parse_duration
+
+if TYPE_CHECKING:
+    from synthetic.alerts.model import RouteSeverity
+    from synthetic.alerts.store import AlertStore, NewEntry
+    from synthetic.config import Config
+
+# The parsers are built on every `synthetic` command; what the actions need
+# (the config's models, the store, the deliverer and its HTTP and SMTP
+# clients) is imported when one runs.
 
 
 def add_parsers(sub: Any, common: Any) -> None:
@@ -84,6 +85,9 @@ def add_parsers(sub: Any, common: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run an ``alerts`` or ``silence`` command; one-line errors, exit 2."""
+    from synthetic.alerts.pipeline import open_store_for
+    from synthetic.config import load_config
+
     try:
         # The same settings a run would use: --env, else SYNTHETIC_ENV, else the ini
         # key beside the config; --config, SYNTHETIC_CONFIG, the ini, the nearest.
@@ -113,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _outbox(args: argparse.Namespace, store: AlertStore) -> int:
+    from synthetic.alerts.pipeline import outbox_row
+
     now = time.time()
     pending = [outbox_row(e, now=now) for e in store.outbox()]
     dead = [outbox_row(e, now=now) for e in store.dead_letters()]
@@ -132,6 +138,8 @@ def _outbox(args: argparse.Namespace, store: AlertStore) -> int:
 
 
 def _status(args: argparse.Namespace, config: Config, store: AlertStore) -> int:
+    from synthetic.alerts.quorum import matrix
+
     now = time.time()
     document = store.read()
     incidents = [
@@ -177,6 +185,11 @@ def _incident_state(incident: dict[str, Any]) -> dict[str, str]:
 
 
 def _test(args: argparse.Namespace, config: Config) -> int:
+    from synthetic.alerts.decide import receivers_for
+    from synthetic.alerts.delivery import Deliverer
+    from synthetic.alerts.model import Alert
+    from synthetic.alerts.settings import check_receiver_name
+
     receiver = check_receiver_name(config.alerts, args.receiver)
     if receiver.type == "custom":
         raise ValueError(
@@ -220,6 +233,8 @@ def _test(args: argparse.Namespace, config: Config) -> int:
 
 
 def _silence(args: argparse.Namespace, config: Config, store: AlertStore) -> int:
+    from synthetic.alerts.settings import Silence
+
     now = time.time()
     if args.silence_command == "add":
         matchers = {

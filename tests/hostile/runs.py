@@ -24,7 +24,7 @@ from typing import Any
 from tests.support.catalogue_runs import environment_toml
 
 REPO = Path(__file__).resolve().parent.parent.parent
-SYNTHETIC = [sys.executable, "-m", "synthetic.cli"]
+SYNTHETIC = [sys.executable, "-m", "synthetic"]
 
 _WRAPPER = """
 import resource, subprocess, sys

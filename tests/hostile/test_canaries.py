@@ -290,7 +290,7 @@ def synthetic_run(project: Path, *args: str, summary: Path) -> subprocess.Comple
     environ["GITHUB_STEP_SUMMARY"] = str(summary)
     environ["PYTHONPATH"] = str(REPO)
     return subprocess.run(
-        [sys.executable, "-m", "synthetic.cli", "run", "--config", "synthetic.toml", *args],
+        [sys.executable, "-m", "synthetic", "run", "--config", "synthetic.toml", *args],
         cwd=project,
         env=environ,
         capture_output=True,

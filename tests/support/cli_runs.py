@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SYNTHETIC = [sys.executable, "-m", "synthetic.cli"]
+SYNTHETIC = [sys.executable, "-m", "synthetic"]
 
 PROJECT_CHECKS = """
 import os, pytest

@@ -76,7 +76,7 @@ def serving(
     environ = {**os.environ, **(env or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "synthetic.cli", "serve", "--listen", "127.0.0.1:0", *args],
+            [sys.executable, "-m", "synthetic", "serve", "--listen", "127.0.0.1:0", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=environ,
