@@ -7,6 +7,10 @@
    Redis, PostgreSQL or logs), against a bare httpx script making the same
    requests (recorded by the sandbox during the first run) in one process.
    CPU (user + system) of the child process, median of ``--rounds``.
+   The same run in one process (``-p no:xdist``: no worker for the guard to
+   kill), and what no pytest-based run can avoid: the imports every such run
+   needs (pytest, httpx, the config's models) and a bare pytest session of 48
+   empty tests.
 2. A plain ``pytest`` run of an unrelated project (two trivial tests) in this
    environment, with the plugin and with ``-p no:synthetic``: what the plugin
    costs a project that does not use it.
@@ -50,7 +54,10 @@ def child_cpu(command: list[str], **kwargs: object) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def run_against_sandbox(rounds: int) -> tuple[float, float, int]:
+FLOOR_IMPORTS = "import gc; gc.disable(); import pytest, httpx, synthetic.config"
+
+
+def run_against_sandbox(rounds: int) -> tuple[float, float, float, int]:
     with Sandbox("healthy") as sandbox, tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "synthetic.toml"
         config.write_text(
@@ -68,11 +75,36 @@ def run_against_sandbox(rounds: int) -> tuple[float, float, int]:
             runs.append(child_cpu(command, env=env, cwd=tmp))
             if number == 0:
                 made = [(r.method, r.path) for r in sandbox.requests]
+        in_process = [
+            child_cpu([*command, "-p", "no:xdist"], env=env, cwd=tmp) for _ in range(rounds)
+        ]
         bare = [
             child_cpu([sys.executable, "-c", BARE, json.dumps(made), sandbox.url])
             for _ in range(rounds)
         ]
-    return statistics.median(runs), statistics.median(bare), len(made)
+    return (
+        statistics.median(runs),
+        statistics.median(in_process),
+        statistics.median(bare),
+        len(made),
+    )
+
+
+def floor(rounds: int) -> tuple[float, float]:
+    """The imports any pytest-based run of these checks needs, and a bare pytest
+    session of 48 empty tests (its own imports included)."""
+    imports = [child_cpu([sys.executable, "-c", FLOOR_IMPORTS]) for _ in range(rounds)]
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "test_empty.py").write_text(
+            "".join(f"def test_{n}():\n    pass\n" for n in range(48))
+        )
+        command = [
+            str(BIN / "pytest"), "-q", "-p", "no:cacheprovider", "-p", "no:synthetic",
+            "-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:allure_pytest",
+        ]  # fmt: skip
+        child_cpu(command, cwd=tmp)
+        session = [child_cpu(command, cwd=tmp) for _ in range(rounds)]
+    return statistics.median(imports), statistics.median(session)
 
 
 def unrelated_pytest(rounds: int) -> tuple[float, float]:
@@ -94,10 +126,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    run, bare, requests = run_against_sandbox(args.rounds)
+    run, in_process, bare, requests = run_against_sandbox(args.rounds)
     print(f"| `synthetic run`, HTTP checks, {requests} requests | {run:.2f} s CPU |")
     print(f"| bare httpx script, same requests | {bare:.2f} s CPU |")
     print(f"| ratio | {run / bare:.1f}x |")
+    shown = f"{in_process:.2f} s ({in_process / bare:.1f}x)"
+    print(f"| the same run in one process (`-p no:xdist`) | {shown} |")
+    imports, session = floor(args.rounds)
+    print(
+        f"| imports: pytest, httpx, the config's models | {imports:.2f} s ({imports / bare:.1f}x) |"
+    )
+    print(f"| a bare pytest session, 48 empty tests | {session:.2f} s ({session / bare:.1f}x) |")
     with_plugin, without = unrelated_pytest(args.rounds * 2)
     print(f"| unrelated pytest run, plugin loaded | {with_plugin * 1000:.0f} ms CPU |")
     print(f"| unrelated pytest run, `-p no:synthetic` | {without * 1000:.0f} ms CPU |")

@@ -8,9 +8,10 @@ plugin, the same in xdist 2 and 3, not a documented API: if they move, the
 run still ends at its deadline, by the watchdog's last resort
 (`synthetic.watchdog`).
 
-Workers are forks of the controller (`fork_workers`), not fresh interpreters:
-a worker starts with pytest, the plugins, the framework and the catalogue's
-conftest already imported, which is most of what starting one costs. The
+In the `synthetic` command's run on Linux, workers are forks of the controller
+(`fork_workers`), not fresh interpreters: a worker starts with pytest, the
+plugins, the framework and the catalogue's conftest already imported, which
+is most of what starting one costs (bench/light_start.py). The
 worker is otherwise what execnet's ``popen`` gateway makes: its stdin and
 stdout are the gateway's pipes, it reads the same bootstrap line and serves
 the same protocol, and the controller waits for and kills it by its pid.
@@ -114,9 +115,11 @@ FORK_FROM_HERE = False
 
 
 def fork_workers() -> Callable[[], None]:
-    """Make execnet start ``popen`` gateways as forks of this process (where there is
-    ``fork`` and the command ran this process); what undoes it."""
-    if not (FORK_FROM_HERE and hasattr(os, "fork")):
+    """Make execnet start ``popen`` gateways as forks of this process (on Linux, when
+    the command ran this process); what undoes it."""
+    if not (FORK_FROM_HERE and sys.platform.startswith("linux")):
+        # Linux only: on macOS a forked child that touches the system's frameworks
+        # (the proxy settings httpx reads) can crash; elsewhere there is no fork.
         return lambda: None
     from execnet import gateway_io
 
