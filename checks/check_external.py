@@ -1,8 +1,8 @@
 """Integrations behind the BFF: their health (GET /auth/health-check), the catalog
 cache, and, from the BFF's Pino logs, their response times and error rates.
 
-Which log lines are calls to which dependency is configured in the
-environment's ``logs`` table (``dependencies``, ``calls.dependency_field`` or
+Which log lines are calls to which dependency is configured in the ``logs``
+table (``dependencies``, ``calls.dependency_field`` or
 ``calls.dependency_pattern``); by default a call names its dependency in the
 message, as the guide's ``(WHMCS|Salesforce|Freebit)`` grep expects. A
 dependency with no calls in the window is skipped: nothing to measure; a
@@ -50,9 +50,9 @@ def _or_skip(measure: Callable[[], Measurement]) -> Measurement:
         pytest.skip(str(exc))
 
 
-# One check per dependency of the `logs` table (whmcs, salesforce, freebit by
-# default), each with its thresholds there: Freebit is slower by nature, the guide
-# gives it 3 s / 10 s.
+# One check per dependency of the `logs` table (the portal's config names whmcs,
+# salesforce and freebit, in [tool.synthetic.logs.dependencies]), each with its
+# thresholds there: Freebit is slower by nature, the guide gives it 3 s / 10 s.
 @pytest.mark.metric("external.response_time_p95", unit="ms", priority="P3")
 @pytest.mark.warning("> 2s")
 @pytest.mark.critical("> 5s")

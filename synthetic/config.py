@@ -102,6 +102,21 @@ class ExportersModel(_Model):
     dogstatsd_tags: list[str] = Field(
         default_factory=list, description="Tags added to every DogStatsD gauge."
     )
+    cloudwatch_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="CloudWatch metric names by metric id, e.g. whmcs.queue_size = "
+        "WhmcsQueueDepth; an id not named here is sent in CamelCase (db.size: DbSize).",
+    )
+    dogstatsd_prefix: str = Field(
+        default="",
+        description="Put before each DogStatsD gauge name that dogstatsd_names does not "
+        "give, and before synthetic.severity, e.g. portal.",
+    )
+    dogstatsd_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="DogStatsD gauge names by metric id, whole (no prefix added), e.g. "
+        "whmcs.queue_size = portal.whmcs.queue_depth.",
+    )
     timeout_s: float = Field(
         default=10.0, gt=0, le=120, description="Seconds each exporter may take to send."
     )
@@ -315,6 +330,16 @@ class ConfigModel(_Model):
         description="The catalogue's own settings for every environment; an environment's "
         "params override them key by key.",
     )
+    exporters: ExportersModel = Field(
+        default_factory=ExportersModel,
+        description="Exporter settings for every environment (the names the catalogue's "
+        "metrics have elsewhere); an environment's exporters override them key by key.",
+    )
+    logs: LogsSettings = Field(
+        default_factory=LogsSettings,
+        description="Log settings for every environment (the dependencies, the preset); an "
+        "environment's logs override them key by key.",
+    )
     history: str | None = Field(
         default=None,
         description="Where every round's results are kept: a file path (SQLite) or a "
@@ -481,7 +506,11 @@ def load_config(
         raise ConfigError(f"{where}: environment {excerpt(name)} is not defined (defined: {known})")
 
     base = config_path.parent if config_path else (search_from or Path.cwd()).resolve()
-    chosen = environments[name]
+    try:
+        chosen = _with_defaults(environments[name], model)
+    except ValidationError as exc:
+        prefix = f"{_prefix(config_path)}environments.{name}."
+        raise ConfigError(f"{where}: {describe_validation(exc, prefix=prefix)}") from None
     masker.add(*header_secrets(chosen.headers))
     for url in (
         chosen.base_url,
@@ -533,6 +562,20 @@ def load_config(
         history_retention_s=parse_duration(model.history_retention, where="history_retention"),
         serve=serve,
     )
+
+
+def _with_defaults(chosen: EnvironmentModel, model: ConfigModel) -> EnvironmentModel:
+    """The environment's exporters and logs over the top-level tables, key by key
+    (a key the environment sets replaces the top-level one whole)."""
+    merged: dict[str, Any] = {}
+    for key, kind in (("exporters", ExportersModel), ("logs", LogsSettings)):
+        top: BaseModel = getattr(model, key)
+        own: BaseModel = getattr(chosen, key)
+        if top.model_fields_set:
+            merged[key] = kind.model_validate(
+                {**top.model_dump(exclude_unset=True), **own.model_dump(exclude_unset=True)}
+            )
+    return chosen.model_copy(update=merged) if merged else chosen
 
 
 def locate_config(

@@ -806,3 +806,84 @@ def test_an_empty_log_file_entry_means_not_configured(
         """,
     )
     assert load(path).environment.log_files == (str(path.parent / "error.log"),)
+
+
+# --- top-level tables for every environment --------------------------------------
+
+
+def test_top_level_exporters_and_logs_apply_to_every_environment(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        [exporters]
+        dogstatsd_prefix = "shop."
+        cloudwatch_names = { "orders.backlog" = "OrderBacklog" }
+
+        [logs]
+        slow_ms = 1500
+        dependencies = { stripe = {}, ledger = {} }
+
+        [environments.staging]
+        base_url = "http://127.0.0.1:1"
+
+        [environments.production]
+        base_url = "http://127.0.0.1:2"
+        exporters = { dogstatsd = "127.0.0.1:8125", dogstatsd_prefix = "orders." }
+        logs = { dependencies = { stripe = {} } }
+        """,
+    )
+    staging = load(path, "staging").environment
+    assert staging.exporters.dogstatsd_prefix == "shop."
+    assert staging.exporters.cloudwatch_names == {"orders.backlog": "OrderBacklog"}
+    assert staging.exporters.dogstatsd is None  # an environment turns an exporter on
+    assert sorted(staging.logs.dependencies) == ["ledger", "stripe"]
+    assert staging.logs.slow_ms == 1500
+    production = load(path, "production").environment
+    # Key by key: its own keys win whole, the others come from the top.
+    assert production.exporters.dogstatsd == "127.0.0.1:8125"
+    assert production.exporters.dogstatsd_prefix == "orders."
+    assert production.exporters.cloudwatch_names == {"orders.backlog": "OrderBacklog"}
+    assert sorted(production.logs.dependencies) == ["stripe"]
+    assert production.logs.slow_ms == 1500
+    # The sandbox that exists without being defined gets them too.
+    assert sorted(load(path, "sandbox").environment.logs.dependencies) == ["ledger", "stripe"]
+
+
+def test_a_bad_top_level_key_is_named_where_it_is_written(tmp_path: Path) -> None:
+    path = write(tmp_path, "[logs]\nslow_ms = -1\n[environments.staging]\n")
+    message = config_error(path, "staging")
+    assert "logs.slow_ms" in message
+    assert "environments.staging" not in message
+
+
+def test_the_framework_names_no_dependency_and_no_metric() -> None:
+    environment = load_config(
+        path=None, environment=None, environ={}, search_from=Path("/")
+    ).environment
+    assert environment.logs.dependencies == {}
+    assert environment.exporters.cloudwatch_names == {}
+    assert environment.exporters.dogstatsd_names == {}
+    assert environment.exporters.dogstatsd_prefix == ""
+
+
+def test_the_portal_config_has_the_guides_dependencies_and_names() -> None:
+    # The monitoring guide (../shared/seed): WHMCS, Salesforce and Freebit, Freebit
+    # slower by nature (3 s / 10 s); CloudWatch namespace CustomerPortal's
+    # WhmcsQueueDepth; DataDog's portal.whmcs.queue_depth and .failed_requests.
+    repo = Path(__file__).resolve().parents[1]
+    needed = {
+        f"{env}_{key}": value
+        for env in ("STAGING", "PRODUCTION")
+        for key, value in (("BFF_URL", "http://127.0.0.1:1"), ("MONITOR_TOKEN", "t"))
+    }
+    for name in ("sandbox", "staging", "production"):
+        environment = load_config(path=repo / "pyproject.toml", environment=name, environ=needed)
+        logs = environment.environment.logs
+        assert sorted(logs.dependencies) == ["freebit", "salesforce", "whmcs"]
+        freebit = logs.dependencies["freebit"].response_time_p95
+        assert (freebit.warning, freebit.critical) == ("> 3s", "> 10s")
+        exporters = environment.environment.exporters
+        assert exporters.cloudwatch_names["whmcs.queue_size"] == "WhmcsQueueDepth"
+        assert exporters.dogstatsd_names["whmcs.queue_size"] == "portal.whmcs.queue_depth"
+        assert exporters.dogstatsd_names["whmcs.failed_requests"] == "portal.whmcs.failed_requests"
+        assert exporters.dogstatsd_prefix == "portal."

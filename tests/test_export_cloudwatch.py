@@ -11,14 +11,17 @@ import pytest
 
 from synthetic.errors import ExportError
 from synthetic.exporters.cloudwatch import (
-    GUIDE_NAMES,
     metric_data,
     metric_name,
     put,
     validate,
 )
 from synthetic.results import CheckResult, RunResult, Severity
+from tests.support.catalogue_runs import portal_environment
 from tests.support.moto_server import MotoServer, cloudwatch_client, start_moto_or_fail
+
+# The Customer Portal's names (this repository's config): the guide's.
+PORTAL = portal_environment().exporters.cloudwatch_names
 
 NOW = datetime(2025, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -75,7 +78,7 @@ def datum(**fields: Any) -> dict[str, Any]:
 
 
 def test_metric_data_uses_the_guide_names_units_and_environment() -> None:
-    data = metric_data(RUN, now=NOW)
+    data = metric_data(RUN, now=NOW, names=PORTAL)
     values = {d["MetricName"]: d for d in data if d["MetricName"] != "CheckSeverity"}
 
     assert values["WhmcsQueueDepth"] == {
@@ -95,7 +98,9 @@ def test_metric_data_uses_the_guide_names_units_and_environment() -> None:
 
 
 def test_health_status_is_one_when_ok_else_zero() -> None:
-    health = [d for d in metric_data(RUN, now=NOW) if d["MetricName"] == "HealthStatus"]
+    health = [
+        d for d in metric_data(RUN, now=NOW, names=PORTAL) if d["MetricName"] == "HealthStatus"
+    ]
 
     assert [(d["Value"], d["Dimensions"][1:]) for d in health] == [
         (0.0, []),  # health.status "degraded"
@@ -104,7 +109,7 @@ def test_health_status_is_one_when_ok_else_zero() -> None:
 
 
 def test_non_numeric_and_skipped_values_give_only_a_severity() -> None:
-    data = metric_data(RUN, now=NOW)
+    data = metric_data(RUN, now=NOW, names=PORTAL)
     names = [d["MetricName"] for d in data]
 
     assert "EndpointStatus" not in names  # "HTTP 503" is text
@@ -142,17 +147,20 @@ def test_timestamp_defaults_to_when_the_run_finished() -> None:
 
 
 def test_metric_names() -> None:
-    assert GUIDE_NAMES["whmcs.queue_size"] == "WhmcsQueueDepth"
-    assert metric_name("salesforce.queue_size") == "SalesforceQueueDepth"
-    assert metric_name("db.dead_tuples") == "DbDeadTuples"
-    assert metric_name("salesforce.daily_api_usage") == "SalesforceDailyApiUsage"
+    # The portal's config names the guide's metrics; the rest are CamelCase ids.
+    assert metric_name("whmcs.queue_size", PORTAL) == "WhmcsQueueDepth"
+    assert metric_name("salesforce.queue_size", PORTAL) == "SalesforceQueueDepth"
+    assert metric_name("db.dead_tuples", PORTAL) == "DbDeadTuples"
+    assert metric_name("salesforce.daily_api_usage", PORTAL) == "SalesforceDailyApiUsage"
+    # The framework alone names nothing after the portal.
+    assert metric_name("whmcs.queue_size") == "WhmcsQueueSize"
 
 
 # -- validate: CloudWatch's limits, which moto does not enforce ---------------
 
 
 def test_validate_accepts_the_data_of_a_run() -> None:
-    validate(request(*metric_data(RUN, now=NOW)), now=NOW)
+    validate(request(*metric_data(RUN, now=NOW, names=PORTAL)), now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -228,7 +236,7 @@ def test_put_sends_the_guide_metric_to_cloudwatch(moto: MotoServer) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     run = run_of(check("whmcs.queue_size", 57, unit="requests"), finished_at=now.isoformat())
 
-    assert put(run, client=client) == 2
+    assert put(run, namespace="CustomerPortal", client=client, names=PORTAL) == 2
 
     listed = client.list_metrics(Namespace="CustomerPortal", MetricName="WhmcsQueueDepth")
     assert [m["Dimensions"] for m in listed["Metrics"]] == [
@@ -259,7 +267,7 @@ def test_put_splits_more_than_1000_metrics_into_requests(moto: MotoServer) -> No
     # 1001 checks whose value is text: one severity datum each.
     run = run_of(*(check(f"x.m{i}", "text", id=f"c{i}") for i in range(1001)))
 
-    assert put(run, namespace="SyntheticTest", client=client) == 1001
+    assert put(run, namespace="SyntheticTest", client=client, names=PORTAL) == 1001
 
     assert sizes == [1000, 1]
     listed = client.get_paginator("list_metrics").paginate(Namespace="SyntheticTest")
@@ -279,7 +287,7 @@ def test_put_validates_every_request_before_sending_any(moto: MotoServer) -> Non
     run = run_of(*checks)
 
     with pytest.raises(ExportError, match=r"#0 'CheckSeverity': dimension 'queue' .*2 of 2\)$"):
-        put(run, client=client)
+        put(run, namespace="CustomerPortal", client=client, names=PORTAL)
 
     assert calls == []
 
@@ -295,7 +303,7 @@ def test_put_to_an_unreachable_endpoint_is_an_export_error(refused_port: int) ->
 
     started = time.monotonic()
     with pytest.raises(ExportError) as caught:
-        put(run, client=client)
+        put(run, namespace="CustomerPortal", client=client, names=PORTAL)
 
     assert time.monotonic() - started < 5
     text = str(caught.value)

@@ -10,8 +10,13 @@ from typing import Any
 import pytest
 
 from synthetic.errors import ExportError
-from synthetic.exporters.dogstatsd import GUIDE_NAMES, gauges, metric_name, send
+from synthetic.exporters.dogstatsd import Naming, gauges, metric_name, send, severity_metric
 from synthetic.results import CheckResult, RunResult, Severity
+from tests.support.catalogue_runs import portal_environment
+
+# The Customer Portal's names (this repository's config): the guide's.
+_PORTAL = portal_environment().exporters
+PORTAL = Naming(_PORTAL.dogstatsd_prefix, _PORTAL.dogstatsd_names)
 
 LOOPBACK = "127.0.0.1"
 
@@ -81,7 +86,7 @@ def received(sock: socket.socket, count: int) -> list[str]:
 
 
 def test_send_delivers_one_datagram_per_gauge(agent: socket.socket) -> None:
-    sent = send(RUN, port=agent.getsockname()[1])
+    sent = send(RUN, port=agent.getsockname()[1], naming=PORTAL)
 
     assert sent == len(EXPECTED)
     assert received(agent, sent) == EXPECTED
@@ -90,7 +95,12 @@ def test_send_delivers_one_datagram_per_gauge(agent: socket.socket) -> None:
 def test_extra_tags_follow_the_environment_and_labels(agent: socket.socket) -> None:
     run = run_of(check("bullmq.waiting", 3, labels={"queue": "email"}), environment="staging")
 
-    send(run, port=agent.getsockname()[1], tags=["service:customer-portal-bff", "team:portal"])
+    send(
+        run,
+        port=agent.getsockname()[1],
+        tags=["service:customer-portal-bff", "team:portal"],
+        naming=PORTAL,
+    )
 
     assert received(agent, 2) == [
         "portal.bullmq.waiting:3|g|#environment:staging,queue:email,"
@@ -103,7 +113,7 @@ def test_extra_tags_follow_the_environment_and_labels(agent: socket.socket) -> N
 def test_a_run_of_text_values_sends_only_severities(agent: socket.socket) -> None:
     run = run_of(check("endpoint.status", "ok"), check("db.size", float("nan"), unit="%"))
 
-    assert send(run, port=agent.getsockname()[1]) == 2
+    assert send(run, port=agent.getsockname()[1], naming=PORTAL) == 2
 
     assert [line.split(":", 1)[0] for line in received(agent, 2)] == [
         "portal.synthetic.severity",
@@ -117,7 +127,11 @@ def test_health_status_is_one_when_ok_else_zero() -> None:
         check("health.check", "ok", labels={"name": "cache"}),
     )
 
-    values = [(name, value, tags) for name, value, tags in gauges(run) if "severity" not in name]
+    values = [
+        (name, value, tags)
+        for name, value, tags in gauges(run, naming=PORTAL)
+        if "severity" not in name
+    ]
 
     assert values == [
         ("portal.health.status", 0, ["environment:production"]),
@@ -126,10 +140,15 @@ def test_health_status_is_one_when_ok_else_zero() -> None:
 
 
 def test_metric_names() -> None:
-    assert GUIDE_NAMES["whmcs.queue_size"] == "portal.whmcs.queue_depth"
-    assert metric_name("whmcs.failed_requests") == "portal.whmcs.failed_requests"
-    assert metric_name("salesforce.queue_size") == "portal.salesforce.queue_depth"
-    assert metric_name("db.dead_tuples") == "portal.db.dead_tuples"
+    # The portal's config names the guide's gauges and prefixes the rest.
+    assert metric_name("whmcs.queue_size", PORTAL) == "portal.whmcs.queue_depth"
+    assert metric_name("whmcs.failed_requests", PORTAL) == "portal.whmcs.failed_requests"
+    assert metric_name("salesforce.queue_size", PORTAL) == "portal.salesforce.queue_depth"
+    assert metric_name("db.dead_tuples", PORTAL) == "portal.db.dead_tuples"
+    assert severity_metric(PORTAL) == "portal.synthetic.severity"
+    # The framework alone names nothing after the portal: a metric is its id.
+    assert metric_name("whmcs.queue_size") == "whmcs.queue_size"
+    assert severity_metric() == "synthetic.severity"
 
 
 def test_a_refused_port_is_an_export_error() -> None:
@@ -140,7 +159,7 @@ def test_a_refused_port_is_an_export_error() -> None:
         port = sock.getsockname()[1]
 
     with pytest.raises(ExportError) as caught:
-        send(RUN, port=port)
+        send(RUN, port=port, naming=PORTAL)
 
     text = str(caught.value)
     assert text.startswith(f"DogStatsD at 127.0.0.1:{port}: sending portal.synthetic.severity ")

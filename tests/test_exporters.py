@@ -51,6 +51,11 @@ def config(
     pytester.makefile(
         ".toml",
         synthetic=f"""
+# The names, for every environment; each exporter is turned on by the environment.
+[exporters]
+cloudwatch_names = {{ "whmcs.queue_size" = "WhmcsQueueDepth" }}
+dogstatsd_names = {{ "whmcs.queue_size" = "portal.whmcs.queue_depth" }}
+
 [environments.production]
 base_url = "http://127.0.0.1:9"
 

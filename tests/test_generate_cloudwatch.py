@@ -43,14 +43,17 @@ def test_alarms_watch_the_metrics_the_exporter_sends(
     result = generated[environment]
     sent = {
         (datum["MetricName"], tuple((d["Name"], d["Value"]) for d in datum["Dimensions"]))
-        for datum in exporter.metric_data(exported_run(result.catalogue))
+        for datum in exporter.metric_data(
+            exported_run(result.catalogue), names=result.catalogue.exporters.cloudwatch_names
+        )
     }
+    namespace = result.catalogue.exporters.cloudwatch_namespace or exporter.DEFAULT_NAMESPACE
     alarms = resources(result)
     assert len(alarms) >= len(result.catalogue.checks)
     for name, alarm in alarms.items():
         key = (alarm["MetricName"], tuple((d["Name"], d["Value"]) for d in alarm["Dimensions"]))
         assert key in sent, f"{name} watches {key}, which the exporter never sends"
-        assert alarm["Namespace"] == "CustomerPortal"
+        assert alarm["Namespace"] == namespace
 
 
 def test_the_guides_five_alarms(generated: dict[str, Generated]) -> None:

@@ -66,7 +66,9 @@ def test_each_monitor_queries_exactly_its_checks_gauge(
     generated: dict[str, Generated], environment: str
 ) -> None:
     result = generated[environment]
-    sent = exporter.gauges(exported_run(result.catalogue))
+    settings = result.catalogue.exporters
+    naming = exporter.Naming(settings.dogstatsd_prefix, settings.dogstatsd_names)
+    sent = exporter.gauges(exported_run(result.catalogue), naming=naming)
     for body in monitors(result):
         match = _QUERY.match(body["query"])
         assert match, body["query"]

@@ -12,10 +12,17 @@ from synthetic.errors import MeasurementError, NoLogData
 from synthetic.logs.aggregate import RELATIVE_ACCURACY
 from synthetic.logs.analysis import analyse
 from synthetic.logs.metrics import LogMetrics
-from synthetic.logs.settings import LogsSettings
-from tests.support.logs_helpers import NOW_MS, Line, generate, in_window, rank_value, write
+from tests.support.logs_helpers import (
+    NOW_MS,
+    Line,
+    generate,
+    in_window,
+    portal_logs,
+    rank_value,
+    write,
+)
 
-SETTINGS = LogsSettings()
+SETTINGS = portal_logs()
 
 
 def metrics(paths: list[Path], previous: Any = None, now_ms: int = NOW_MS) -> LogMetrics:
@@ -177,7 +184,7 @@ def test_a_failed_analysis_is_a_measurement_error() -> None:
 
 
 def test_dependency_field_maps_another_format(tmp_path: Path) -> None:
-    settings = LogsSettings.model_validate(
+    settings = portal_logs(
         {"calls": {"dependency_field": "integration", "duration": "responseTime"}}
     )
     log = tmp_path / "a.log"
@@ -275,7 +282,7 @@ def test_identical_errors_in_one_file_are_separate_events(tmp_path: Path) -> Non
 
 
 def test_errors_differing_only_in_dependency_or_method_both_count(tmp_path: Path) -> None:
-    settings = LogsSettings.model_validate({"calls": {"dependency_field": "integration"}})
+    settings = portal_logs({"calls": {"dependency_field": "integration"}})
     rows = [
         {"level": 50, "time": NOW_MS, "integration": "whmcs", "msg": "call failed"},
         {"level": 50, "time": NOW_MS, "integration": "salesforce", "msg": "call failed"},

@@ -27,6 +27,7 @@ from synthetic.logs.sources.client import Deadline
 from synthetic.logs.sources.cloudwatch import Query, Runner, read
 from synthetic.logs.sources.insights import SAMPLE
 from synthetic.logs.sources.read import read_backend, readings
+from tests.support.logs_helpers import PORTAL_DEPENDENCIES_TOML
 from tests.support.logs_insights_standin import InsightsStandIn, Rows, insights_standin
 from tests.support.moto_server import REGION, start_moto_or_fail
 
@@ -55,7 +56,7 @@ def environment(
         f"[environments.t]\ntimeout_s = 2\nretries = 0\ncheck_timeout_s = {timeout}\n"
         '[environments.t.logs]\nsource = "cloudwatch"\npreset = "pino-http"\n'
         f'[environments.t.logs.cloudwatch]\nlog_group = "{group}"\nregion = "eu-west-1"\n'
-        f'endpoint_url = "{url}"\npoll_s = 0.05\n',
+        f'endpoint_url = "{url}"\npoll_s = 0.05\n' + PORTAL_DEPENDENCIES_TOML,
         encoding="utf-8",
     )
     return load_config(path=config, environment="t").environment

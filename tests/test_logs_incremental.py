@@ -11,10 +11,9 @@ import pytest
 
 from synthetic.logs.analysis import analyse
 from synthetic.logs.metrics import LogMetrics
-from synthetic.logs.settings import LogsSettings
-from tests.support.logs_helpers import NOW_MS, Line, generate
+from tests.support.logs_helpers import NOW_MS, Line, generate, portal_logs
 
-SETTINGS = LogsSettings()
+SETTINGS = portal_logs()
 
 
 def run(paths: list[Path], previous: Any) -> tuple[dict[str, Any], LogMetrics]:

@@ -27,7 +27,15 @@ from synthetic.logs.sources.read import read_backend, readings
 from synthetic.results import CheckResult
 from tests.support.alert_runs import Runs, guide_settings
 from tests.support.catalogue_runs import CHECKS
-from tests.support.logs_helpers import NOW_MS, Line, generate, in_window, rank_value, write
+from tests.support.logs_helpers import (
+    NOW_MS,
+    PORTAL_DEPENDENCIES_TOML,
+    Line,
+    generate,
+    in_window,
+    rank_value,
+    write,
+)
 from tests.support.loki_standin import LokiStandIn, loki_standin
 
 DEPENDENCIES = ("whmcs", "salesforce", "freebit")
@@ -41,7 +49,7 @@ def environment(
     config.write_text(
         f"[environments.t]\ntimeout_s = 2\nretries = 1\ncheck_timeout_s = 20\n{env}\n"
         f'[environments.t.logs]\nsource = "loki"\n{logs}\n'
-        f'[environments.t.logs.loki]\nurl = "{url}"\n{loki}\n',
+        f'[environments.t.logs.loki]\nurl = "{url}"\n{loki}\n' + PORTAL_DEPENDENCIES_TOML,
         encoding="utf-8",
     )
     return load_config(path=config, environment="t").environment
@@ -236,7 +244,7 @@ def run_checks(pytester: pytest.Pytester, url: str, *args: str) -> list[dict[str
     config.write_text(
         "[environments.t]\ntimeout_s = 1\nretries = 0\n"
         f'[environments.t.logs]\nsource = "loki"\n[environments.t.logs.loki]\nurl = "{url}"\n'
-        'username = "monitor"\npassword = "${LOKI_PASSWORD}"\n',
+        'username = "monitor"\npassword = "${LOKI_PASSWORD}"\n' + PORTAL_DEPENDENCIES_TOML,
         encoding="utf-8",
     )
     out = pytester.path / "out"

@@ -18,12 +18,12 @@ from synthetic.logs.analysis import analyse
 from synthetic.logs.metrics import LogMetrics
 from synthetic.logs.settings import LogsSettings, split_path
 from synthetic.logs.shapes import detect, resolve
-from tests.support.logs_helpers import NOW_MS, rank_value
+from tests.support.logs_helpers import NOW_MS, portal_logs, rank_value
 
 
 def run(tmp_path: Path, rows: list[Any], logs: dict[str, Any] | None = None) -> LogMetrics:
     """The metrics of ``rows`` (dicts as JSON lines; bytes as they are) in one file."""
-    settings = LogsSettings.model_validate(logs or {})
+    settings = portal_logs(logs)
     log = tmp_path / "app.log"
     log.write_bytes(b"".join(r if isinstance(r, bytes) else json.dumps(r).encode() + b"\n"
                              for r in rows))  # fmt: skip

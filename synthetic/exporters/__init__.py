@@ -95,7 +95,7 @@ def export_all(run: RunResult, settings: ExportersModel, *, masker: Masker) -> l
                     retries={"max_attempts": 2, "mode": "standard"},
                 ),
             )
-            sent = cw.put(run, namespace=namespace, client=client)
+            sent = cw.put(run, namespace=namespace, client=client, names=settings.cloudwatch_names)
             return f"{sent} metrics to {namespace}"
 
         attempt("cloudwatch", cloudwatch)
@@ -107,7 +107,11 @@ def export_all(run: RunResult, settings: ExportersModel, *, masker: Masker) -> l
             from synthetic.exporters import dogstatsd as dd
 
             sent = dd.send(
-                run, host=host.strip("[]"), port=int(port), tags=tuple(settings.dogstatsd_tags)
+                run,
+                host=host.strip("[]"),
+                port=int(port),
+                tags=tuple(settings.dogstatsd_tags),
+                naming=dd.Naming(settings.dogstatsd_prefix, settings.dogstatsd_names),
             )
             return f"{sent} gauges to {settings.dogstatsd}"
 

@@ -1,9 +1,9 @@
 """A run's metrics as CloudWatch custom metrics (``PutMetricData`` through boto3).
 
-Each check with a numeric value becomes one datum in namespace
-``CustomerPortal`` (the guide's), named as the guide names it
-(`GUIDE_NAMES`: ``whmcs.queue_size`` is ``WhmcsQueueDepth``) or else by its
-metric id in CamelCase (``db.size`` is ``DbSize``), with dimension
+Each check with a numeric value becomes one datum in the configured
+namespace, named as the config's ``cloudwatch_names`` name its metric (the
+Customer Portal's: ``whmcs.queue_size`` is the guide's ``WhmcsQueueDepth``)
+or else by its metric id in CamelCase (``db.size`` is ``DbSize``), with dimension
 ``Environment`` (and ``Location`` when the run names one) and the check's
 labels as further dimensions. Every check that
 ran also gives a ``CheckSeverity`` datum (0 OK, 1 WARNING, 2 CRITICAL,
@@ -30,7 +30,6 @@ from synthetic.units import unit_kind
 
 __all__ = [
     "DEFAULT_NAMESPACE",
-    "GUIDE_NAMES",
     "MAX_METRICS_PER_REQUEST",
     "SEVERITY_METRIC",
     "STATUS_METRICS",
@@ -42,21 +41,8 @@ __all__ = [
     "validate",
 ]
 
-DEFAULT_NAMESPACE: Final = "CustomerPortal"
+DEFAULT_NAMESPACE: Final = "Synthetic"  # where `synthetic generate`'s alarms look when unset
 SEVERITY_METRIC: Final = "CheckSeverity"
-
-GUIDE_NAMES: Final[Mapping[str, str]] = {
-    "whmcs.queue_size": "WhmcsQueueDepth",
-    "whmcs.failed_requests": "WhmcsFailedRequests",
-    "salesforce.queue_size": "SalesforceQueueDepth",
-    "salesforce.failed_requests": "SalesforceFailedRequests",
-    "app.response_time_p95": "ResponseTimeP95",
-    # The guide's DatabaseDown and CacheDown alarms: "HealthStatus != ok".
-    # health.check carries its entry (name=database, name=cache) as a dimension.
-    "health.status": "HealthStatus",
-    "health.check": "HealthStatus",
-}
-"""Our metric ids -> the CloudWatch metric names of the monitoring guide."""
 
 """Metrics whose value is a status word: sent as 1 when it is ``ok``, else 0."""
 
@@ -106,10 +92,11 @@ CLOUDWATCH_UNITS: Final = frozenset(
 )  # fmt: skip
 
 
-def metric_name(metric: str) -> str:
-    """The CloudWatch name of ``metric``: the guide's, else its id in CamelCase."""
-    if metric in GUIDE_NAMES:
-        return GUIDE_NAMES[metric]
+def metric_name(metric: str, names: Mapping[str, str] | None = None) -> str:
+    """The CloudWatch name of ``metric``: its name in ``names`` (the config's
+    ``cloudwatch_names``), else its id in CamelCase."""
+    if names and metric in names:
+        return names[metric]
     parts = "".join(c if c.isalnum() else " " for c in metric).split()
     return "".join(part[:1].upper() + part[1:] for part in parts)
 
@@ -129,8 +116,11 @@ def numeric_value(check: CheckResult) -> float | None:
     return None if value is None else float(value)
 
 
-def metric_data(run: RunResult, *, now: datetime | None = None) -> list[dict[str, Any]]:
-    """The ``MetricData`` entries of ``run``, in check order (pure: sends nothing).
+def metric_data(
+    run: RunResult, *, now: datetime | None = None, names: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The ``MetricData`` entries of ``run``, in check order (pure: sends nothing),
+    named by `metric_name` with ``names``.
 
     Stamped ``now`` when given, else when the run finished. Skipped checks
     give nothing; a check without a number gives only its severity.
@@ -146,7 +136,7 @@ def metric_data(run: RunResult, *, now: datetime | None = None) -> list[dict[str
             unit = "None" if check.metric in STATUS_METRICS else cloudwatch_unit(check.unit)
             data.append(
                 {
-                    "MetricName": metric_name(check.metric),
+                    "MetricName": metric_name(check.metric, names),
                     "Dimensions": dimensions,
                     "Value": value,
                     "Unit": unit,
@@ -280,7 +270,13 @@ def _shown(value: object, limit: int = 40) -> str:
     return repr(value)
 
 
-def put(run: RunResult, *, namespace: str = DEFAULT_NAMESPACE, client: Any) -> int:
+def put(
+    run: RunResult,
+    *,
+    namespace: str,
+    client: Any,
+    names: Mapping[str, str] | None = None,
+) -> int:
     """Send ``run``'s `metric_data` to CloudWatch; the number of metrics sent.
 
     ``client`` is a boto3 CloudWatch client. The data go in requests of at
@@ -288,7 +284,7 @@ def put(run: RunResult, *, namespace: str = DEFAULT_NAMESPACE, client: Any) -> i
     a limit sends nothing. A failed request raises `ExportError` (one line);
     the requests before it were delivered.
     """
-    data = metric_data(run)
+    data = metric_data(run, names=names)
     batches = [
         {"Namespace": namespace, "MetricData": data[start : start + MAX_METRICS_PER_REQUEST]}
         for start in range(0, len(data), MAX_METRICS_PER_REQUEST)

@@ -1,19 +1,22 @@
 """A run's metrics as DogStatsD gauges for the DataDog Agent (UDP, the ``datadog`` package).
 
-Each check with a numeric value becomes a gauge named as the guide names it
-(`GUIDE_NAMES`: ``whmcs.queue_size`` is ``portal.whmcs.queue_depth``) or else
-``portal.<metric id>``, tagged ``environment:<env>`` (and ``location:<name>``
-when the run names one), the check's labels and any extra tags::
+Each check with a numeric value becomes a gauge named as the config's
+``dogstatsd_names`` name its metric (the Customer Portal's: ``whmcs.queue_size``
+is the guide's ``portal.whmcs.queue_depth``) or else ``<prefix><metric id>``
+(``dogstatsd_prefix``, e.g. ``portal.``), tagged ``environment:<env>`` (and
+``location:<name>`` when the run names one), the check's labels and any extra
+tags::
 
     portal.whmcs.queue_depth:57|g|#environment:production
 
-Every check that ran also gives ``portal.synthetic.severity`` (0 OK,
+Every check that ran also gives ``<prefix>synthetic.severity`` (0 OK,
 1 WARNING, 2 CRITICAL, 3 UNKNOWN, the Nagios codes) tagged ``metric:<id>``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
 from datadog.dogstatsd.base import DogStatsd
@@ -22,27 +25,44 @@ from synthetic.errors import ExportError
 from synthetic.exporters import STATUS_METRICS, numeric_value
 from synthetic.results import RunResult, Severity
 
-__all__ = ["GUIDE_NAMES", "SEVERITY_METRIC", "STATUS_METRICS", "gauges", "metric_name", "send"]
+__all__ = [
+    "SEVERITY_METRIC",
+    "STATUS_METRICS",
+    "Naming",
+    "gauges",
+    "metric_name",
+    "send",
+    "severity_metric",
+]
 
-GUIDE_NAMES: Final[Mapping[str, str]] = {
-    "whmcs.queue_size": "portal.whmcs.queue_depth",
-    "whmcs.failed_requests": "portal.whmcs.failed_requests",
-    "salesforce.queue_size": "portal.salesforce.queue_depth",
-    "salesforce.failed_requests": "portal.salesforce.failed_requests",
-}
-"""Our metric ids -> the DataDog metric names of the monitoring guide."""
+SEVERITY_METRIC: Final = "synthetic.severity"  # after the prefix
 
-SEVERITY_METRIC: Final = "portal.synthetic.severity"
+
+@dataclass(frozen=True)
+class Naming:
+    """How gauges are named: the config's ``dogstatsd_prefix`` and ``dogstatsd_names``."""
+
+    prefix: str = ""
+    names: Mapping[str, str] = field(default_factory=dict)
+
 
 """Metrics whose value is a status word: sent as 1 when it is ``ok``, else 0."""
 
 
-def metric_name(metric: str) -> str:
-    """The DataDog name of ``metric``: the guide's, else ``portal.<metric id>``."""
-    return GUIDE_NAMES.get(metric) or f"portal.{metric}"
+def metric_name(metric: str, naming: Naming = Naming()) -> str:
+    """The DataDog name of ``metric``: its name in ``naming.names``, else the
+    prefix and the metric id."""
+    return naming.names.get(metric) or f"{naming.prefix}{metric}"
 
 
-def gauges(run: RunResult, tags: Sequence[str] = ()) -> list[tuple[str, float, list[str]]]:
+def severity_metric(naming: Naming = Naming()) -> str:
+    """The name of the gauge of each check's severity."""
+    return f"{naming.prefix}{SEVERITY_METRIC}"
+
+
+def gauges(
+    run: RunResult, tags: Sequence[str] = (), naming: Naming = Naming()
+) -> list[tuple[str, float, list[str]]]:
     """The gauges of ``run`` as (name, value, tags), in check order (pure: sends nothing).
 
     Skipped checks give nothing; a check without a number (text, none, NaN)
@@ -57,14 +77,19 @@ def gauges(run: RunResult, tags: Sequence[str] = ()) -> list[tuple[str, float, l
         common = [f"environment:{run.environment}", *where, *labels, *tags]
         value = numeric_value(check)
         if value is not None:
-            found.append((metric_name(check.metric), value, common))
+            found.append((metric_name(check.metric, naming), value, common))
         severity_tags = [common[0], f"metric:{check.metric}", *common[1:]]
-        found.append((SEVERITY_METRIC, check.severity.nagios_code, severity_tags))
+        found.append((severity_metric(naming), check.severity.nagios_code, severity_tags))
     return found
 
 
 def send(
-    run: RunResult, *, host: str = "127.0.0.1", port: int = 8125, tags: Sequence[str] = ()
+    run: RunResult,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8125,
+    tags: Sequence[str] = (),
+    naming: Naming = Naming(),
 ) -> int:
     """Send ``run``'s `gauges` to the DogStatsD server at ``host:port``; the number sent.
 
@@ -88,7 +113,7 @@ def send(
             statsd.get_socket()
         except (OSError, ValueError) as exc:
             raise ExportError(f"DogStatsD at {host}:{port} is not reachable: {exc}") from exc
-        for name, value, gauge_tags in gauges(run, tags):
+        for name, value, gauge_tags in gauges(run, tags, naming):
             statsd.gauge(name, value, tags=gauge_tags)
             if not statsd.flush():
                 raise ExportError(

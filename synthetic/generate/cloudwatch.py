@@ -99,7 +99,7 @@ def alarms(catalogue: Catalogue, generated: Generated) -> list[Alarm]:
                 }
             else:
                 metric = {
-                    "MetricName": metric_name(spec.metric),
+                    "MetricName": metric_name(spec.metric, catalogue.exporters.cloudwatch_names),
                     "Dimensions": dimensions(spec, catalogue.environment),
                 }
             sustain = catalogue.sustain_s(spec)

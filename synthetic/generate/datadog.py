@@ -5,7 +5,7 @@ A monitor holds both levels (``options.thresholds``). It watches the check's
 gauge (`synthetic.exporters.dogstatsd.metric_name`, tags ``environment`` and
 the check's labels) when both thresholds are ordering comparisons of a number
 (or of the 1/0 a status word is sent as) in one direction; otherwise
-``portal.synthetic.severity``, the run's own verdict (warning 1, critical 2).
+``<prefix>synthetic.severity``, the run's own verdict (warning 1, critical 2).
 The window is the check's sustain (at least a minute), aggregated so that a
 breach must last it (``min`` of a ``>`` metric). Sibling checks of one metric
 are told apart by their tags: a check without a sibling's tag excludes it
@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from synthetic.exporters.dogstatsd import SEVERITY_METRIC, metric_name
+from synthetic.exporters.dogstatsd import Naming, metric_name, severity_metric
 from synthetic.generate.conditions import Bound, literal, numeric, status_condition
 from synthetic.generate.model import SEVERITY_CODE, Artifact, Catalogue, Generated
 from synthetic.generate.text import json_file
@@ -80,8 +80,9 @@ def _bounds(spec: CheckSpec) -> dict[str, Bound] | None:
 def monitor(spec: CheckSpec, catalogue: Catalogue) -> tuple[dict[str, Any], bool]:
     """The monitor of ``spec``, and whether it watches the check's own gauge."""
     bounds = _bounds(spec)
+    naming = _naming(catalogue)
     if bounds is None:
-        name = SEVERITY_METRIC
+        name = severity_metric(naming)
         bounds = {
             level: Bound(">=", SEVERITY_CODE[level])
             for level, threshold in (("critical", spec.critical), ("warning", spec.warning))
@@ -89,7 +90,7 @@ def monitor(spec: CheckSpec, catalogue: Catalogue) -> tuple[dict[str, Any], bool
         }
         tags = scope(spec, catalogue, severity=True)
     else:
-        name = metric_name(spec.metric)
+        name = metric_name(spec.metric, naming)
         tags = scope(spec, catalogue)
     # DataDog needs a critical threshold: a warning-only check alerts at its warning.
     alert = bounds.get("critical") or bounds["warning"]
@@ -129,7 +130,12 @@ def monitor(spec: CheckSpec, catalogue: Catalogue) -> tuple[dict[str, Any], bool
             "include_tags": True,
         },
     }
-    return body, name != SEVERITY_METRIC
+    return body, name != severity_metric(naming)
+
+
+def _naming(catalogue: Catalogue) -> Naming:
+    exporters = catalogue.exporters
+    return Naming(exporters.dogstatsd_prefix, exporters.dogstatsd_names)
 
 
 def _message(spec: CheckSpec, catalogue: Catalogue, minutes: int) -> str:
@@ -183,7 +189,8 @@ def generate(catalogue: Catalogue) -> Generated:
             "the monitors watch gauges nothing sends yet"
         )
     generated.note(
-        "monitor portal.synthetic.severity, the run's verdict (a metric monitor compares one "
+        f"monitor {severity_metric(_naming(catalogue))}, the run's verdict (a metric "
+        "monitor compares one "
         "number in one direction; an unknown, 3, counts as critical)",
         on_severity,
     )

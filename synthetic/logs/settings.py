@@ -186,15 +186,6 @@ class Dependency(_Model):
     )
 
 
-def _guide_dependencies() -> dict[str, Dependency]:
-    # The guide: Freebit is slower by nature, 3 s / 10 s; the others 2 s / 5 s.
-    return {
-        "whmcs": Dependency(),
-        "salesforce": Dependency(),
-        "freebit": Dependency(response_time_p95=Levels(warning="> 3s", critical="> 10s")),
-    }
-
-
 _DEPENDENCY_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
@@ -245,8 +236,9 @@ class LogsSettings(_Model):
         default_factory=CallFields, description="The fields of a call line, and its dependency."
     )
     dependencies: dict[str, Dependency] = Field(
-        default_factory=_guide_dependencies,
-        description="The external dependencies, each with its own checks (a lowercase name).",
+        default_factory=dict,
+        description="The external dependencies, each with its own checks (a lowercase name); "
+        "none unless named.",
     )
     error_level: int | str = Field(
         default=50,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from synthetic.config import MOVED_TO_PARAMS
+from synthetic.config import MOVED_TO_PARAMS, Environment, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKS = REPO / "checks"
@@ -33,6 +33,12 @@ def run_check_file(
     document: dict[str, Any] = json.loads((out / "results.json").read_text())
     (out / "results.json").unlink()
     return {check["id"].split("::", 1)[1]: check for check in document["checks"]}, document
+
+
+def portal_environment(name: str = "sandbox") -> Environment:
+    """Environment ``name`` of the Customer Portal's config (this repository's
+    pyproject.toml), none of its variables set: the guide's names and dependencies."""
+    return load_config(path=REPO / "pyproject.toml", environment=name, environ={}).environment
 
 
 def toml_value(value: Any) -> str:

@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from synthetic.logs.settings import LogsSettings
 from synthetic.sandbox.pino import external_line, request_line
+from tests.support.catalogue_runs import portal_environment
 
 NOW_MS = 1_736_937_000_000  # 2025-01-15T10:30:00Z, a minute boundary
 PATHS = ("/api/invoices", "/api/subscriptions", "/api/catalog", "/health")
+
+
+# The Customer Portal's dependencies as a config file spells them (this
+# repository's pyproject.toml says the same; `test_the_portal_names_its_dependencies`).
+PORTAL_DEPENDENCIES_TOML = """
+[logs.dependencies]
+whmcs = {}
+salesforce = {}
+freebit = { response_time_p95 = { warning = "> 3s", critical = "> 10s" } }
+"""
+
+
+@functools.cache
+def _portal_dependencies() -> dict[str, Any]:
+    dumped: dict[str, Any] = portal_environment().logs.model_dump()["dependencies"]
+    return dumped
+
+
+def portal_logs(table: Mapping[str, Any] | None = None) -> LogsSettings:
+    """A ``logs`` table with the Customer Portal's dependencies (whmcs, salesforce,
+    freebit: its config's), under ``table``'s own keys."""
+    return LogsSettings.model_validate({"dependencies": _portal_dependencies(), **(table or {})})
 
 
 @dataclass(frozen=True)
