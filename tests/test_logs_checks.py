@@ -12,7 +12,7 @@ import pytest
 from synthetic.config import load_config
 from synthetic.errors import ConfigError
 from tests.support.catalogue_runs import CHECKS
-from tests.support.logs_helpers import generate
+from tests.support.logs_helpers import PORTAL_DEPENDENCIES_TOML, generate
 
 LOG_CHECKS = ("check_logs.py", "check_external.py", "check_application.py")
 
@@ -20,7 +20,10 @@ LOG_CHECKS = ("check_logs.py", "check_external.py", "check_application.py")
 def project(pytester: pytest.Pytester, *files: str) -> Path:
     config = pytester.path / "synthetic.toml"
     listed = ", ".join(f'"{f}"' for f in files)
-    config.write_text(f"[environments.test]\nlog_files = [{listed}]\n", encoding="utf-8")
+    config.write_text(
+        f"[environments.test]\nlog_files = [{listed}]\n" + PORTAL_DEPENDENCIES_TOML,
+        encoding="utf-8",
+    )
     return config
 
 

@@ -36,6 +36,7 @@ from synthetic.logs.analysis import analyse
 from synthetic.logs.metrics import LogMetrics
 from synthetic.logs.readings import LogReadings
 from synthetic.logs.sources.read import read_backend, readings
+from tests.support.logs_helpers import PORTAL_DEPENDENCIES_TOML
 from tests.support.loki_standin import loki_standin
 from tests.support.node_apps import Calls, Driven, NodeApp, Orders, drive, node_app, require_node
 from tests.support.node_truth import DEPENDENCIES, Truth, ground_truth
@@ -96,7 +97,8 @@ def environment(directory: Path, source: str, table: str) -> Environment:
     config = directory / f"{source}.toml"
     config.write_text(
         "[environments.t]\ntimeout_s = 5\nretries = 1\n"
-        f'[environments.t.logs]\nsource = "{source}"\npreset = "pino-http"\n{table}',
+        f'[environments.t.logs]\nsource = "{source}"\npreset = "pino-http"\n{table}\n'
+        + PORTAL_DEPENDENCIES_TOML,
         encoding="utf-8",
     )
     return load_config(path=config, environment="t").environment

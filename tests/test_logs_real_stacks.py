@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.support.catalogue_runs import CHECKS
+from tests.support.logs_helpers import PORTAL_DEPENDENCIES_TOML
 from tests.support.loki_standin import loki_standin
 from tests.support.node_apps import Calls, NodeApp, Orders, drive
 from tests.support.node_truth import Truth, ground_truth
@@ -49,7 +50,8 @@ def run_log_checks(
     files = ", ".join(f'"{path}"' for path in app.log_files)
     config = pytester.path / "synthetic.toml"
     config.write_text(
-        f"[environments.test]\nlog_files = [{files}]\n[environments.test.logs]\n{logs}\n",
+        f"[environments.test]\nlog_files = [{files}]\n[environments.test.logs]\n{logs}\n"
+        + PORTAL_DEPENDENCIES_TOML,
         encoding="utf-8",
     )
     out = pytester.path / "out"
