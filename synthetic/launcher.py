@@ -74,6 +74,7 @@ def run(pytest_args: list[str], *, quiet: bool = False) -> Session:
             pid = os.fork()
         if pid == 0:  # pragma: no cover - the child; coverage cannot follow os._exit
             _child(pytest_args, handoff, quiet=quiet)
+        gc.enable()  # here, the start is over (the demo's sandbox serves on meanwhile)
         with _relaying(pid):
             _, status = os.waitpid(pid, 0)
         return _read(handoff, _ended(os.waitstatus_to_exitcode(status)))

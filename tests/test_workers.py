@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from synthetic.__main__ import pauses
 from tests.support.cli_runs import load_results, synthetic_cmd
 
 # Imported by the catalogue's conftest: each process that executes it logs its pid.
@@ -116,3 +117,12 @@ def test_a_worker_that_dies_is_replaced_by_a_fork_and_the_rest_runs(tmp_path: Pa
     assert checks["worker.after"]["value"] == controller  # type: ignore[index]
     assert len((project / "imports.log").read_text().split()) == 1
     assert checks["worker.pid"]["value"] != os.getpid()  # type: ignore[index]
+
+
+def test_only_the_commands_that_run_once_pause_the_collector() -> None:
+    # A long-lived command (a status page, rounds, the sandbox) collects from the start.
+    for argv in (["run", "--env", "staging"], ["gate"], ["demo"], ["list", "--json"]):
+        assert pauses(argv), argv
+    for argv in (["serve"], ["watch", "--every", "1m"], ["sandbox"], ["alerts", "outbox"], []):
+        assert not pauses(argv), argv
+    assert not pauses(["--help"])
