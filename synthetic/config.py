@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from synthetic.alerts.schema import AlertsModel, Duration, resolve_alerts
 from synthetic.alerts.settings import AlertSettings, Receiver
 from synthetic.errors import SHOWN_CHARS, ConfigError, NotConfigured, excerpt
+from synthetic.generate.settings import GenerateModel
 from synthetic.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SERIES
 from synthetic.logs.settings import LogsSettings
 from synthetic.options import find_config_file, parse_toml
@@ -351,6 +352,11 @@ class ConfigModel(_Model):
     serve: ServeModel = Field(
         default_factory=ServeModel, description="The long-lived runner (synthetic serve)."
     )
+    generate: GenerateModel = Field(
+        default_factory=GenerateModel,
+        description="How synthetic generate names the catalogue's alarms, monitors and "
+        "dashboards (a guide's names); unset, after the checks.",
+    )
 
     @field_validator("state")
     @classmethod
@@ -452,6 +458,7 @@ class Config:
     history: str | None = None  # None: not configured (serve uses <results dir>/history.db)
     history_retention_s: float = 30 * 86400.0
     serve: ServeSettings = field(default_factory=ServeSettings)
+    generate: GenerateModel = field(default_factory=GenerateModel)
 
     @property
     def source(self) -> str:
@@ -561,6 +568,7 @@ def load_config(
         history=history,
         history_retention_s=parse_duration(model.history_retention, where="history_retention"),
         serve=serve,
+        generate=model.generate,
     )
 
 

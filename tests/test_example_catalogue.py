@@ -133,3 +133,24 @@ def test_a_down_service_is_critical_and_never_green(tmp_path: Path, orders_api: 
     assert checks["orders.health"]["severity"] == "critical"
     assert checks["orders.db_latency"]["severity"] == "unknown"
     assert "has no 'db'" in checks["orders.db_latency"]["reason"]
+
+
+@pytest.mark.slow
+def test_its_generated_monitoring_names_nothing_of_the_portal(tmp_path: Path) -> None:
+    # Without a [generate] table the artifacts are named after its checks: no
+    # guide's alarm, monitor, dashboard, stream or job of the Customer Portal's.
+    out = tmp_path / "monitoring"
+    done = synthetic_cmd(
+        "generate", "prometheus-rules", "prometheus-scrape", "alertmanager", "datadog",
+        "grafana", "cloudwatch", "--config", str(EXAMPLE / "synthetic.toml"),
+        "--out", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert [f for f in files if f.startswith("grafana/")] == ["grafana/checks.json"]
+    text = "\n".join([done.stdout, done.stderr, *((out / f).read_text() for f in files)])
+    for portal in ("portal", "whmcs", "salesforce", "freebit", "QueueBacklog", "Queue Depth",
+                   "CustomerPortal", "guide's"):  # fmt: skip
+        assert portal not in text, portal
+    for metric in ("orders.health", "orders.db_latency", "orders.queue_depth"):
+        assert metric in text

@@ -217,14 +217,12 @@ def test_the_scrape_config_reads_secrets_from_files(tmp_path: Path) -> None:
         "password_file": f"{tmp_path}/pushgateway.password",
     }
     assert jobs["synthetic-textfile"]["static_configs"] == [{"targets": ["node.example.com:9100"]}]
-    assert (
-        jobs["portal-bff"]["authorization"]["credentials_file"]
-        == f"{tmp_path}/portal-bff.credentials"
-    )
+    # No [generate] scrape_job: the framework's "bff" (the portal's config says portal-bff).
+    assert jobs["bff"]["authorization"]["credentials_file"] == f"{tmp_path}/bff.credentials"
     assert config["global"]["scrape_interval"] == "30s"
     (tmp_path / "prometheus.yml").write_text(text)
     (tmp_path / "rules.yml").write_text("groups: []\n")  # what prometheus-rules writes beside it
-    for secret in ("pushgateway.password", "portal-bff.credentials"):
+    for secret in ("pushgateway.password", "bff.credentials"):
         (tmp_path / secret).write_text("x")  # promtool checks the files are there
     checked = promtool("check", "config", "prometheus.yml", cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -36,14 +36,6 @@ from synthetic.spec import CheckSpec
 from synthetic.text import printable
 
 FILE = "cloudwatch/alarms.yml"
-# The guide's "Recommended CloudWatch Alarms": which check and level each one is.
-GUIDE_ALARMS = {
-    ("logs.error_count", "warning"): "HighErrorRate",
-    ("app.response_time_p95", "warning"): "HighLatency",
-    ("whmcs.queue_size", "critical"): "QueueBacklog",
-    ('health.check{name="database"}', "critical"): "DatabaseDown",
-    ('health.check{name="cache"}', "critical"): "CacheDown",
-}
 OPERATORS = {
     ">": "GreaterThanThreshold",
     ">=": "GreaterThanOrEqualToThreshold",
@@ -110,7 +102,7 @@ def alarms(catalogue: Catalogue, generated: Generated) -> list[Alarm]:
             # Sustained: the best sample must breach too; otherwise the worst one.
             statistic = "Minimum" if upper == (sustain > 0) else "Maximum"
             logical_id = _unique(
-                GUIDE_ALARMS.get((spec.display_name, level))
+                catalogue.presentation.alarm(spec.display_name, level)
                 or camel(spec.metric, *(spec.labels[k] for k in sorted(spec.labels)), level),
                 taken,
             )
@@ -147,9 +139,9 @@ def alarms(catalogue: Catalogue, generated: Generated) -> list[Alarm]:
         "threshold; an unknown, 3, counts as critical)",
         on_severity,
     )
-    for (name, level), guide in sorted(GUIDE_ALARMS.items()):
-        if not any(a.logical_id == guide for a in found):
-            generated.notes.append(f"the guide's {guide} alarm: no check {name} with a {level}")
+    for name, level, named in catalogue.presentation.alarms():
+        if not any(a.logical_id == named for a in found):
+            generated.notes.append(f"alarm {named} ([generate]): no check {name} with a {level}")
     return found
 
 

@@ -31,12 +31,6 @@ from synthetic.spec import CheckSpec
 from synthetic.thresholds import Threshold
 
 FILE = "datadog/monitors.json"
-# The guide's "Recommended Monitors": which check each one is.
-GUIDE_MONITORS = {
-    "health.status": "Health Check",
-    "app.error_rate": "Error Rate",
-    "whmcs.queue_size": "Queue Depth",
-}
 BLOCKS = (("critical", "is_alert"), ("warning", "is_warning"), ("info", "is_recovery"))
 
 
@@ -108,7 +102,7 @@ def monitor(spec: CheckSpec, catalogue: Catalogue) -> tuple[dict[str, Any], bool
     labels = [f"{k}:{v}" for k, v in sorted(spec.labels.items())]
     body = {
         "name": f"[{catalogue.environment}] "
-        + GUIDE_MONITORS.get(spec.display_name, spec.display_name),
+        + catalogue.presentation.datadog_monitors.get(spec.display_name, spec.display_name),
         "type": "query alert",
         "query": query,
         "message": _message(spec, catalogue, window if sustain > 0 else 0),
@@ -196,9 +190,9 @@ def generate(catalogue: Catalogue) -> Generated:
     )
     warning_only = [s for s in catalogue.checks if s.critical is None]
     generated.note("no critical threshold: the monitor alerts at the warning", warning_only)
-    for metric, guide in sorted(GUIDE_MONITORS.items()):
+    for metric, named in sorted(catalogue.presentation.datadog_monitors.items()):
         if not any(spec.display_name == metric for spec in catalogue.checks):
-            generated.notes.append(f"the guide's {guide} monitor: no check {metric}")
+            generated.notes.append(f"monitor {named} ([generate]): no check {metric}")
     document = {"generated_by": catalogue.header, "notes": generated.notes, "monitors": monitors}
     generated.artifacts.append(Artifact(FILE, json_file(document)))
     return generated

@@ -1,10 +1,9 @@
-"""Target ``grafana``: the guide's dashboards, built with Grafana's Foundation SDK.
+"""Target ``grafana``: the catalogue's dashboards, built with Grafana's Foundation SDK.
 
-Overview (system health, request rate, error rate, p95), Queues (queue
-depths, failed jobs, Salesforce API usage) and Database (connection pool,
-slowest queries), as the guide lists their panels, plus a Checks dashboard
-with one panel per metric the guide's panels do not show, a row per
-component: every check of the catalogue is on a dashboard.
+The dashboards of ``[generate] grafana_dashboards``, with their panels (the
+Customer Portal's config has the guide's: Overview, Queues, Database), plus a
+Checks dashboard with one panel per metric those panels do not show, a row
+per component: every check of the catalogue is on a dashboard.
 
 A check is one query (``refId`` A, B, ...) of ``synthetic_check_value`` in the
 unit of its marker, with its thresholds as the panel's (warning yellow,
@@ -23,12 +22,12 @@ import json
 import string
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from synthetic.generate.conditions import Condition, numeric
 from synthetic.generate.model import Artifact, Catalogue, Generated
 from synthetic.generate.prometheus_rules import SEVERITY, VALUE, selector
+from synthetic.generate.settings import PanelModel
 from synthetic.spec import CheckSpec
 
 with warnings.catch_warnings():
@@ -57,7 +56,6 @@ PROMETHEUS = DataSourceRef(type_val="prometheus", uid="${prometheus}")
 LOKI = DataSourceRef(type_val="loki", uid="${loki}")
 POSTGRES = DataSourceRef(type_val="grafana-postgresql-datasource", uid="${postgres}")
 # The guide's service, as its Pino lines and DataDog agent name it.
-LOG_STREAM = 'service="customer-portal-bff"'
 GREEN, YELLOW, RED, PURPLE = "green", "yellow", "red", "purple"
 SEVERITY_NAMES = (
     ("0", "OK", GREEN),
@@ -84,58 +82,6 @@ UNITS = {
     "%": "percent", "percent": "percent", "ratio": "percentunit",
     "/s": "ops", "/sec": "ops", "/min": "opm",
 }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class GuidePanel:
-    """A panel of the guide: a title, a kind, and the metrics it shows."""
-
-    title: str
-    kind: str  # timeseries, stat, gauge; loki-rate, loki-errors, slowest-queries
-    metrics: tuple[str, ...] = ()
-    description: str = ""
-
-
-GUIDE_DASHBOARDS = (
-    (
-        "overview",
-        "Overview",
-        (
-            GuidePanel("System Health", "stat", ("health.status",), "GET /health: ok / degraded"),
-            GuidePanel("Request Rate", "loki-rate", (), "Request log lines per second (Loki)"),
-            GuidePanel("Error Rate", "timeseries", ("app.error_rate",), "HTTP 5xx share"),
-            GuidePanel("Error Log Lines", "loki-errors", (), "Log lines with level >= 50 (Loki)"),
-            GuidePanel("Response Time (p95)", "timeseries", ("app.response_time_p95",)),
-        ),
-    ),
-    (
-        "queues",
-        "Queues",
-        (
-            GuidePanel(
-                "Queue Depths",
-                "timeseries",
-                ("whmcs.queue_size", "salesforce.queue_size", "bullmq.waiting"),
-            ),
-            GuidePanel(
-                "Failed Jobs",
-                "stat",
-                ("bullmq.failed", "whmcs.failed_requests", "salesforce.failed_requests"),
-            ),
-            GuidePanel(
-                "Salesforce API Usage", "gauge", ("salesforce.daily_api_usage",), "Daily use"
-            ),
-        ),
-    ),
-    (
-        "database",
-        "Database",
-        (
-            GuidePanel("Connection Pool", "gauge", ("db.connection_pool_usage",)),
-            GuidePanel("Query Performance", "slowest-queries", (), "Slowest statements"),
-        ),
-    ),
-)
 
 
 def grafana_unit(unit: str | None) -> str:
@@ -253,7 +199,7 @@ class _RawQuery(cogbuilder.Builder[cogvariants.Dataquery]):
         return UnknownDataquery(self.data)
 
 
-def source_panel(panel: GuidePanel) -> Any:
+def source_panel(panel: PanelModel) -> Any:
     selector_var = "{${log_stream}}"
     if panel.kind == "loki-rate":
         query = f'sum(rate({selector_var} |= "statusCode" [$__rate_interval]))'
@@ -274,7 +220,7 @@ def source_panel(panel: GuidePanel) -> Any:
     return table.Panel().datasource(POSTGRES).with_target(_RawQuery(sql))
 
 
-def _datasource_variables(sources: set[str]) -> Iterator[Any]:
+def _datasource_variables(sources: set[str], log_stream: str) -> Iterator[Any]:
     for name, kind, label in (
         ("prometheus", "prometheus", "Prometheus"),
         ("loki", "loki", "Loki"),
@@ -286,8 +232,8 @@ def _datasource_variables(sources: set[str]) -> Iterator[Any]:
         yield (
             TextBoxVariable("log_stream")
             .label("Loki stream selector")
-            .default_value(LOG_STREAM)
-            .current(model.VariableOption(text=LOG_STREAM, value=LOG_STREAM, selected=True))
+            .default_value(log_stream)
+            .current(model.VariableOption(text=log_stream, value=log_stream, selected=True))
         )
 
 
@@ -332,7 +278,7 @@ def dashboard(
         .refresh("1m")
         .timezone("browser")
     )
-    for variable in _datasource_variables(sources):
+    for variable in _datasource_variables(sources, catalogue.presentation.log_stream):
         board.with_variable(variable)
     layout = _Layout()
     current_row: str | None = None
@@ -352,10 +298,11 @@ def dashboards(catalogue: Catalogue) -> dict[str, dict[str, Any]]:
         by_metric.setdefault(spec.metric, []).append(spec)
     shown: set[str] = set()
     found: dict[str, dict[str, Any]] = {}
-    for uid, title, guide_panels in GUIDE_DASHBOARDS:
+    for chosen in catalogue.presentation.grafana_dashboards:
+        uid, title = chosen.uid, chosen.title
         panels: list[tuple[str | None, Any]] = []
         sources: set[str] = set()
-        for guide in guide_panels:
+        for guide in chosen.panels:
             if guide.metrics:
                 specs = [s for m in guide.metrics for s in by_metric.get(m, [])]
                 if not specs:

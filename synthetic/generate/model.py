@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from synthetic.alerts.decide import receivers_for
 from synthetic.alerts.settings import AlertSettings
 from synthetic.config import Config, ExportersModel
+from synthetic.generate.settings import GenerateModel
 from synthetic.redact import Masker
 from synthetic.spec import CheckSpec
 
@@ -30,6 +31,7 @@ class Catalogue:
     metrics_url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     masker: Masker = field(default_factory=Masker)
+    presentation: GenerateModel = field(default_factory=GenerateModel)  # the [generate] table
 
     @classmethod
     def from_config(cls, specs: list[CheckSpec], config: Config) -> Catalogue:
@@ -43,6 +45,7 @@ class Catalogue:
             metrics_url=environment.metrics_url,
             headers=dict(environment.headers),
             masker=config.masker,
+            presentation=config.generate,
         )
 
     @property

@@ -66,13 +66,14 @@ def bff_job(
     catalogue: Catalogue, url: str, secrets_dir: str, generated: Generated
 ) -> dict[str, Any]:
     target, path = _target(url)
-    job: dict[str, Any] = {"job_name": "portal-bff", "metrics_path": path or "/", **target}
+    job_name = catalogue.presentation.scrape_job
+    job: dict[str, Any] = {"job_name": job_name, "metrics_path": path or "/", **target}
     for name, value in sorted(catalogue.headers.items()):
         scheme, _, _ = value.partition(" ")
         if name.lower() == "authorization" and scheme:
             job["authorization"] = {
                 "type": scheme,
-                "credentials_file": f"{secrets_dir}/portal-bff.credentials",
+                "credentials_file": f"{secrets_dir}/{job_name}.credentials",
             }
         else:
             generated.notes.append(
