@@ -53,7 +53,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
 def queries() -> list[tuple[str, str]]:
     found = []
     for name, variant in VARIANTS.items():
-        loki = {"url": "http://127.0.0.1:3100", **variant.get("loki", {})}
+        loki = {
+            "url": "http://127.0.0.1:3100",
+            "selector": '{service="customer-portal-bff"}',
+            **variant.get("loki", {}),
+        }
         if "selector" in variant:
             loki["selector"] = variant["selector"]
         table = {k: v for k, v in variant.items() if k not in ("loki", "selector")}

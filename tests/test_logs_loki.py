@@ -36,7 +36,7 @@ from tests.support.logs_helpers import (
     rank_value,
     write,
 )
-from tests.support.loki_standin import LokiStandIn, loki_standin
+from tests.support.loki_standin import PORTAL_SELECTOR_TOML, LokiStandIn, loki_standin
 
 DEPENDENCIES = ("whmcs", "salesforce", "freebit")
 LOG_CHECKS = ("check_logs.py", "check_external.py", "check_application.py")
@@ -49,7 +49,9 @@ def environment(
     config.write_text(
         f"[environments.t]\ntimeout_s = 2\nretries = 1\ncheck_timeout_s = 20\n{env}\n"
         f'[environments.t.logs]\nsource = "loki"\n{logs}\n'
-        f'[environments.t.logs.loki]\nurl = "{url}"\n{loki}\n' + PORTAL_DEPENDENCIES_TOML,
+        f'[environments.t.logs.loki]\nurl = "{url}"\n{loki}\n'
+        + ("" if "selector" in loki else PORTAL_SELECTOR_TOML)
+        + PORTAL_DEPENDENCIES_TOML,
         encoding="utf-8",
     )
     return load_config(path=config, environment="t").environment
@@ -244,7 +246,9 @@ def run_checks(pytester: pytest.Pytester, url: str, *args: str) -> list[dict[str
     config.write_text(
         "[environments.t]\ntimeout_s = 1\nretries = 0\n"
         f'[environments.t.logs]\nsource = "loki"\n[environments.t.logs.loki]\nurl = "{url}"\n'
-        'username = "monitor"\npassword = "${LOKI_PASSWORD}"\n' + PORTAL_DEPENDENCIES_TOML,
+        + PORTAL_SELECTOR_TOML
+        + 'username = "monitor"\npassword = "${LOKI_PASSWORD}"\n'
+        + PORTAL_DEPENDENCIES_TOML,
         encoding="utf-8",
     )
     out = pytester.path / "out"

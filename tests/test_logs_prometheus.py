@@ -37,7 +37,7 @@ from synthetic.logs.metrics import LogMetrics
 from synthetic.logs.readings import LogReadings
 from synthetic.logs.sources.read import read_backend, readings
 from tests.support.logs_helpers import PORTAL_DEPENDENCIES_TOML
-from tests.support.loki_standin import loki_standin
+from tests.support.loki_standin import PORTAL_SELECTOR_TOML, loki_standin
 from tests.support.node_apps import Calls, Driven, NodeApp, Orders, drive, node_app, require_node
 from tests.support.node_truth import DEPENDENCIES, Truth, ground_truth
 from tests.support.prometheus_server import Prometheus, start_prometheus_or_fail
@@ -163,7 +163,9 @@ def test_files_loki_and_prometheus_give_the_same_answers(tmp_path: Path, scraped
                 now_ms=scraped.now_ms), files_env.logs)  # fmt: skip
     with loki_standin([scraped.app.log_file]) as loki:  # Loki gets combined.log only
         loki_env = environment(
-            tmp_path, "loki", f'[environments.t.logs.loki]\nurl = "{loki.url}"\n'
+            tmp_path,
+            "loki",
+            f'[environments.t.logs.loki]\nurl = "{loki.url}"\n' + PORTAL_SELECTOR_TOML,
         )
         from_loki = readings(read_backend(loki_env, now_ms=scraped.now_ms), loki_env)
     from_prometheus = prometheus_readings(tmp_path, scraped)

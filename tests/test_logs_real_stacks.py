@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.catalogue_runs import CHECKS
 from tests.support.logs_helpers import PORTAL_DEPENDENCIES_TOML
-from tests.support.loki_standin import loki_standin
+from tests.support.loki_standin import PORTAL_SELECTOR_TOML, loki_standin
 from tests.support.node_apps import Calls, NodeApp, Orders, drive
 from tests.support.node_truth import Truth, ground_truth
 
@@ -197,7 +197,7 @@ def test_every_log_metric_from_loki_equals_the_ground_truth(
     stack, app = driven_app
     with loki_standin([app.log_file]) as loki:
         table = f'source = "loki"\npreset = "{PRESETS[stack]}"\n'
-        table += f'[environments.test.logs.loki]\nurl = "{loki.url}"\n'
+        table += f'[environments.test.logs.loki]\nurl = "{loki.url}"\n' + PORTAL_SELECTOR_TOML
         results = run_log_checks(pytester, app, table)
     truth = ground_truth(stack, app.log_files, int(time.time() * 1000))
     assert truth.own_lines > 0

@@ -30,6 +30,7 @@ def test_files_stay_the_default(tmp_path: Path) -> None:
 
 
 LOKI = '[environments.p.logs.loki]\nurl = "http://l"\n'
+SELECTOR = "selector = '{service=\"orders-api\"}'\n"  # the framework has no default stream
 PROM = '[environments.p.logs.prometheus]\nurl = "http://p"\n'
 
 
@@ -38,18 +39,19 @@ PROM = '[environments.p.logs.prometheus]\nurl = "http://p"\n'
     [
         ('[environments.p.logs]\nsource = "loki"\n', 'source = "loki" needs a [logs.loki] table'),
         ('[environments.p.logs]\nsource = "cloudwatch"\n', "(at least its log_group)"),
-        ('[environments.p.logs]\nsource = "loki"\n[environments.p.logs.loki]\nurl = "${U:-}"\n',
-         "needs a [logs.loki] table (its url is empty)"),
+        ('[environments.p.logs]\nsource = "loki"\n[environments.p.logs.loki]\nurl = "${U:-}"\n'
+         + SELECTOR, "needs a [logs.loki] table (its url is empty)"),
         ('[environments.p.logs]\nsource = "elastic"\n', "p.logs.source: input should be"),
         ('[environments.p.logs.loki]\nurl = "loki:3100"\n', "expected an http:// or https:// URL"),
         (LOKI + 'selector = "service=bff"\n',
          "expected a stream selector"),
         (LOKI + 'selector = \'{service!="bff"}\'\n',
          "at least one matcher that selects"),
-        (LOKI + 'bearer = "t0ken"\nusername = "u"\npassword = "p"\n',
+        (LOKI, "environments.p.logs.loki.selector"),
+        (LOKI + SELECTOR + 'bearer = "t0ken"\nusername = "u"\npassword = "p"\n',
          "username and password, or bearer, not both"),
-        (LOKI + 'username = "u"\n', "username and password go together"),
-        (LOKI + 'labels = { level = "lev-el" }\n', "expected a label name"),
+        (LOKI + SELECTOR + 'username = "u"\n', "username and password go together"),
+        (LOKI + SELECTOR + 'labels = { level = "lev-el" }\n', "expected a label name"),
         (PROM + 'requests_metric = "sum(x)"\n',
          "without sum(...)"),
         (PROM + 'dependency_failed = "outcome"\n',
@@ -72,7 +74,8 @@ def test_backend_credentials_are_secrets_from_variables_and_literal(tmp_path: Pa
         '[environments.p.logs]\nsource = "loki"\n'
         '[environments.p.logs.loki]\nurl = "${LOKI_URL}"\nusername = "${LOKI_USER}"\n'
         'password = "${LOKI_PASSWORD}"\ntenant = "portal"\n'
-        '[environments.p.logs.prometheus]\nurl = "https://reader:prom-pa55@prom.example.com"\n'
+        + SELECTOR
+        + '[environments.p.logs.prometheus]\nurl = "https://reader:prom-pa55@prom.example.com"\n'
         'bearer = "literal-prom-token"\n',
         LOKI_URL="https://logs.example.com",
         LOKI_USER="monitor-user",

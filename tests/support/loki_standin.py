@@ -420,6 +420,11 @@ def evaluate(
 # --- the server ------------------------------------------------------------
 
 
+# The stream the stand-in's lines are in, as the portal's config selects it.
+PORTAL_SELECTOR = '{service="customer-portal-bff"}'
+PORTAL_SELECTOR_TOML = f"selector = '{PORTAL_SELECTOR}'\n"
+
+
 @dataclass
 class LokiStandIn:
     """The stand-in's data and behaviour; the server reads them on every request."""

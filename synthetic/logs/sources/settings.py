@@ -50,7 +50,7 @@ def stream_selector(text: str) -> SeriesSelector:
     """A Loki stream selector (``{service="bff"}``) as matchers; a `ValueError` when
     it is not one. The PromQL selector grammar, without a metric name."""
     if not text.strip().startswith("{"):
-        raise ValueError("expected a stream selector like '{service=\"customer-portal-bff\"}'")
+        raise ValueError("expected a stream selector like '{service=\"orders-api\"}'")
     parsed = parse_selector("stream" + text.strip())
     if not parsed.matchers:
         raise ValueError("a stream selector needs at least one matcher")
@@ -135,7 +135,8 @@ class LokiSettings(_Auth):
 
     url: HttpUrl = Field(description="Loki's base URL (/loki/api/v1/query is appended).")
     selector: Annotated[str, AfterValidator(_stream_selector)] = Field(
-        default='{service="customer-portal-bff"}', description="The BFF's stream selector."
+        description="The service's stream selector, e.g. '{service=\"customer-portal-bff\"}' "
+        "(the portal's)."
     )
     # A field the agent made a label (or structured metadata): field path -> label,
     # e.g. { level = "level" }. Read as that label instead of from the line's JSON.
@@ -156,7 +157,7 @@ class CloudWatchSettings(_Model):
     """A Logs Insights log group; credentials from boto3's usual chain (environment,
     profile, role)."""
 
-    log_group: str = Field(default="", description="The log group, e.g. /ecs/customer-portal-bff.")
+    log_group: str = Field(default="", description="The log group, e.g. /ecs/orders-api.")
     region: str | None = Field(default=None, description="Its AWS region, e.g. eu-west-1.")
     endpoint_url: HttpUrl | None = Field(
         default=None, description="Another endpoint: a VPC endpoint, or a stand-in."
@@ -168,7 +169,7 @@ class CloudWatchSettings(_Model):
     @model_validator(mode="after")
     def _names(self) -> CloudWatchSettings:
         if self.log_group and not _LOG_GROUP.match(self.log_group):
-            raise ValueError("log_group: expected a log group name like /ecs/customer-portal-bff")
+            raise ValueError("log_group: expected a log group name like /ecs/orders-api")
         if self.region and not _REGION.match(self.region):
             raise ValueError("region: expected an AWS region like eu-west-1")
         return self
