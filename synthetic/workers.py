@@ -31,6 +31,9 @@ import logging
 import os
 import signal
 import sys
+import threading
+import warnings
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -106,11 +109,10 @@ def _dsession(config: pytest.Config) -> Any:
 
 # -- workers forked from the controller --------------------------------------------------------
 
-_PARENT_FDS: set[int] = set()  # this process's ends of its forked workers' pipes
 # Set by the `synthetic` command in the process it runs pytest in (`synthetic.launcher`):
-# a process whose state it knows, with no other thread and no test session
-# around it. A plain ``pytest -n 4`` (or pytest's own pytester) keeps xdist's
-# fresh interpreters.
+# a process the command made for this run, with no test session around it (its
+# one other thread, the watchdog, shares nothing with a worker). A plain
+# ``pytest -n 4`` (or pytest's own pytester) keeps xdist's fresh interpreters.
 FORK_FROM_HERE = False
 
 
@@ -139,11 +141,17 @@ def fork_workers() -> Callable[[], None]:
 
 
 class _Forked:
-    """What execnet asks of a worker's ``Popen``: wait for it, kill it."""
+    """What execnet asks of a worker's ``Popen``: wait for it, kill it. The kill goes
+    through a pidfd where the kernel has them, so it can never reach another process
+    that took the pid of a worker already reaped."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.returncode: int | None = None
+        self._lock = threading.Lock()
+        self._pidfd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):
+            self._pidfd = os.pidfd_open(pid)
 
     def wait(self) -> int | None:
         if self.returncode is None:
@@ -151,13 +159,22 @@ class _Forked:
                 _, status = os.waitpid(self.pid, 0)
             except ChildProcessError:
                 return None  # reaped elsewhere: its status is gone
-            self.returncode = os.waitstatus_to_exitcode(status)
+            with self._lock:
+                self.returncode = os.waitstatus_to_exitcode(status)
+                if self._pidfd is not None:
+                    os.close(self._pidfd)
+                    self._pidfd = None
         return self.returncode
 
     def kill(self) -> None:
-        if self.returncode is None:
+        with self._lock:
+            if self.returncode is not None:
+                return
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+                if self._pidfd is not None:
+                    signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+                else:
+                    os.kill(self.pid, signal.SIGKILL)
 
 
 def _popen2io() -> type:
@@ -174,20 +191,22 @@ class ForkedWorkerIO(_popen2io()):  # type: ignore[misc]
         from_worker, to_controller = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
-        # What exists now is the interpreter, the plugins, the framework: leave
-        # it out of later collections, the worker's (a collection there would
-        # touch, and so copy, every page it shares) and this process's.
-        gc.freeze()
-        pid = os.fork()
+        if not gc.isenabled():
+            # The command's start (`synthetic.__main__`): the interpreter, the plugins,
+            # the framework. Left out of later collections, the worker's (one would
+            # touch, and so copy, every page it shares) and this process's. A worker
+            # started later (one replacing a killed one) freezes nothing more.
+            gc.freeze()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns of fork() with threads: the watchdog's, which the
+            # worker never touches (nor a lock of it).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:  # pragma: no cover - the worker; it ends with os._exit
-            os.close(to_worker)
-            os.close(from_worker)
             _serve(from_controller, to_controller)
         os.close(from_controller)
         os.close(to_controller)
-        _PARENT_FDS.update((to_worker, from_worker))
         self.popen = _Forked(pid)
-        self._fds = (to_worker, from_worker)
         super().__init__(os.fdopen(to_worker, "wb"), os.fdopen(from_worker, "rb"), execmodel)
 
     def wait(self) -> int | None:
@@ -196,24 +215,18 @@ class ForkedWorkerIO(_popen2io()):  # type: ignore[misc]
     def kill(self) -> None:
         self.popen.kill()
 
-    def close_read(self) -> None:
-        _PARENT_FDS.discard(self._fds[1])
-        super().close_read()
-
-    def close_write(self) -> None:
-        _PARENT_FDS.discard(self._fds[0])
-        super().close_write()
-
 
 def _serve(stdin_fd: int, stdout_fd: int) -> None:  # pragma: no cover - in the worker
     """The worker: what ``python -u -c "import sys;exec(eval(sys.stdin.readline()))"``
-    does with the gateway's pipes as its stdin and stdout, then exit."""
+    does with the gateway's pipes as its stdin and stdout, then exit as it would."""
     code = 0
     try:
         os.dup2(stdin_fd, 0)
         os.dup2(stdout_fd, 1)
-        os.close(stdin_fd)
-        os.close(stdout_fd)
+        # Only 0, 1 and 2, as subprocess leaves a child: not the controller's
+        # copy of the command's stdout, its capture files, its sockets, nor the
+        # other workers' pipes (whoever reads them would wait for this one too).
+        os.closerange(3, _max_fd())
         _fresh_worker()
         line = b""
         while not line.endswith(b"\n"):
@@ -222,37 +235,37 @@ def _serve(stdin_fd: int, stdout_fd: int) -> None:  # pragma: no cover - in the 
                 raise EOFError("the controller closed the gateway before its bootstrap line")
             line += byte
         exec(eval(line.decode("utf-8")), {"__name__": "__main__"})  # execnet's own bootstrap
-        _run_exit_functions()
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+        code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
     except BaseException:
         import traceback
 
         traceback.print_exc()
         code = 1
     finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
+        _finish()
         os._exit(code)
+
+
+def _max_fd() -> int:
+    with contextlib.suppress(ValueError, OSError):
+        return max(256, os.sysconf("SC_OPEN_MAX"))
+    return 65536
 
 
 def _fresh_worker() -> None:  # pragma: no cover - in the worker
     """Reset what a fork inherits from the controller that a fresh interpreter would
-    not have: its other workers' pipes, its signal handlers and exit functions,
-    pytest's assertion-rewriting import hook, its log handlers, the streams (a
-    thread may have held their locks at the fork), the process-wide registries of
-    execnet and Allure."""
-    for fd in _PARENT_FDS:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    _PARENT_FDS.clear()
+    not have: its signal handlers and exit functions, its arguments, pytest's
+    assertion-rewriting import hook, its log handlers, the streams (a thread may
+    have held their locks at the fork), the process-wide registries of execnet and
+    Allure."""
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM, signal.SIGUSR1):
         with contextlib.suppress(OSError, ValueError):
             signal.signal(
                 signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
             )
     _clear_exit_functions()
+    sys.argv = ["-c"]
     sys.meta_path[:] = [
         finder for finder in sys.meta_path if type(finder).__name__ != "AssertionRewritingHook"
     ]
@@ -276,12 +289,41 @@ def _fresh_worker() -> None:  # pragma: no cover - in the worker
 
 
 def _clear_exit_functions() -> None:  # pragma: no cover - in the worker
+    """The controller's exit functions are not the worker's (execnet's would end the
+    controller's gateways, `weakref.finalize`'s would remove the controller's
+    temporary directories, logging's would flush the controller's handlers into
+    file descriptors that are now the worker's). What the standard library runs
+    at exit is registered again for the worker's own: the finalizers and log
+    handlers made after the fork (a check's temporary directory is removed)."""
     clear = getattr(atexit, "_clear", None)
-    if clear is not None:
-        clear()
+    if clear is None:
+        return
+    clear()
+    registry = getattr(weakref.finalize, "_registry", None)
+    if isinstance(registry, dict):
+        registry.clear()  # the controller's objects: they are not the worker's to finalize
+    if getattr(weakref.finalize, "_registered_with_atexit", False):
+        atexit.register(weakref.finalize._exitfunc)  # type: ignore[attr-defined]
+    inherited = list(getattr(logging, "_handlerList", ()))
+
+    def shutdown_own_logging() -> None:
+        current = list(getattr(logging, "_handlerList", ()))
+        logging.shutdown([ref for ref in current if not any(ref is old for old in inherited)])
+
+    atexit.register(shutdown_own_logging)
+    threading_exits = getattr(threading, "_threading_atexits", None)
+    if isinstance(threading_exits, list):
+        threading_exits.clear()  # the controller's executors' joins
 
 
-def _run_exit_functions() -> None:  # pragma: no cover - in the worker
-    run = getattr(atexit, "_run_exitfuncs", None)
-    if run is not None:
-        run()
+def _finish() -> None:  # pragma: no cover - in the worker
+    """What an interpreter does as it exits normally: wait for the threads that are
+    not daemons (a check's leaked one holds the worker, as it would a fresh one,
+    until the controller ends it), run the exit functions, flush the streams."""
+    for step in (getattr(threading, "_shutdown", None), getattr(atexit, "_run_exitfuncs", None)):
+        if step is not None:
+            with contextlib.suppress(BaseException):
+                step()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()

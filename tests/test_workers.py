@@ -8,15 +8,19 @@ command as a user does and reads what the checks themselves saw.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from pathlib import Path
 
 from synthetic.__main__ import pauses
-from tests.support.cli_runs import load_results, synthetic_cmd
+from tests.support.cli_runs import SYNTHETIC, load_results, synthetic_cmd
 
 # Imported by the catalogue's conftest: each process that executes it logs its pid.
 HELPER = """
+import json
 import os
+import subprocess
 from pathlib import Path
 with open(Path(__file__).resolve().parent.parent / "imports.log", "a") as log:
     log.write(f"{os.getpid()}\\n")
@@ -25,7 +29,9 @@ with open(Path(__file__).resolve().parent.parent / "imports.log", "a") as log:
 CONFTEST = "import warm_helper  # noqa: F401\n"
 
 CHECKS = """
-import gc, os, signal, pytest
+import contextlib, gc, os, signal, sys, pytest
+
+KEEP = []
 
 @pytest.mark.metric("worker.collector")
 @pytest.mark.critical("== 0")
@@ -52,6 +58,22 @@ def check_b_pid():
 def check_c_crash():
     if os.environ.get("CRASH"):
         os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+@pytest.mark.metric("worker.inherited")
+@pytest.mark.critical("< 0")
+def check_e_inherited():
+    # What a fresh interpreter would not have: the command's arguments, its open files.
+    import json, tempfile
+    from pathlib import Path
+    held = {}
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            held[fd] = os.readlink(f"/proc/self/fd/{fd}")
+    kept = tempfile.TemporaryDirectory(prefix="synthetic-worker-")  # removed at exit
+    KEEP.append(kept)
+    out = Path(__file__).resolve().parent.parent / "inherited.json"
+    out.write_text(json.dumps({"argv": sys.argv, "fds": held, "tmp": kept.name}))
     return 0
 
 @pytest.mark.metric("worker.after")
@@ -126,3 +148,27 @@ def test_only_the_commands_that_run_once_pause_the_collector() -> None:
     for argv in (["serve"], ["watch", "--every", "1m"], ["sandbox"], ["alerts", "outbox"], []):
         assert not pauses(argv), argv
     assert not pauses(["--help"])
+
+
+def test_a_worker_holds_nothing_a_fresh_interpreter_would_not(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHETIC_")}
+    with subprocess.Popen(
+        [*SYNTHETIC, "run", "--alerts", "off"],
+        cwd=project,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as command:
+        assert command.stdout is not None
+        ours = f"pipe:[{os.fstat(command.stdout.fileno()).st_ino}]"
+        output, _ = command.communicate(timeout=120)
+    assert command.returncode == 0, output
+    seen = json.loads((project / "inherited.json").read_text())
+    assert seen["argv"] == ["-c"]  # not the command's arguments
+    # Its stdin and stdout are the gateway's pipes, 2 the command's stderr; the
+    # rest are its own (pytest's capture files): not the command's stdout.
+    assert ours not in {target for fd, target in seen["fds"].items() if fd not in ("0", "1")}
+    # Its exit functions ran as a fresh interpreter's would: a check's temporary
+    # directory is removed when the worker ends.
+    assert not Path(seen["tmp"]).exists()
