@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from synthetic.alerts.schema import AlertsModel, Duration, resolve_alerts
 from synthetic.alerts.settings import AlertSettings, Receiver
@@ -74,6 +81,9 @@ class ThresholdOverride(_Model):
         )
 
 
+_DATADOG_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,199}$")
+
+
 class ExportersModel(_Model):
     """Where a run's results go as metrics; each is off unless set."""
 
@@ -126,6 +136,30 @@ class ExportersModel(_Model):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         return _check_scheme(value, ("http://", "https://"), "an http:// or https:// URL")
+
+    @field_validator("dogstatsd_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value and not _DATADOG_NAME.match(value):
+            raise ValueError(
+                f"expected letters, digits, _ and . like 'portal.' (got {value[:40]!r})"
+            )
+        return value
+
+    @field_validator("dogstatsd_names", "cloudwatch_names")
+    @classmethod
+    def _names(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        for metric, name in value.items():
+            datadog = info.field_name == "dogstatsd_names"
+            if datadog and not _DATADOG_NAME.match(name):
+                raise ValueError(
+                    f"{metric}: a DataDog metric name starts with a letter and has letters, "
+                    f"digits, _ and . (at most 200; got {name[:40]!r})"
+                )
+            printable = name.isascii() and name.isprintable()
+            if not datadog and not (printable and 1 <= len(name) <= 255):
+                raise ValueError(f"{metric}: a CloudWatch metric name is 1-255 ASCII characters")
+        return value
 
     @field_validator("dogstatsd")
     @classmethod

@@ -887,3 +887,15 @@ def test_the_portal_config_has_the_guides_dependencies_and_names() -> None:
         assert exporters.dogstatsd_names["whmcs.queue_size"] == "portal.whmcs.queue_depth"
         assert exporters.dogstatsd_names["whmcs.failed_requests"] == "portal.whmcs.failed_requests"
         assert exporters.dogstatsd_prefix == "portal."
+
+
+@pytest.mark.parametrize(
+    ("table", "wanted"),
+    [
+        ('dogstatsd_prefix = "portal-"', "exporters.dogstatsd_prefix: expected letters"),
+        ('dogstatsd_names = { "x" = "9lives" }', "x: a DataDog metric name starts with a letter"),
+        ('cloudwatch_names = { "x" = "" }', "x: a CloudWatch metric name is 1-255 ASCII"),
+    ],
+)
+def test_a_bad_exported_name_is_named(tmp_path: Path, table: str, wanted: str) -> None:
+    assert wanted in config_error(write(tmp_path, f"[exporters]\n{table}\n"))

@@ -44,8 +44,6 @@ __all__ = [
 DEFAULT_NAMESPACE: Final = "Synthetic"  # where `synthetic generate`'s alarms look when unset
 SEVERITY_METRIC: Final = "CheckSeverity"
 
-"""Metrics whose value is a status word: sent as 1 when it is ``ok``, else 0."""
-
 # Our units -> CloudWatch's. A convertible unit without a CloudWatch
 # equivalent (min, KiB, /min, ratio) is sent as "None" rather than mislabelled;
 # an opaque unit (requests, jobs) counts something: "Count".

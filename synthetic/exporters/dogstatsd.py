@@ -46,9 +46,6 @@ class Naming:
     names: Mapping[str, str] = field(default_factory=dict)
 
 
-"""Metrics whose value is a status word: sent as 1 when it is ``ok``, else 0."""
-
-
 def metric_name(metric: str, naming: Naming = Naming()) -> str:
     """The DataDog name of ``metric``: its name in ``naming.names``, else the
     prefix and the metric id."""
