@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from synthetic.config import Config, Environment, Runbooks, ThresholdOverride, load_config
 from synthetic.errors import ConfigError, NotConfigured, SyntheticError
 from synthetic.redact import MASK
+from tests.support.logs_helpers import PORTAL_DEPENDENCIES_TOML
 
 TOKEN = "tok-5ecr3t-value"
 REDIS_PW = "r3dis-pa55"
@@ -899,3 +901,12 @@ def test_the_portal_config_has_the_guides_dependencies_and_names() -> None:
 )
 def test_a_bad_exported_name_is_named(tmp_path: Path, table: str, wanted: str) -> None:
     assert wanted in config_error(write(tmp_path, f"[exporters]\n{table}\n"))
+
+
+def test_the_tests_portal_dependencies_are_the_portals() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    pyproject = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))
+    assert (
+        tomllib.loads(PORTAL_DEPENDENCIES_TOML)["logs"]["dependencies"]
+        == pyproject["tool"]["synthetic"]["logs"]["dependencies"]
+    )

@@ -55,7 +55,6 @@ with warnings.catch_warnings():
 PROMETHEUS = DataSourceRef(type_val="prometheus", uid="${prometheus}")
 LOKI = DataSourceRef(type_val="loki", uid="${loki}")
 POSTGRES = DataSourceRef(type_val="grafana-postgresql-datasource", uid="${postgres}")
-# The guide's service, as its Pino lines and DataDog agent name it.
 GREEN, YELLOW, RED, PURPLE = "green", "yellow", "red", "purple"
 SEVERITY_NAMES = (
     ("0", "OK", GREEN),

@@ -19,7 +19,7 @@ PATHS = ("/api/invoices", "/api/subscriptions", "/api/catalog", "/health")
 
 
 # The Customer Portal's dependencies as a config file spells them (this
-# repository's pyproject.toml says the same; `test_the_portal_names_its_dependencies`).
+# repository's pyproject.toml says the same: tests/test_config.py checks it).
 PORTAL_DEPENDENCIES_TOML = """
 [logs.dependencies]
 whmcs = {}
