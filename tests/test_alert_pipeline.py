@@ -290,6 +290,30 @@ def test_a_critical_pages_once_over_several_runs(
 
 
 @pytest.mark.slow
+def test_receivers_without_routes_say_that_nothing_goes_anywhere(
+    pytester: pytest.Pytester, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A team's own receiver names, and no routes: the guide's routing by severity
+    # needs its receiver names, so no alert is sent, and the run says so.
+    own = {"type": "slack", "url": "${SLACK_OPS_WEBHOOK_URL}", "timeout_s": 1, "budget_s": 1}
+    guide = dict.fromkeys(("pagerduty-oncall", "slack-ops", "email-team"))
+    write_config(pytester, receivers, receivers={**guide, "team-chat": own}, routes=[])
+    write_checks(pytester, "queue.size")
+    level(monkeypatch, "queue.size", "critical")
+    result = run(pytester)
+    assert receivers.slack.requests == []
+    last = report(pytester)
+    assert states(last) == {"queue.size": "firing"}
+    (note,) = [n for n in last["notes"] if "routes" in n]
+    assert "no alert goes anywhere" in note
+    assert note in result.stdout.str()  # in the run's alerts summary too
+    # The guide's receiver names without routes are routed by severity: no such note.
+    write_config(pytester, receivers, routes=[])
+    run(pytester)
+    assert [n for n in report(pytester)["notes"] if "routes" in n] == []
+    assert len(receivers.pagerduty.events) == 1
+
+
 def test_sustain_holds_the_page_until_the_breach_has_lasted(
     pytester: pytest.Pytester, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,7 +26,7 @@ from synthetic.alerts.delivery import Deliverer, DeliveryResult
 from synthetic.alerts.model import Alert
 from synthetic.alerts.payloads import render
 from synthetic.alerts.probe import Health, probe
-from synthetic.alerts.settings import Receiver, Silence
+from synthetic.alerts.settings import GUIDE_ROUTES, Receiver, Silence
 from synthetic.alerts.store import (
     AlertStore,
     FileAlertStore,
@@ -181,6 +181,12 @@ def process(
     settings = config.alerts
     if mode == "send":
         report.notes.extend(settings.notes)
+    if settings.receivers and not settings.routes:
+        report.notes.append(
+            "alerts: no [[alerts.routes]], and no receiver is named as the guide's "
+            f"({', '.join(name for _, name in GUIDE_ROUTES)}), which are routed by severity "
+            "without them: no alert goes anywhere"
+        )
     try:
         store = open_store_for(config, mode, results_dir)
     except (StateError, OSError) as exc:
