@@ -135,7 +135,7 @@ def write_config(
     r: Receivers,
     *,
     alerts: dict[str, Any] | None = None,
-    receivers: dict[str, dict[str, Any]] | None = None,
+    receivers: dict[str, dict[str, Any] | None] | None = None,
     routes: list[dict[str, Any]] | None = None,
     environment: dict[str, Any] | None = None,
 ) -> Path:
@@ -289,7 +289,6 @@ def test_a_critical_pages_once_over_several_runs(
     assert last["outbox"] == []
 
 
-@pytest.mark.slow
 def test_receivers_without_routes_say_that_nothing_goes_anywhere(
     pytester: pytest.Pytester, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -314,6 +313,7 @@ def test_receivers_without_routes_say_that_nothing_goes_anywhere(
     assert len(receivers.pagerduty.events) == 1
 
 
+@pytest.mark.slow
 def test_sustain_holds_the_page_until_the_breach_has_lasted(
     pytester: pytest.Pytester, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
