@@ -38,6 +38,7 @@ class Catalogue:
 
     config: Path | None  # None: no config file, the built-in defaults
     checks: tuple[Path, ...]  # the configured directories that exist
+    settings: Path | None = None  # pytest's settings file beside the config, if any
 
     def options(self) -> list[str]:
         if self.config is None:
@@ -46,14 +47,11 @@ class Catalogue:
         return [
             f"--synthetic-config={self.config}",
             f"--rootdir={rootdir}",
-            f"--config-file={_pytest_settings(self.config)}",
+            # os.devnull without one: pytest reads no settings from elsewhere.
+            f"--config-file={self.settings or Path(os.devnull)}",
             # No conftest.py above the rootdir: the checks' own and their parents' up to it.
             f"--confcutdir={rootdir}",
         ]
-
-    def settings(self) -> Path | None:
-        """pytest's settings file the run reads, if any."""
-        return pytest_settings(self.config.parent) if self.config is not None else None
 
     def paths(self) -> list[str]:
         return [str(path) for path in self.checks]
@@ -71,7 +69,11 @@ def find_catalogue(config_option: str | None, *, cwd: Path) -> Catalogue | None:
         checks = configured_checks(config, search_from=cwd)
     except ConfigError:
         return None
-    return Catalogue(config=config, checks=tuple(path for path in checks if path.exists()))
+    return Catalogue(
+        config=config,
+        checks=tuple(path for path in checks if path.exists()),
+        settings=pytest_settings(config.parent) if config is not None else None,
+    )
 
 
 def paths_named(args: list[str], checks: list[Path], cwd: Path) -> list[str]:
@@ -93,12 +95,6 @@ def _rootdir(config: Path, checks: tuple[Path, ...]) -> Path:
         return config.parent
     holder = Path(os.path.commonpath([path.parent for path in checks]))
     return config.parent if holder == Path(holder.anchor) else holder
-
-
-def _pytest_settings(config: Path) -> Path:
-    """pytest's settings file in the config file's directory, chosen as pytest
-    chooses there; else none (os.devnull: pytest reads no settings from it)."""
-    return pytest_settings(config.parent) or Path(os.devnull)
 
 
 def pytest_settings(directory: Path) -> Path | None:

@@ -337,7 +337,7 @@ def _pytest_args(
         result += catalogue.paths()
     if workers and not any(_no_workers(arg) for arg in passthrough):
         result += WORKER_ARGS
-    if catalogue is not None and not _allure_asked(passthrough, catalogue.settings()):
+    if catalogue is not None and not _allure_asked(passthrough, catalogue.settings):
         result += ["-p", "no:allure_pytest"]  # its import and hooks, in every process
     result += passthrough
     if getattr(args, "env", None):

@@ -15,8 +15,7 @@ from synthetic.results import CheckResult, RunResult, Severity
 from tests.support.catalogue_runs import portal_environment
 
 # The Customer Portal's names (this repository's config): the guide's.
-_PORTAL = portal_environment().exporters
-PORTAL = Naming(_PORTAL.dogstatsd_prefix, _PORTAL.dogstatsd_names)
+PORTAL = Naming.of(portal_environment().exporters)
 
 LOOPBACK = "127.0.0.1"
 

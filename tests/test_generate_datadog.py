@@ -66,8 +66,7 @@ def test_each_monitor_queries_exactly_its_checks_gauge(
     generated: dict[str, Generated], environment: str
 ) -> None:
     result = generated[environment]
-    settings = result.catalogue.exporters
-    naming = exporter.Naming(settings.dogstatsd_prefix, settings.dogstatsd_names)
+    naming = exporter.Naming.of(result.catalogue.exporters)
     sent = exporter.gauges(exported_run(result.catalogue), naming=naming)
     for body in monitors(result):
         match = _QUERY.match(body["query"])

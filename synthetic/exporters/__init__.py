@@ -111,7 +111,7 @@ def export_all(run: RunResult, settings: ExportersModel, *, masker: Masker) -> l
                 host=host.strip("[]"),
                 port=int(port),
                 tags=tuple(settings.dogstatsd_tags),
-                naming=dd.Naming(settings.dogstatsd_prefix, settings.dogstatsd_names),
+                naming=dd.Naming.of(settings),
             )
             return f"{sent} gauges to {settings.dogstatsd}"
 

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from datadog.dogstatsd.base import DogStatsd
 
 from synthetic.errors import ExportError
 from synthetic.exporters import STATUS_METRICS, numeric_value
 from synthetic.results import RunResult, Severity
+
+if TYPE_CHECKING:
+    from synthetic.config import ExportersModel
 
 __all__ = [
     "SEVERITY_METRIC",
@@ -44,6 +47,11 @@ class Naming:
 
     prefix: str = ""
     names: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, exporters: ExportersModel) -> Naming:
+        """The naming an environment's ``exporters`` table gives."""
+        return cls(exporters.dogstatsd_prefix, exporters.dogstatsd_names)
 
 
 def metric_name(metric: str, naming: Naming = Naming()) -> str:

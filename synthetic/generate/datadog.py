@@ -74,7 +74,7 @@ def _bounds(spec: CheckSpec) -> dict[str, Bound] | None:
 def monitor(spec: CheckSpec, catalogue: Catalogue) -> tuple[dict[str, Any], bool]:
     """The monitor of ``spec``, and whether it watches the check's own gauge."""
     bounds = _bounds(spec)
-    naming = _naming(catalogue)
+    naming = Naming.of(catalogue.exporters)
     if bounds is None:
         name = severity_metric(naming)
         bounds = {
@@ -125,11 +125,6 @@ def monitor(spec: CheckSpec, catalogue: Catalogue) -> tuple[dict[str, Any], bool
         },
     }
     return body, name != severity_metric(naming)
-
-
-def _naming(catalogue: Catalogue) -> Naming:
-    exporters = catalogue.exporters
-    return Naming(exporters.dogstatsd_prefix, exporters.dogstatsd_names)
 
 
 def _message(spec: CheckSpec, catalogue: Catalogue, minutes: int) -> str:
@@ -183,7 +178,7 @@ def generate(catalogue: Catalogue) -> Generated:
             "the monitors watch gauges nothing sends yet"
         )
     generated.note(
-        f"monitor {severity_metric(_naming(catalogue))}, the run's verdict (a metric "
+        f"monitor {severity_metric(Naming.of(catalogue.exporters))}, the run's verdict (a metric "
         "monitor compares one "
         "number in one direction; an unknown, 3, counts as critical)",
         on_severity,
