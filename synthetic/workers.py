@@ -14,7 +14,7 @@ plugins, the framework and the catalogue's conftest already imported, which
 is most of what starting one costs (bench/light_start.py). The
 worker is otherwise what execnet's ``popen`` gateway makes: its stdin and
 stdout are the gateway's pipes, it reads the same bootstrap line and serves
-the same protocol, and the controller waits for and kills it by its pid.
+the same protocol, and the controller waits for it and kills it (through a pidfd).
 What the controller's process holds that a fresh interpreter would not is
 reset in the child (`_fresh_worker`). execnet's ``create_io`` is the one
 function replaced, and only for plain ``popen`` specs; anything else
